@@ -1,0 +1,75 @@
+# AITRAPP: every target installs what it needs first (venv, Python deps, the
+# Rust extension via `maturin develop`). `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+# dev-opt: optimised but quick to relink; `release` (fat LTO) for wheels and benches.
+PROFILE ?= dev-opt
+export PYO3_PYTHON := $(abspath $(PY))
+
+RUST_SRC := $(shell find core-rs -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
+PY_SRC   := $(shell find python -name '*.py' -o -name '*.pyi' 2>/dev/null)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.deps: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "maturin>=1.7,<2"
+	$(BIN)/maturin develop -q --extras dev --profile $(PROFILE)
+	touch $@
+
+$(VENV)/.built-$(PROFILE): $(VENV)/.deps $(RUST_SRC) Cargo.lock
+	$(BIN)/maturin develop -q --profile $(PROFILE) --skip-install 2>/dev/null || $(BIN)/maturin develop -q --profile $(PROFILE)
+	rm -f $(VENV)/.built-*
+	touch $@
+
+.PHONY: develop
+develop: $(VENV)/.built-$(PROFILE) ## Create .venv, install deps, build the Rust extension into it
+
+.PHONY: test
+test: develop ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
+	cargo fmt --all --check
+	cargo test -q -p aitrapp-core
+	cargo clippy -q --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory lint-py
+	$(BIN)/pytest -q
+
+.PHONY: lint-py
+lint-py: develop
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest aitrapp._core --allowlist .mypy-stubtest-allowlist
+
+.PHONY: lint
+lint: develop ## Linters only: rustfmt, clippy -D warnings, ruff, mypy, stubtest
+	cargo fmt --all --check
+	cargo clippy -q --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory lint-py
+
+.PHONY: fmt
+fmt: develop ## Format Rust and Python sources in place
+	cargo fmt --all
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix -q python tests benches || true
+
+.PHONY: bench
+bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release build
+	$(MAKE) --no-print-directory develop PROFILE=release
+	cargo bench -p aitrapp-core
+	$(BIN)/pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,max,ops
+
+.PHONY: wheel
+wheel: $(VENV)/.deps ## Build the abi3 release wheel into dist/
+	$(BIN)/maturin build --release --out dist
+
+.PHONY: clean
+clean: ## Remove build outputs and the venv (keeps var/ and logs/)
+	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,93 @@
+//! The one place where core errors become Python exceptions.
+//!
+//! Tree: AitrappError(Exception) > PriceError, InstrumentError, IdError,
+//! ConfigError, ... A malformed enum spelling (side, rounding mode) is a
+//! plain ValueError.
+
+use aitrapp_core as core;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+
+create_exception!(
+    aitrapp._core,
+    AitrappError,
+    PyException,
+    "Root of every AITRAPP error."
+);
+create_exception!(
+    aitrapp._core,
+    PriceError,
+    AitrappError,
+    "A price is not finite, out of range, unparsable or off its tick grid."
+);
+create_exception!(
+    aitrapp._core,
+    InstrumentError,
+    AitrappError,
+    "An instrument definition is invalid."
+);
+create_exception!(
+    aitrapp._core,
+    IdError,
+    AitrappError,
+    "A client-id input or a client id is malformed."
+);
+create_exception!(
+    aitrapp._core,
+    ConfigError,
+    AitrappError,
+    "A configuration value is invalid; the message names the key."
+);
+
+/// Core error -> Python exception. Each core domain enum gets one `From`.
+pub struct CoreErr(PyErr);
+
+impl From<CoreErr> for PyErr {
+    fn from(e: CoreErr) -> PyErr {
+        e.0
+    }
+}
+
+impl From<core::PriceError> for CoreErr {
+    fn from(e: core::PriceError) -> Self {
+        CoreErr(PriceError::new_err(e.to_string()))
+    }
+}
+
+impl From<core::InstrumentError> for CoreErr {
+    fn from(e: core::InstrumentError) -> Self {
+        CoreErr(InstrumentError::new_err(e.to_string()))
+    }
+}
+
+impl From<core::IdError> for CoreErr {
+    fn from(e: core::IdError) -> Self {
+        CoreErr(IdError::new_err(e.to_string()))
+    }
+}
+
+impl From<core::side::ParseSideError> for CoreErr {
+    fn from(e: core::side::ParseSideError) -> Self {
+        CoreErr(PyValueError::new_err(e.to_string()))
+    }
+}
+
+impl CoreErr {
+    /// Passes a Python-side error (e.g. a failed extraction) through unchanged.
+    pub fn from_py(e: PyErr) -> Self {
+        CoreErr(e)
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreErr>;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("AitrappError", py.get_type::<AitrappError>())?;
+    m.add("PriceError", py.get_type::<PriceError>())?;
+    m.add("InstrumentError", py.get_type::<InstrumentError>())?;
+    m.add("IdError", py.get_type::<IdError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    Ok(())
+}

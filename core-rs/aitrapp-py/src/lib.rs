@@ -1,0 +1,21 @@
+//! `aitrapp._core`: thin PyO3 bindings over `aitrapp-core`.
+//!
+//! Bindings convert arguments, call the core and map errors (in `errors.rs`);
+//! they hold no trading logic.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod ids;
+mod instrument;
+mod price;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    price::register(m)?;
+    instrument::register(m)?;
+    ids::register(m)?;
+    Ok(())
+}

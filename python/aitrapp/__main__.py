@@ -1,0 +1,3 @@
+from aitrapp.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""The `aitrapp` command line. Each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from aitrapp import __version__
+from aitrapp.cli import ids
+
+app = typer.Typer(
+    name="aitrapp",
+    help="AITRAPP: automated intraday trading for NSE (Rust core, Python control plane).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(ids.app, name="ids")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aitrapp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """AITRAPP command line."""
+
+
+def main() -> None:
+    app()

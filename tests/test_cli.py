@@ -1,0 +1,46 @@
+"""The `aitrapp` entry point, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from aitrapp import __version__, plan_client_id
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aitrapp", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"aitrapp {__version__}"
+
+
+def test_ids_plan_json_matches_library() -> None:
+    out = run(
+        "ids", "plan", "--symbol", "RELIANCE", "--side", "buy", "--entry", "2500.05",
+        "--stop", "2480", "--tp", "2536.15", "--qty", "24", "--strategy", "ORB",
+        "--config-sha", "c1", "--signal-ts", "1767240000000000000", "--json",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    want = plan_client_id(
+        "RELIANCE", "BUY", "2500.05", "2480", "2536.15", 24, "ORB", "c1", 1767240000000000000
+    )
+    assert doc["plan_id"] == want
+    assert doc["orders"]["STOP"] == f"{want}:STOP"
+    assert len(set(doc["broker_tags"].values())) == 3
+
+
+def test_ids_plan_bad_price_is_a_clear_error() -> None:
+    out = run(
+        "ids", "plan", "--symbol", "X", "--side", "BUY", "--entry", "1.234", "--stop", "1",
+        "--tp", "2", "--qty", "1", "--strategy", "S", "--config-sha", "c", "--signal-ts", "1",
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "two decimals" in out.stderr
