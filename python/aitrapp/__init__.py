@@ -1,30 +1,44 @@
 """AITRAPP: automated intraday trading for NSE, Rust core with a Python control plane."""
 
 from aitrapp._core import (
+    Decision,
+    Engine,
     Instrument,
+    PortfolioError,
     Price,
+    RiskBlock,
     __version__,
     broker_tag,
     order_client_id,
     parse_order_client_id,
     plan_client_id,
 )
+from aitrapp.config import EngineConfig
 from aitrapp.exceptions import (
     AitrappError,
+    CalendarError,
     ConfigError,
     IdError,
     InstrumentError,
     PriceError,
+    ReplayError,
 )
 
 __all__ = [
     "AitrappError",
+    "CalendarError",
     "ConfigError",
+    "Decision",
+    "Engine",
+    "EngineConfig",
     "IdError",
     "Instrument",
     "InstrumentError",
+    "PortfolioError",
     "Price",
     "PriceError",
+    "ReplayError",
+    "RiskBlock",
     "__version__",
     "broker_tag",
     "order_client_id",

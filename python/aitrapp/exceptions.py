@@ -10,13 +10,26 @@ from aitrapp._core import (
     ConfigError,
     IdError,
     InstrumentError,
+    PortfolioError,
     PriceError,
 )
 
+
+class ReplayError(AitrappError):
+    """A replay file is malformed; the message names the file, row and column."""
+
+
+class CalendarError(AitrappError):
+    """A date is not an NSE trading day, or session times are out of order."""
+
+
 __all__ = [
     "AitrappError",
+    "CalendarError",
     "ConfigError",
     "IdError",
     "InstrumentError",
+    "PortfolioError",
     "PriceError",
+    "ReplayError",
 ]

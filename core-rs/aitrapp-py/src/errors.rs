@@ -39,6 +39,12 @@ create_exception!(
     AitrappError,
     "A configuration value is invalid; the message names the key."
 );
+create_exception!(
+    aitrapp._core,
+    PortfolioError,
+    AitrappError,
+    "Engine feedback (fill, close, cancel) names an unknown plan or carries an impossible value."
+);
 
 /// Core error -> Python exception. Each core domain enum gets one `From`.
 pub struct CoreErr(PyErr);
@@ -73,6 +79,36 @@ impl From<core::side::ParseSideError> for CoreErr {
     }
 }
 
+// ---- engine (core-rs/aitrapp-py/src/engine.rs) ----
+impl From<core::ConfigError> for CoreErr {
+    fn from(e: core::ConfigError) -> Self {
+        CoreErr(ConfigError::new_err(e.to_string()))
+    }
+}
+
+impl From<core::risk::PortfolioError> for CoreErr {
+    fn from(e: core::risk::PortfolioError) -> Self {
+        match e {
+            // A misspelt state is a caller bug, like a misspelt side.
+            core::risk::PortfolioError::BadState(_) => {
+                CoreErr(PyValueError::new_err(e.to_string()))
+            }
+            other => CoreErr(PortfolioError::new_err(other.to_string())),
+        }
+    }
+}
+
+impl From<core::EngineError> for CoreErr {
+    fn from(e: core::EngineError) -> Self {
+        match e {
+            core::EngineError::Config(c) => c.into(),
+            core::EngineError::Instrument(i) => i.into(),
+            core::EngineError::Portfolio(p) => p.into(),
+            core::EngineError::Input(msg) => CoreErr(PyValueError::new_err(msg)),
+        }
+    }
+}
+
 impl CoreErr {
     /// Passes a Python-side error (e.g. a failed extraction) through unchanged.
     pub fn from_py(e: PyErr) -> Self {
@@ -89,5 +125,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InstrumentError", py.get_type::<InstrumentError>())?;
     m.add("IdError", py.get_type::<IdError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("PortfolioError", py.get_type::<PortfolioError>())?;
     Ok(())
 }

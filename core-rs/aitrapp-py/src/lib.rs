@@ -5,6 +5,8 @@
 
 use pyo3::prelude::*;
 
+mod engine;
+mod engine_indicators;
 mod errors;
 mod ids;
 mod instrument;
@@ -17,5 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     price::register(m)?;
     instrument::register(m)?;
     ids::register(m)?;
+    engine::register(m)?;
+    engine_indicators::register(m)?;
     Ok(())
 }

@@ -1,0 +1,596 @@
+//! Engine configuration: risk limits, the session window and per-strategy
+//! parameters. It crosses the Python boundary once, as JSON: unknown keys are
+//! refused, missing keys take the defaults below, and [`EngineConfig::validate`]
+//! rejects impossible values with a message that names the key.
+//!
+//! Percent means percent everywhere (0.5 is half a percent); amounts carry
+//! their unit in the key (`capital_rupees`).
+
+use crate::price::Price;
+use crate::tick::NS_PER_SEC;
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+
+/// Length of `config_sha` in hex characters.
+pub const CONFIG_SHA_LEN: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config key {key}: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("config is not valid JSON for the engine at {key}: {problem}")]
+    Parse { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub risk: RiskConfig,
+    pub session: SessionConfig,
+    pub strategies: StrategiesConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    pub capital_rupees: f64,
+    /// Risk budget of one plan, percent of capital.
+    pub per_trade_risk_pct: f64,
+    /// Cap on the summed stop risk of all open brackets, percent of capital.
+    pub max_portfolio_heat_pct: f64,
+    /// Realized + unrealized loss, percent of capital, that halts entries for the day.
+    pub daily_loss_stop_pct: f64,
+    pub max_open_positions: u32,
+    /// Decisions issued per IST day (a plan cancelled unfilled still counts).
+    pub max_trades_per_day: u32,
+    /// No new entry on an instrument for this long after a bracket on it closed.
+    pub cooldown_seconds: u32,
+    /// What to do when the sized quantity exceeds the exchange freeze
+    /// quantity: "cap" it to the largest whole-lot quantity one order may
+    /// carry (less risk, never more), or "block" the plan.
+    pub freeze_qty_policy: String,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            capital_rupees: 1_000_000.0,
+            per_trade_risk_pct: 0.5,
+            max_portfolio_heat_pct: 2.0,
+            daily_loss_stop_pct: 2.5,
+            max_open_positions: 5,
+            max_trades_per_day: 20,
+            cooldown_seconds: 300,
+            freeze_qty_policy: "cap".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Session open, IST "HH:MM": bars, VWAP and the opening range start here.
+    pub market_open: String,
+    /// Entries are allowed from `entry_start` (inclusive) ...
+    pub entry_start: String,
+    /// ... until `entry_end` (exclusive), judged by the tick's IST time.
+    pub entry_end: String,
+    pub bar_seconds: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            market_open: "09:15".into(),
+            entry_start: "09:15".into(),
+            entry_end: "15:20".into(),
+            bar_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategiesConfig {
+    pub orb: OrbConfig,
+    pub trend_pullback: TrendPullbackConfig,
+    pub vwap_reversion: VwapReversionConfig,
+    pub ema_cross: EmaCrossConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrbConfig {
+    pub enabled: bool,
+    pub window_minutes: u32,
+    /// Consecutive ticks beyond the range that confirm a breakout.
+    pub confirm_ticks: u32,
+    /// "range": stop at the far side of the range; "atr": atr_stop_mult x ATR from entry.
+    pub stop_mode: String,
+    pub atr_period: u32,
+    pub atr_stop_mult: f64,
+    /// Take-profit at rr_min x risk from entry.
+    pub rr_min: f64,
+}
+
+impl Default for OrbConfig {
+    fn default() -> Self {
+        OrbConfig {
+            enabled: true,
+            window_minutes: 15,
+            confirm_ticks: 3,
+            stop_mode: "range".into(),
+            atr_period: 14,
+            atr_stop_mult: 1.0,
+            rr_min: 1.8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrendPullbackConfig {
+    pub enabled: bool,
+    pub fast_period: u32,
+    pub slow_period: u32,
+    pub atr_period: u32,
+    /// Pullback from the recent swing extreme, in ATRs, that triggers the entry.
+    pub pullback_atr: f64,
+    pub stop_atr: f64,
+    /// Take-profit in multiples of the risk.
+    pub rr: f64,
+    /// Bars looked back for the swing high/low.
+    pub swing_bars: u32,
+}
+
+impl Default for TrendPullbackConfig {
+    fn default() -> Self {
+        TrendPullbackConfig {
+            enabled: true,
+            fast_period: 34,
+            slow_period: 89,
+            atr_period: 14,
+            pullback_atr: 0.5,
+            stop_atr: 2.0,
+            rr: 2.0,
+            swing_bars: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VwapReversionConfig {
+    pub enabled: bool,
+    pub atr_period: u32,
+    /// Distance from VWAP, in ATRs, that is faded.
+    pub stretch_atr: f64,
+    /// Stop beyond the entry, in ATRs.
+    pub stop_atr: f64,
+    /// A side re-arms once price is back within this many ATRs of VWAP.
+    pub rearm_atr: f64,
+}
+
+impl Default for VwapReversionConfig {
+    fn default() -> Self {
+        VwapReversionConfig {
+            enabled: true,
+            atr_period: 14,
+            stretch_atr: 2.0,
+            stop_atr: 1.0,
+            rearm_atr: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmaCrossConfig {
+    pub enabled: bool,
+    pub fast_period: u32,
+    pub slow_period: u32,
+    pub stop_ticks: u32,
+    pub tp_ticks: u32,
+}
+
+impl Default for EmaCrossConfig {
+    fn default() -> Self {
+        EmaCrossConfig {
+            enabled: true,
+            fast_period: 10,
+            slow_period: 30,
+            stop_ticks: 10,
+            tp_ticks: 10,
+        }
+    }
+}
+
+/// The session clock, parsed: IST nanoseconds since midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimes {
+    pub market_open_ns: i64,
+    pub entry_start_ns: i64,
+    pub entry_end_ns: i64,
+    pub bar_ns: i64,
+}
+
+/// What to do with a plan larger than the freeze quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreezePolicy {
+    Cap,
+    Block,
+}
+
+/// Percent as an integer number of millionths of a percent, so that limits
+/// compare exactly against integer paise.
+pub const PCT_SCALE: i64 = 1_000_000;
+
+/// The risk limits in integer form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskLimits {
+    pub capital: Price,
+    pub per_trade_risk_e6: i64,
+    pub max_heat_e6: i64,
+    pub daily_loss_e6: i64,
+    pub max_open_positions: u32,
+    pub max_trades_per_day: u32,
+    pub cooldown_ns: i64,
+    pub freeze_policy: FreezePolicy,
+}
+
+fn pct(key: &str, value: f64) -> Result<i64, ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value <= 100.0) {
+        return Err(invalid(
+            key,
+            format!("must be a percent in (0, 100], got {value}"),
+        ));
+    }
+    #[allow(clippy::cast_possible_truncation)] // bounded to 1e8 just above
+    Ok((value * PCT_SCALE as f64).round() as i64)
+}
+
+fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be > 0, got {value}")))
+    }
+}
+
+fn at_least(key: &str, value: u32, min: u32) -> Result<(), ConfigError> {
+    if value >= min {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("must be at least {min}, got {value}")))
+    }
+}
+
+/// "HH:MM" or "HH:MM:SS" on the IST clock -> nanoseconds since midnight.
+pub fn parse_clock(key: &str, text: &str) -> Result<i64, ConfigError> {
+    let bad = || invalid(key, format!("must be an IST time \"HH:MM\", got {text:?}"));
+    let parts: Vec<&str> = text.split(':').collect();
+    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2) {
+        return Err(bad());
+    }
+    let mut nums = [0i64; 3];
+    for (slot, p) in nums.iter_mut().zip(&parts) {
+        if !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        *slot = p.parse().map_err(|_| bad())?;
+    }
+    let [h, m, s] = nums;
+    if h > 23 || m > 59 || s > 59 {
+        return Err(bad());
+    }
+    Ok(((h * 60 + m) * 60 + s) * NS_PER_SEC)
+}
+
+impl EngineConfig {
+    /// Parses JSON (missing keys take defaults) and validates it.
+    pub fn from_json(text: &str) -> Result<EngineConfig, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: EngineConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Parse {
+                key: if key == "." { "<root>".into() } else { key },
+                problem: e.inner().to_string(),
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Rejects impossible values; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.risk_limits()?;
+        self.session_times()?;
+        let s = &self.strategies;
+        let o = &s.orb;
+        at_least("strategies.orb.window_minutes", o.window_minutes, 1)?;
+        at_least("strategies.orb.confirm_ticks", o.confirm_ticks, 1)?;
+        at_least("strategies.orb.atr_period", o.atr_period, 1)?;
+        positive("strategies.orb.atr_stop_mult", o.atr_stop_mult)?;
+        positive("strategies.orb.rr_min", o.rr_min)?;
+        self.orb_stop_mode()?;
+        if i64::from(o.window_minutes) * 60 * NS_PER_SEC >= 24 * 3600 * NS_PER_SEC {
+            return Err(invalid(
+                "strategies.orb.window_minutes",
+                "must be shorter than a day",
+            ));
+        }
+        let t = &s.trend_pullback;
+        ema_pair("strategies.trend_pullback", t.fast_period, t.slow_period)?;
+        at_least("strategies.trend_pullback.atr_period", t.atr_period, 1)?;
+        at_least("strategies.trend_pullback.swing_bars", t.swing_bars, 1)?;
+        positive("strategies.trend_pullback.pullback_atr", t.pullback_atr)?;
+        positive("strategies.trend_pullback.stop_atr", t.stop_atr)?;
+        positive("strategies.trend_pullback.rr", t.rr)?;
+        let v = &s.vwap_reversion;
+        at_least("strategies.vwap_reversion.atr_period", v.atr_period, 1)?;
+        positive("strategies.vwap_reversion.stretch_atr", v.stretch_atr)?;
+        positive("strategies.vwap_reversion.stop_atr", v.stop_atr)?;
+        positive("strategies.vwap_reversion.rearm_atr", v.rearm_atr)?;
+        if v.rearm_atr >= v.stretch_atr {
+            return Err(invalid(
+                "strategies.vwap_reversion.rearm_atr",
+                format!(
+                    "must be below stretch_atr ({}), got {}",
+                    v.stretch_atr, v.rearm_atr
+                ),
+            ));
+        }
+        let e = &s.ema_cross;
+        ema_pair("strategies.ema_cross", e.fast_period, e.slow_period)?;
+        at_least("strategies.ema_cross.stop_ticks", e.stop_ticks, 1)?;
+        at_least("strategies.ema_cross.tp_ticks", e.tp_ticks, 1)?;
+        Ok(())
+    }
+
+    pub fn orb_stop_mode(&self) -> Result<OrbStopMode, ConfigError> {
+        match self.strategies.orb.stop_mode.as_str() {
+            "range" => Ok(OrbStopMode::Range),
+            "atr" => Ok(OrbStopMode::Atr),
+            other => Err(invalid(
+                "strategies.orb.stop_mode",
+                format!("must be \"range\" or \"atr\", got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn risk_limits(&self) -> Result<RiskLimits, ConfigError> {
+        let r = &self.risk;
+        positive("risk.capital_rupees", r.capital_rupees)?;
+        let capital = Price::from_rupees_f64(r.capital_rupees)
+            .map_err(|e| invalid("risk.capital_rupees", e.to_string()))?;
+        if capital.paise() <= 0 {
+            return Err(invalid("risk.capital_rupees", "must be at least 0.01"));
+        }
+        let per_trade = pct("risk.per_trade_risk_pct", r.per_trade_risk_pct)?;
+        let heat = pct("risk.max_portfolio_heat_pct", r.max_portfolio_heat_pct)?;
+        let daily = pct("risk.daily_loss_stop_pct", r.daily_loss_stop_pct)?;
+        if per_trade > heat {
+            return Err(invalid(
+                "risk.per_trade_risk_pct",
+                format!(
+                    "({}) must not exceed risk.max_portfolio_heat_pct ({}): no plan could ever pass the heat cap",
+                    r.per_trade_risk_pct, r.max_portfolio_heat_pct
+                ),
+            ));
+        }
+        at_least("risk.max_open_positions", r.max_open_positions, 1)?;
+        at_least("risk.max_trades_per_day", r.max_trades_per_day, 1)?;
+        let freeze_policy = match r.freeze_qty_policy.as_str() {
+            "cap" => FreezePolicy::Cap,
+            "block" => FreezePolicy::Block,
+            other => {
+                return Err(invalid(
+                    "risk.freeze_qty_policy",
+                    format!("must be \"cap\" or \"block\", got {other:?}"),
+                ))
+            }
+        };
+        Ok(RiskLimits {
+            capital,
+            per_trade_risk_e6: per_trade,
+            max_heat_e6: heat,
+            daily_loss_e6: daily,
+            max_open_positions: r.max_open_positions,
+            max_trades_per_day: r.max_trades_per_day,
+            cooldown_ns: i64::from(r.cooldown_seconds) * NS_PER_SEC,
+            freeze_policy,
+        })
+    }
+
+    pub fn session_times(&self) -> Result<SessionTimes, ConfigError> {
+        let s = &self.session;
+        let market_open_ns = parse_clock("session.market_open", &s.market_open)?;
+        let entry_start_ns = parse_clock("session.entry_start", &s.entry_start)?;
+        let entry_end_ns = parse_clock("session.entry_end", &s.entry_end)?;
+        if entry_end_ns <= entry_start_ns {
+            return Err(invalid(
+                "session.entry_end",
+                format!(
+                    "must be after session.entry_start ({}), got {}",
+                    s.entry_start, s.entry_end
+                ),
+            ));
+        }
+        if !(1..=3600).contains(&s.bar_seconds) {
+            return Err(invalid(
+                "session.bar_seconds",
+                format!("must be between 1 and 3600, got {}", s.bar_seconds),
+            ));
+        }
+        Ok(SessionTimes {
+            market_open_ns,
+            entry_start_ns,
+            entry_end_ns,
+            bar_ns: i64::from(s.bar_seconds) * NS_PER_SEC,
+        })
+    }
+
+    /// The effective config as JSON with object keys sorted at every level and
+    /// no whitespace: the form that `config_sha` hashes.
+    pub fn canonical_json(&self) -> String {
+        let mut out = String::new();
+        match serde_json::to_value(self) {
+            Ok(v) => write_canonical(&v, &mut out),
+            // Plain structs of numbers, bools and strings always serialise.
+            Err(e) => out.push_str(&e.to_string()),
+        }
+        out
+    }
+
+    /// First 16 hex chars of SHA-1 over [`EngineConfig::canonical_json`].
+    pub fn config_sha(&self) -> String {
+        let digest = Sha1::digest(self.canonical_json().as_bytes());
+        let mut hex = String::with_capacity(CONFIG_SHA_LEN);
+        for b in digest.iter().take(CONFIG_SHA_LEN / 2) {
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrbStopMode {
+    Range,
+    Atr,
+}
+
+fn ema_pair(section: &str, fast: u32, slow: u32) -> Result<(), ConfigError> {
+    at_least(&format!("{section}.fast_period"), fast, 1)?;
+    if slow <= fast {
+        return Err(invalid(
+            &format!("{section}.slow_period"),
+            format!("must be greater than fast_period ({fast}), got {slow}"),
+        ));
+    }
+    Ok(())
+}
+
+fn write_canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                if let Some(child) = map.get(*k) {
+                    write_canonical(child, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn empty_json_is_the_defaults() {
+        let cfg = EngineConfig::from_json("{}").unwrap();
+        assert_eq!(cfg, EngineConfig::default());
+        let limits = cfg.risk_limits().unwrap();
+        assert_eq!(limits.capital, Price::from_paise(100_000_000));
+        assert_eq!(limits.per_trade_risk_e6, 500_000);
+        assert_eq!(limits.max_heat_e6, 2_000_000);
+        assert_eq!(limits.daily_loss_e6, 2_500_000);
+        assert_eq!(limits.max_open_positions, 5);
+    }
+
+    #[rstest]
+    #[case(r#"{"risk":{"daily_loss_stop_pct":-1}}"#, "risk.daily_loss_stop_pct")]
+    #[case(r#"{"risk":{"capital_rupees":0}}"#, "risk.capital_rupees")]
+    #[case(r#"{"risk":{"per_trade_risk_pct":0}}"#, "risk.per_trade_risk_pct")]
+    #[case(r#"{"risk":{"per_trade_risk_pct":3}}"#, "risk.per_trade_risk_pct")]
+    #[case(
+        r#"{"risk":{"max_portfolio_heat_pct":250}}"#,
+        "risk.max_portfolio_heat_pct"
+    )]
+    #[case(r#"{"risk":{"max_open_positions":0}}"#, "risk.max_open_positions")]
+    #[case(r#"{"risk":{"max_open_positions":-2}}"#, "risk.max_open_positions")]
+    #[case(r#"{"risk":{"freeze_qty_policy":"slice"}}"#, "risk.freeze_qty_policy")]
+    #[case(r#"{"risk":{"bogus":1}}"#, "risk")]
+    #[case(r#"{"riks":{}}"#, "riks")]
+    #[case(r#"{"session":{"entry_end":"09:00"}}"#, "session.entry_end")]
+    #[case(r#"{"session":{"market_open":"9:15"}}"#, "session.market_open")]
+    #[case(r#"{"session":{"bar_seconds":0}}"#, "session.bar_seconds")]
+    #[case(r#"{"strategies":{"orb":{"rr_min":0}}}"#, "strategies.orb.rr_min")]
+    #[case(
+        r#"{"strategies":{"orb":{"stop_mode":"far"}}}"#,
+        "strategies.orb.stop_mode"
+    )]
+    #[case(r#"{"strategies":{"orb":{"rr_min":"high"}}}"#, "strategies.orb.rr_min")]
+    #[case(
+        r#"{"strategies":{"ema_cross":{"slow_period":5}}}"#,
+        "strategies.ema_cross.slow_period"
+    )]
+    #[case(
+        r#"{"strategies":{"trend_pullback":{"stop_atr":-2}}}"#,
+        "strategies.trend_pullback.stop_atr"
+    )]
+    #[case(
+        r#"{"strategies":{"vwap_reversion":{"rearm_atr":3}}}"#,
+        "strategies.vwap_reversion.rearm_atr"
+    )]
+    fn impossible_values_name_their_key(#[case] json: &str, #[case] key: &str) {
+        let err = EngineConfig::from_json(json).unwrap_err().to_string();
+        assert!(err.contains(key), "{err:?} should name {key}");
+    }
+
+    #[test]
+    fn clock_parsing() {
+        assert_eq!(parse_clock("k", "09:15").unwrap(), 33_300 * NS_PER_SEC);
+        assert_eq!(parse_clock("k", "15:20:30").unwrap(), 55_230 * NS_PER_SEC);
+        for bad in ["24:00", "09:60", "0915", "09:15:00:00", "aa:bb", "-9:15"] {
+            assert!(parse_clock("k", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sha_is_canonical_and_tracks_every_value() {
+        let a = EngineConfig::default();
+        let text = a.canonical_json();
+        assert!(text.starts_with(r#"{"risk":{"capital_rupees":1000000.0,"cooldown_seconds":300,"#));
+        // Key order in the input does not matter; values do.
+        let b = EngineConfig::from_json(r#"{"session":{"bar_seconds":60},"risk":{}}"#).unwrap();
+        assert_eq!(a.config_sha(), b.config_sha());
+        assert_eq!(a.config_sha().len(), CONFIG_SHA_LEN);
+        let mut c = a.clone();
+        c.strategies.ema_cross.tp_ticks = 11;
+        assert_ne!(a.config_sha(), c.config_sha());
+        let full = Sha1::digest(text.as_bytes());
+        let hex: String = full.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(a.config_sha(), hex[..CONFIG_SHA_LEN]);
+    }
+}

@@ -1,0 +1,512 @@
+//! The tick-to-decision engine: tick intake -> bars and indicators ->
+//! strategies -> risk gate -> [`Decision`] or [`RiskBlock`].
+//!
+//! Pure: no clock reads, no I/O. Time arrives with the ticks (exchange
+//! timestamps) and with [`Engine::advance_time`]; the IST trading date and
+//! time of day are derived from them. A new IST date resets daily PnL, trade
+//! counts, cooldowns, session VWAP and the opening range.
+
+mod batch;
+mod token_map;
+
+pub use batch::TickColumns;
+
+use crate::bars::{Bar, BarBuilder};
+use crate::config::{ConfigError, EngineConfig, RiskLimits, SessionTimes};
+use crate::ids::{plan_client_id, PlanKey};
+use crate::indicators::SessionVwap;
+use crate::instrument::{Instrument, InstrumentError, Segment};
+use crate::price::Price;
+use crate::risk::{
+    evaluate, heat_pct, Detail, GateInput, OpenBracket, Portfolio, PortfolioError, RiskBlock,
+    TradingState,
+};
+use crate::side::Side;
+use crate::strategies::{self, MarketView, Signal, Strategy};
+use crate::tick::{IstTime, RawTick, TickCounters, TickIntake, TickReject};
+use token_map::TokenMap;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Instrument(#[from] InstrumentError),
+    #[error(transparent)]
+    Portfolio(#[from] PortfolioError),
+    /// Batch columns of different lengths, or a bad feedback value.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// A sized trade plan. It holds heat and its instrument from the moment it
+/// is issued until the bracket is closed or the plan is cancelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Deterministic client id of the plan (see [`crate::ids::plan_client_id`]).
+    pub plan_id: String,
+    pub token: u32,
+    pub tradingsymbol: String,
+    pub exchange: String,
+    pub side: Side,
+    pub entry: Price,
+    pub stop: Price,
+    pub tp: Price,
+    pub qty: u64,
+    pub strategy: &'static str,
+    pub reason: String,
+    /// Exchange time (UTC ns) of the tick that produced the signal.
+    pub signal_ts: i64,
+    pub config_sha: String,
+    /// |entry - stop| x qty.
+    pub risk_paise: i64,
+    /// Portfolio heat with this plan, percent of capital.
+    pub heat_after_pct: f64,
+    /// The sized quantity was cut to the freeze limit.
+    pub capped_by_freeze: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Decision(Decision),
+    Block(RiskBlock),
+}
+
+/// Everything the engine knows about the book, at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortfolioSnapshot {
+    pub state: TradingState,
+    /// IST day (days since 1970-01-01) the daily figures belong to.
+    pub day: Option<i64>,
+    pub open_brackets: Vec<OpenBracket>,
+    pub heat_paise: i128,
+    pub heat_pct: f64,
+    pub realized_paise: i64,
+    pub unrealized_paise: i64,
+    pub trades_today: u32,
+    pub daily_loss_halted: bool,
+}
+
+/// Per-instrument state.
+#[derive(Debug)]
+struct Slot {
+    inst: Instrument,
+    intake: TickIntake,
+    bars: BarBuilder,
+    vwap: SessionVwap,
+    strategies: Vec<Box<dyn Strategy>>,
+    last_price: Option<Price>,
+    last_bar: Option<Bar>,
+    session_day: Option<i64>,
+}
+
+impl Slot {
+    fn close_bar(&mut self, bar: Bar) {
+        for s in &mut self.strategies {
+            s.on_bar(&bar);
+        }
+        self.last_bar = Some(bar);
+    }
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    config_sha: String,
+    limits: RiskLimits,
+    times: SessionTimes,
+    slots: Vec<Slot>,
+    tokens: TokenMap,
+    portfolio: Portfolio,
+    state: TradingState,
+    counters: TickCounters,
+    /// Signals of the tick being processed (reused to avoid allocating).
+    pending: Vec<Signal>,
+}
+
+impl Engine {
+    /// Validates the config and the instruments; starts ACTIVE with an empty book.
+    pub fn new(config: EngineConfig, instruments: Vec<Instrument>) -> Result<Engine, EngineError> {
+        config.validate()?;
+        let limits = config.risk_limits()?;
+        let times = config.session_times()?;
+        if instruments.is_empty() {
+            return Err(EngineError::Input(
+                "instruments: at least one instrument is required".into(),
+            ));
+        }
+        let mut tokens = TokenMap::default();
+        let mut slots = Vec::with_capacity(instruments.len());
+        for (i, inst) in instruments.into_iter().enumerate() {
+            inst.validate()?;
+            if inst.tradingsymbol.contains('|') {
+                return Err(InstrumentError::Invalid {
+                    symbol: inst.tradingsymbol.clone(),
+                    key: "tradingsymbol",
+                    problem: "must not contain '|'".into(),
+                }
+                .into());
+            }
+            if tokens.insert(inst.instrument_token, i).is_some() {
+                return Err(EngineError::Input(format!(
+                    "instruments: token {} appears more than once",
+                    inst.instrument_token
+                )));
+            }
+            // An index has ticks but cannot be traded: no strategies on it.
+            let strategies = if inst.segment == Segment::Idx {
+                Vec::new()
+            } else {
+                strategies::build(&config)?
+            };
+            slots.push(Slot {
+                intake: TickIntake::new(inst.instrument_token, inst.tick_size),
+                bars: BarBuilder::new(times.bar_ns, times.market_open_ns),
+                vwap: SessionVwap::new(),
+                strategies,
+                last_price: None,
+                last_bar: None,
+                session_day: None,
+                inst,
+            });
+        }
+        Ok(Engine {
+            config_sha: config.config_sha(),
+            config,
+            limits,
+            times,
+            portfolio: Portfolio::new(slots.len()),
+            slots,
+            tokens,
+            state: TradingState::Active,
+            counters: TickCounters::default(),
+            pending: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn config_sha(&self) -> &str {
+        &self.config_sha
+    }
+
+    pub fn instruments(&self) -> impl Iterator<Item = &Instrument> {
+        self.slots.iter().map(|s| &s.inst)
+    }
+
+    fn slot_of(&self, token: i64) -> Option<usize> {
+        let t = u32::try_from(token).ok()?;
+        self.tokens.get(&t).copied()
+    }
+
+    /// Processes one tick; outcomes (usually none) are appended to `out`. A
+    /// rejected tick is counted by reason and changes nothing else.
+    pub fn on_tick(&mut self, raw: &RawTick, out: &mut Vec<Outcome>) -> Result<(), TickReject> {
+        let result = self.process(raw, out);
+        if let Err(why) = result {
+            self.counters.reject(why);
+        }
+        result
+    }
+
+    /// Replays columns of ticks; `sink(index, outcome)` receives every
+    /// outcome with the index of the tick that produced it. Gives the same
+    /// outcomes as calling [`Engine::on_tick`] for each row.
+    pub fn on_batch(
+        &mut self,
+        ticks: &TickColumns<'_>,
+        mut sink: impl FnMut(usize, Outcome),
+    ) -> Result<(), EngineError> {
+        let n = ticks.check()?;
+        let mut buf = Vec::new();
+        for i in 0..n {
+            // A rejected tick is counted inside on_tick; a batch goes on.
+            let _ = self.on_tick(&ticks.row(i), &mut buf);
+            for o in buf.drain(..) {
+                sink(i, o);
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, raw: &RawTick, out: &mut Vec<Outcome>) -> Result<(), TickReject> {
+        let ix = self
+            .slot_of(raw.token)
+            .ok_or(TickReject::UnknownInstrument)?;
+        let Engine {
+            slots,
+            portfolio,
+            counters,
+            pending,
+            times,
+            ..
+        } = self;
+        let slot = &mut slots[ix];
+        let (tick, rounded) = slot.intake.accept(raw)?;
+        counters.accepted += 1;
+        if rounded {
+            counters.off_tick_rounded += 1;
+        }
+        let day = tick.ist.day;
+        portfolio.roll_day(day);
+        if slot.session_day != Some(day) {
+            slot.session_day = Some(day);
+            slot.vwap.reset();
+            for s in &mut slot.strategies {
+                s.on_session_start();
+            }
+        }
+        if let Some(bar) = slot
+            .bars
+            .on_tick(tick.ts_ns, tick.ist, tick.last, tick.volume_delta)
+        {
+            slot.close_bar(bar);
+        }
+        if tick.ist.tod_ns >= times.market_open_ns {
+            slot.vwap.update(tick.last.paise(), tick.volume_delta);
+        }
+        slot.last_price = Some(tick.last);
+        if slot.strategies.is_empty() {
+            return Ok(());
+        }
+        let view = MarketView {
+            tick: &tick,
+            tick_size: slot.inst.tick_size,
+            vwap_paise: slot.vwap.value(),
+        };
+        for s in &mut slot.strategies {
+            if let Some(sig) = s.on_tick(&view) {
+                pending.push(sig);
+            }
+        }
+        if !pending.is_empty() {
+            let signals = std::mem::take(&mut self.pending);
+            for sig in &signals {
+                out.push(self.decide(ix, sig, tick.ist));
+            }
+            self.pending = signals;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs the gate on one signal and, if it passes, issues the plan.
+    fn decide(&mut self, ix: usize, sig: &Signal, ist: IstTime) -> Outcome {
+        let Engine {
+            slots,
+            portfolio,
+            limits,
+            times,
+            state,
+            config_sha,
+            ..
+        } = self;
+        let inst = &slots[ix].inst;
+        let input = GateInput {
+            signal: sig,
+            instrument: inst,
+            slot: ix,
+            state: *state,
+            ist,
+        };
+        let approved = match evaluate(limits, times, portfolio, &input, |p| {
+            p.unrealized_paise(|s| slots.get(s).and_then(|x| x.last_price))
+        }) {
+            Ok(a) => a,
+            Err(block) => return Outcome::Block(block),
+        };
+        let key = PlanKey {
+            symbol: &inst.tradingsymbol,
+            side: sig.side,
+            entry: sig.entry,
+            stop: sig.stop,
+            tp: sig.tp,
+            qty: approved.qty,
+            strategy: sig.strategy,
+            config_sha,
+            signal_ts: sig.signal_ts,
+        };
+        let plan_id = match plan_client_id(&key) {
+            Ok(id) => id,
+            // Unreachable with validated instruments; never trade on it.
+            Err(e) => {
+                return Outcome::Block(RiskBlock {
+                    reason: crate::risk::BlockReason::InvalidSignal,
+                    strategy: sig.strategy,
+                    token: sig.token,
+                    side: sig.side,
+                    signal_ts: sig.signal_ts,
+                    details: vec![("error", Detail::Text(e.to_string()))],
+                })
+            }
+        };
+        portfolio.open(OpenBracket {
+            plan_id: plan_id.clone(),
+            token: sig.token,
+            slot: ix,
+            side: sig.side,
+            entry: sig.entry,
+            stop: sig.stop,
+            tp: sig.tp,
+            planned_qty: approved.qty,
+            filled_qty: 0,
+            avg_fill_paise: None,
+            exited_qty: 0,
+            partial_realized_paise: 0,
+            strategy: sig.strategy,
+            signal_ts: sig.signal_ts,
+        });
+        Outcome::Decision(Decision {
+            plan_id,
+            token: sig.token,
+            tradingsymbol: inst.tradingsymbol.clone(),
+            exchange: inst.exchange.clone(),
+            side: sig.side,
+            entry: sig.entry,
+            stop: sig.stop,
+            tp: sig.tp,
+            qty: approved.qty,
+            strategy: sig.strategy,
+            reason: sig.reason.clone(),
+            signal_ts: sig.signal_ts,
+            config_sha: config_sha.clone(),
+            risk_paise: approved.risk_paise,
+            heat_after_pct: heat_pct(approved.heat_after_paise, limits.capital),
+            capped_by_freeze: approved.capped_by_freeze,
+        })
+    }
+
+    /// Closes every bar whose bucket has ended by `ts_ns` (UTC) and moves the
+    /// daily figures to its IST date. Produces no signals: entries are priced
+    /// off ticks.
+    pub fn advance_time(&mut self, ts_ns: i64) {
+        self.portfolio.roll_day(IstTime::from_utc_ns(ts_ns).day);
+        for slot in &mut self.slots {
+            if let Some(bar) = slot.bars.advance(ts_ns) {
+                slot.close_bar(bar);
+            }
+        }
+    }
+
+    pub fn set_trading_state(&mut self, state: TradingState) {
+        self.state = state;
+    }
+
+    pub fn trading_state(&self) -> TradingState {
+        self.state
+    }
+
+    /// Cumulative entry fill of a plan.
+    pub fn on_entry_filled(
+        &mut self,
+        plan_id: &str,
+        filled_qty: u64,
+        avg_price_rupees: f64,
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .portfolio
+            .on_entry_filled(plan_id, filled_qty, avg_price_rupees)?)
+    }
+
+    /// One exit fill of `qty` units (incremental).
+    pub fn on_exit_filled(
+        &mut self,
+        plan_id: &str,
+        qty: u64,
+        price_rupees: f64,
+    ) -> Result<(), EngineError> {
+        self.portfolio.on_exit_filled(plan_id, qty, price_rupees)?;
+        self.latch_daily_loss();
+        Ok(())
+    }
+
+    /// The bracket is flat and done; `realized_pnl_rupees` is its final PnL.
+    /// Starts the instrument's cooldown at `ts_ns`.
+    pub fn on_bracket_closed(
+        &mut self,
+        plan_id: &str,
+        realized_pnl_rupees: f64,
+        ts_ns: i64,
+    ) -> Result<(), EngineError> {
+        if !realized_pnl_rupees.is_finite() || realized_pnl_rupees.abs() > 1e13 {
+            return Err(PortfolioError::BadFeedback {
+                plan_id: plan_id.to_string(),
+                key: "realized_pnl_rupees",
+                problem: format!("must be a finite rupee amount, got {realized_pnl_rupees}"),
+            }
+            .into());
+        }
+        #[allow(clippy::cast_possible_truncation)] // bounded just above
+        let paise = (realized_pnl_rupees * 100.0).round() as i64;
+        let day = IstTime::from_utc_ns(ts_ns).day;
+        self.portfolio.roll_day(day);
+        self.portfolio
+            .on_bracket_closed(plan_id, paise, ts_ns, day, self.limits.cooldown_ns)?;
+        self.latch_daily_loss();
+        Ok(())
+    }
+
+    /// The entry never filled (cancelled or rejected): frees heat and the
+    /// instrument, without a cooldown.
+    pub fn on_plan_cancelled(&mut self, plan_id: &str, ts_ns: i64) -> Result<(), EngineError> {
+        self.portfolio.roll_day(IstTime::from_utc_ns(ts_ns).day);
+        self.portfolio.on_plan_cancelled(plan_id)?;
+        Ok(())
+    }
+
+    fn unrealized_paise(&self) -> i64 {
+        self.portfolio
+            .unrealized_paise(|s| self.slots.get(s).and_then(|x| x.last_price))
+    }
+
+    fn latch_daily_loss(&mut self) {
+        let pnl = self
+            .portfolio
+            .realized_today_paise()
+            .saturating_add(self.unrealized_paise());
+        let limit = i128::from(self.limits.daily_loss_e6) * i128::from(self.limits.capital.paise());
+        if i128::from(pnl) * i128::from(100 * crate::config::PCT_SCALE) <= -limit {
+            self.portfolio.halt_for_daily_loss();
+        }
+    }
+
+    pub fn tick_counters(&self) -> &TickCounters {
+        &self.counters
+    }
+
+    pub fn portfolio(&self) -> PortfolioSnapshot {
+        let heat = self.portfolio.heat_paise();
+        PortfolioSnapshot {
+            state: self.state,
+            day: self.portfolio.day(),
+            open_brackets: self.portfolio.brackets().to_vec(),
+            heat_paise: heat,
+            heat_pct: heat_pct(heat, self.limits.capital),
+            realized_paise: self.portfolio.realized_today_paise(),
+            unrealized_paise: self.unrealized_paise(),
+            trades_today: self.portfolio.trades_today(),
+            daily_loss_halted: self.portfolio.daily_loss_halted(),
+        }
+    }
+
+    pub fn last_price(&self, token: i64) -> Option<Price> {
+        self.slots[self.slot_of(token)?].last_price
+    }
+
+    /// The most recently closed bar of an instrument.
+    pub fn last_bar(&self, token: i64) -> Option<Bar> {
+        self.slots[self.slot_of(token)?].last_bar
+    }
+
+    /// The bar still being built.
+    pub fn current_bar(&self, token: i64) -> Option<Bar> {
+        self.slots[self.slot_of(token)?].bars.current().copied()
+    }
+
+    /// Session VWAP in paise.
+    pub fn vwap_paise(&self, token: i64) -> Option<f64> {
+        self.slots[self.slot_of(token)?].vwap.value()
+    }
+}

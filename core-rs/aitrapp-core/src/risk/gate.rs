@@ -1,0 +1,282 @@
+//! The pre-trade gate. Checks run in a fixed order and the first failure is
+//! the answer, with the numbers that caused it:
+//!
+//! trading state -> market hours -> daily loss -> max open positions ->
+//! max trades per day -> one open bracket per instrument -> cooldown ->
+//! sizing (whole lots within the risk budget) -> freeze quantity ->
+//! portfolio heat.
+
+use super::portfolio::{Portfolio, TradingState};
+use super::sizing::{heat_pct, heat_within, risk_budget_paise, size_qty};
+use crate::config::{FreezePolicy, RiskLimits, SessionTimes, PCT_SCALE};
+use crate::instrument::Instrument;
+use crate::side::Side;
+use crate::strategies::Signal;
+use crate::tick::{IstTime, NS_PER_SEC};
+
+/// Why a signal did not become a plan. Codes are stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockReason {
+    /// Stop/target on the wrong side of the entry: a strategy bug, never traded.
+    InvalidSignal,
+    TradingState,
+    MarketHours,
+    DailyLoss,
+    MaxOpenPositions,
+    MaxTrades,
+    InstrumentBusy,
+    Cooldown,
+    SizeBelowLot,
+    FreezeQty,
+    PortfolioHeat,
+}
+
+impl BlockReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::InvalidSignal => "INVALID_SIGNAL",
+            BlockReason::TradingState => "TRADING_STATE",
+            BlockReason::MarketHours => "MARKET_HOURS",
+            BlockReason::DailyLoss => "DAILY_LOSS",
+            BlockReason::MaxOpenPositions => "MAX_OPEN_POSITIONS",
+            BlockReason::MaxTrades => "MAX_TRADES",
+            BlockReason::InstrumentBusy => "INSTRUMENT_BUSY",
+            BlockReason::Cooldown => "COOLDOWN",
+            BlockReason::SizeBelowLot => "SIZE_BELOW_LOT",
+            BlockReason::FreezeQty => "FREEZE_QTY",
+            BlockReason::PortfolioHeat => "PORTFOLIO_HEAT",
+        }
+    }
+}
+
+/// One number (or label) behind a block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskBlock {
+    pub reason: BlockReason,
+    pub strategy: &'static str,
+    pub token: u32,
+    pub side: Side,
+    pub signal_ts: i64,
+    pub details: Vec<(&'static str, Detail)>,
+}
+
+impl RiskBlock {
+    pub fn detail(&self, key: &str) -> Option<&Detail> {
+        self.details.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// A plan that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Approved {
+    pub qty: u64,
+    pub risk_per_unit_paise: i64,
+    pub risk_paise: i64,
+    pub heat_after_paise: i128,
+    pub capped_by_freeze: bool,
+}
+
+pub struct GateInput<'a> {
+    pub signal: &'a Signal,
+    pub instrument: &'a Instrument,
+    pub slot: usize,
+    pub state: TradingState,
+    /// IST clock of the tick that produced the signal.
+    pub ist: IstTime,
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rupees(paise: i64) -> Detail {
+    Detail::Float(paise as f64 / 100.0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn pct(e6: i64) -> Detail {
+    Detail::Float(e6 as f64 / PCT_SCALE as f64)
+}
+
+fn int(v: impl TryInto<i64>) -> Detail {
+    Detail::Int(v.try_into().unwrap_or(i64::MAX))
+}
+
+fn clock(tod_ns: i64) -> Detail {
+    let s = tod_ns / NS_PER_SEC;
+    Detail::Text(format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60))
+}
+
+/// Runs the checks in order. `unrealized_paise` is asked for only when the
+/// daily-loss check is reached. A breached daily loss latches the portfolio
+/// for the rest of the IST day.
+pub fn evaluate(
+    limits: &RiskLimits,
+    times: &SessionTimes,
+    portfolio: &mut Portfolio,
+    input: &GateInput<'_>,
+    unrealized_paise: impl FnOnce(&Portfolio) -> i64,
+) -> Result<Approved, RiskBlock> {
+    let sig = input.signal;
+    let block = |reason: BlockReason, details: Vec<(&'static str, Detail)>| RiskBlock {
+        reason,
+        strategy: sig.strategy,
+        token: sig.token,
+        side: sig.side,
+        signal_ts: sig.signal_ts,
+        details,
+    };
+
+    if !sig.is_well_formed() {
+        return Err(block(
+            BlockReason::InvalidSignal,
+            vec![
+                ("entry_rupees", rupees(sig.entry.paise())),
+                ("stop_rupees", rupees(sig.stop.paise())),
+                ("tp_rupees", rupees(sig.tp.paise())),
+            ],
+        ));
+    }
+    if input.state != TradingState::Active {
+        return Err(block(
+            BlockReason::TradingState,
+            vec![("state", Detail::Text(input.state.as_str().into()))],
+        ));
+    }
+    let tod = input.ist.tod_ns;
+    if tod < times.entry_start_ns || tod >= times.entry_end_ns {
+        return Err(block(
+            BlockReason::MarketHours,
+            vec![
+                ("time_ist", clock(tod)),
+                ("entry_start", clock(times.entry_start_ns)),
+                ("entry_end", clock(times.entry_end_ns)),
+            ],
+        ));
+    }
+    let realized = portfolio.realized_today_paise();
+    let unrealized = unrealized_paise(portfolio);
+    let pnl = realized.saturating_add(unrealized);
+    let capital = limits.capital;
+    // pnl <= -(daily_loss_pct / 100) x capital, exactly.
+    let breached = i128::from(pnl) * i128::from(100 * PCT_SCALE)
+        <= -(i128::from(limits.daily_loss_e6) * i128::from(capital.paise()));
+    if breached {
+        portfolio.halt_for_daily_loss();
+    }
+    if portfolio.daily_loss_halted() {
+        let limit = -risk_budget_paise(capital, limits.daily_loss_e6);
+        return Err(block(
+            BlockReason::DailyLoss,
+            vec![
+                ("daily_pnl_rupees", rupees(pnl)),
+                ("realized_rupees", rupees(realized)),
+                ("unrealized_rupees", rupees(unrealized)),
+                ("limit_rupees", rupees(limit)),
+                ("daily_loss_stop_pct", pct(limits.daily_loss_e6)),
+            ],
+        ));
+    }
+    let open = portfolio.open_count();
+    if open >= limits.max_open_positions as usize {
+        return Err(block(
+            BlockReason::MaxOpenPositions,
+            vec![
+                ("open_positions", int(open)),
+                ("max_open_positions", int(limits.max_open_positions)),
+            ],
+        ));
+    }
+    if portfolio.trades_today() >= limits.max_trades_per_day {
+        return Err(block(
+            BlockReason::MaxTrades,
+            vec![
+                ("trades_today", int(portfolio.trades_today())),
+                ("max_trades_per_day", int(limits.max_trades_per_day)),
+            ],
+        ));
+    }
+    if let Some(b) = portfolio.open_on_slot(input.slot) {
+        return Err(block(
+            BlockReason::InstrumentBusy,
+            vec![
+                ("open_plan_id", Detail::Text(b.plan_id.clone())),
+                ("open_strategy", Detail::Text(b.strategy.into())),
+            ],
+        ));
+    }
+    if let Some(until) = portfolio.cooldown_until(input.slot) {
+        if sig.signal_ts < until {
+            return Err(block(
+                BlockReason::Cooldown,
+                vec![
+                    ("cooldown_until_ns", int(until)),
+                    ("remaining_ns", int(until - sig.signal_ts)),
+                ],
+            ));
+        }
+    }
+    let inst = input.instrument;
+    let rpu = sig.entry.abs_diff(sig.stop).paise();
+    let budget = risk_budget_paise(capital, limits.per_trade_risk_e6);
+    let mut qty = size_qty(budget, rpu, inst.lot_size);
+    if qty == 0 {
+        return Err(block(
+            BlockReason::SizeBelowLot,
+            vec![
+                ("risk_budget_rupees", rupees(budget)),
+                ("risk_per_unit_rupees", rupees(rpu)),
+                ("affordable_units", int(budget / rpu.max(1))),
+                ("lot_size", int(inst.lot_size)),
+            ],
+        ));
+    }
+    let max_order = u64::from(inst.max_order_qty());
+    let mut capped_by_freeze = false;
+    if qty > max_order {
+        match limits.freeze_policy {
+            FreezePolicy::Cap => {
+                qty = max_order;
+                capped_by_freeze = true;
+            }
+            FreezePolicy::Block => {
+                return Err(block(
+                    BlockReason::FreezeQty,
+                    vec![
+                        ("qty", int(qty)),
+                        ("freeze_qty", int(inst.freeze_qty)),
+                        ("max_order_qty", int(max_order)),
+                    ],
+                ))
+            }
+        }
+    }
+    let plan_heat = i128::from(rpu) * i128::from(qty);
+    let heat_now = portfolio.heat_paise();
+    let heat_after = heat_now + plan_heat;
+    if !heat_within(heat_after, capital, limits.max_heat_e6) {
+        return Err(block(
+            BlockReason::PortfolioHeat,
+            vec![
+                ("heat_pct", Detail::Float(heat_pct(heat_now, capital))),
+                ("plan_heat_pct", Detail::Float(heat_pct(plan_heat, capital))),
+                (
+                    "heat_after_pct",
+                    Detail::Float(heat_pct(heat_after, capital)),
+                ),
+                ("max_portfolio_heat_pct", pct(limits.max_heat_e6)),
+            ],
+        ));
+    }
+    Ok(Approved {
+        qty,
+        risk_per_unit_paise: rpu,
+        risk_paise: i64::try_from(plan_heat).unwrap_or(i64::MAX),
+        heat_after_paise: heat_after,
+        capped_by_freeze,
+    })
+}

@@ -1,0 +1,10 @@
+//! Pre-trade risk: the portfolio the engine knows about, the sizing rule and
+//! the gate that turns a signal into a sized plan or a [`RiskBlock`].
+
+mod gate;
+mod portfolio;
+mod sizing;
+
+pub use gate::{evaluate, Approved, BlockReason, Detail, GateInput, RiskBlock};
+pub use portfolio::{OpenBracket, Portfolio, PortfolioError, TradingState};
+pub use sizing::{heat_pct, heat_within, risk_budget_paise, size_qty};

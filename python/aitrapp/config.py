@@ -1,0 +1,188 @@
+"""Engine configuration: risk limits, the session window and the strategies.
+
+Validated here with pydantic (unknown keys refused, errors name the key),
+serialised once with :meth:`EngineConfig.to_core_json` and validated again by
+the Rust core when the :class:`aitrapp._core.Engine` is built. Percent means
+percent everywhere (``0.5`` is half a percent); amounts carry their unit in
+the key (``capital_rupees``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aitrapp import _core
+from aitrapp.exceptions import ConfigError
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+
+
+def _seconds(clock: str) -> int:
+    parts = [int(p) for p in clock.split(":")]
+    return parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) == 3 else 0)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskConfig(_Section):
+    capital_rupees: float = Field(default=1_000_000.0, gt=0, allow_inf_nan=False)
+    per_trade_risk_pct: float = Field(default=0.5, gt=0, le=100, allow_inf_nan=False)
+    max_portfolio_heat_pct: float = Field(default=2.0, gt=0, le=100, allow_inf_nan=False)
+    daily_loss_stop_pct: float = Field(default=2.5, gt=0, le=100, allow_inf_nan=False)
+    max_open_positions: int = Field(default=5, ge=1, le=2**32 - 1)
+    # Decisions issued per IST day; a plan cancelled unfilled still counts.
+    max_trades_per_day: int = Field(default=20, ge=1, le=2**32 - 1)
+    cooldown_seconds: int = Field(default=300, ge=0, le=2**32 - 1)
+    # Over the exchange freeze quantity: "cap" to the largest whole-lot order
+    # (less risk, never more) or "block" the plan.
+    freeze_qty_policy: Literal["cap", "block"] = "cap"
+
+    @model_validator(mode="after")
+    def _trade_risk_fits_heat(self) -> Self:
+        if self.per_trade_risk_pct > self.max_portfolio_heat_pct:
+            raise ValueError(
+                f"per_trade_risk_pct ({self.per_trade_risk_pct}) must not exceed "
+                f"max_portfolio_heat_pct ({self.max_portfolio_heat_pct}): "
+                "no plan could ever pass the heat cap"
+            )
+        return self
+
+
+class SessionConfig(_Section):
+    market_open: str = "09:15"  # IST; bars, VWAP and the opening range start here
+    entry_start: str = "09:15"  # entries from here (inclusive) ...
+    entry_end: str = "15:20"  # ... to here (exclusive), judged by the tick's IST time
+    bar_seconds: int = Field(default=60, ge=1, le=3600)
+
+    @field_validator("market_open", "entry_start", "entry_end")
+    @classmethod
+    def _clock(cls, v: str) -> str:
+        if not _CLOCK.match(v):
+            raise ValueError(f'must be an IST time "HH:MM", got {v!r}')
+        return v
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        if _seconds(self.entry_end) <= _seconds(self.entry_start):
+            raise ValueError(
+                f"entry_end ({self.entry_end}) must be after entry_start ({self.entry_start})"
+            )
+        return self
+
+
+class _EmaPair(_Section):
+    fast_period: int
+    slow_period: int
+
+    @model_validator(mode="after")
+    def _slow_after_fast(self) -> Self:
+        if self.slow_period <= self.fast_period:
+            raise ValueError(
+                f"slow_period ({self.slow_period}) must be greater than "
+                f"fast_period ({self.fast_period})"
+            )
+        return self
+
+
+class OrbConfig(_Section):
+    enabled: bool = True
+    window_minutes: int = Field(default=15, ge=1, le=1439)
+    confirm_ticks: int = Field(default=3, ge=1, le=2**32 - 1)
+    stop_mode: Literal["range", "atr"] = "range"
+    atr_period: int = Field(default=14, ge=1, le=2**32 - 1)
+    atr_stop_mult: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    rr_min: float = Field(default=1.8, gt=0, allow_inf_nan=False)
+
+
+class TrendPullbackConfig(_EmaPair):
+    enabled: bool = True
+    fast_period: int = Field(default=34, ge=1, le=2**32 - 1)
+    slow_period: int = Field(default=89, ge=1, le=2**32 - 1)
+    atr_period: int = Field(default=14, ge=1, le=2**32 - 1)
+    pullback_atr: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    stop_atr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    rr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    swing_bars: int = Field(default=10, ge=1, le=2**32 - 1)
+
+
+class VwapReversionConfig(_Section):
+    enabled: bool = True
+    atr_period: int = Field(default=14, ge=1, le=2**32 - 1)
+    stretch_atr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    stop_atr: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    rearm_atr: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _rearm_inside_stretch(self) -> Self:
+        if self.rearm_atr >= self.stretch_atr:
+            raise ValueError(
+                f"rearm_atr ({self.rearm_atr}) must be below stretch_atr ({self.stretch_atr})"
+            )
+        return self
+
+
+class EmaCrossConfig(_EmaPair):
+    enabled: bool = True
+    fast_period: int = Field(default=10, ge=1, le=2**32 - 1)
+    slow_period: int = Field(default=30, ge=1, le=2**32 - 1)
+    stop_ticks: int = Field(default=10, ge=1, le=2**32 - 1)
+    tp_ticks: int = Field(default=10, ge=1, le=2**32 - 1)
+
+
+class StrategiesConfig(_Section):
+    orb: OrbConfig = Field(default_factory=OrbConfig)
+    trend_pullback: TrendPullbackConfig = Field(default_factory=TrendPullbackConfig)
+    vwap_reversion: VwapReversionConfig = Field(default_factory=VwapReversionConfig)
+    ema_cross: EmaCrossConfig = Field(default_factory=EmaCrossConfig)
+
+
+class EngineConfig(_Section):
+    """Everything the tick-to-decision engine is configured with."""
+
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    session: SessionConfig = Field(default_factory=SessionConfig)
+    strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> EngineConfig:
+        """Validates ``data``; raises :class:`ConfigError` naming each bad key."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from exc
+
+    def to_core_json(self) -> str:
+        """The JSON that :class:`aitrapp._core.Engine` takes (every key spelled out)."""
+        return self.model_dump_json()
+
+    @property
+    def config_sha(self) -> str:
+        """The id the engine stamps on decisions: 16 hex chars of SHA-1 over the
+        canonical JSON of this config (see ``aitrapp._core.engine_config_canonical``)."""
+        return _core.engine_config_sha(self.to_core_json())
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        problems.append(f"config key {key}: {err['msg']}")
+    return "; ".join(problems)
+
+
+__all__ = [
+    "EmaCrossConfig",
+    "EngineConfig",
+    "OrbConfig",
+    "RiskConfig",
+    "SessionConfig",
+    "StrategiesConfig",
+    "TrendPullbackConfig",
+    "VwapReversionConfig",
+]

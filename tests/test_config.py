@@ -1,0 +1,109 @@
+"""EngineConfig: defaults, validation naming the key, and the config_sha."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from aitrapp import ConfigError, Engine, EngineConfig
+from aitrapp._core import engine_config_canonical, engine_config_sha
+from test_engine_support import equity
+
+
+def test_defaults_match_the_issue() -> None:
+    cfg = EngineConfig()
+    r = cfg.risk
+    assert (r.capital_rupees, r.per_trade_risk_pct, r.max_portfolio_heat_pct) == (
+        1_000_000.0,
+        0.5,
+        2.0,
+    )
+    assert (r.daily_loss_stop_pct, r.max_open_positions) == (2.5, 5)
+    s = cfg.session
+    assert (s.market_open, s.entry_start, s.entry_end, s.bar_seconds) == (
+        "09:15",
+        "09:15",
+        "15:20",
+        60,
+    )
+    st = cfg.strategies
+    assert all(x.enabled for x in (st.orb, st.trend_pullback, st.vwap_reversion, st.ema_cross))
+    assert (st.orb.window_minutes, st.orb.confirm_ticks, st.orb.rr_min) == (15, 3, 1.8)
+    assert (st.trend_pullback.fast_period, st.trend_pullback.slow_period) == (34, 89)
+    assert (st.trend_pullback.pullback_atr, st.trend_pullback.stop_atr, st.trend_pullback.rr) == (
+        0.5,
+        2.0,
+        2.0,
+    )
+    assert (st.ema_cross.fast_period, st.ema_cross.slow_period) == (10, 30)
+    assert (st.ema_cross.stop_ticks, st.ema_cross.tp_ticks) == (10, 10)
+
+
+def test_python_and_rust_agree_on_the_effective_config() -> None:
+    cfg = EngineConfig.parse(
+        {"risk": {"per_trade_risk_pct": 0.25}, "strategies": {"orb": {"enabled": False}}}
+    )
+    eng = Engine(cfg.to_core_json(), [equity()])
+    assert json.loads(eng.config_json) == json.loads(cfg.to_core_json())
+    assert eng.config_sha == cfg.config_sha
+    # The sha is SHA-1 over the canonical form: sorted keys, no spaces.
+    canonical = engine_config_canonical(cfg.to_core_json())
+    assert canonical == json.dumps(json.loads(canonical), sort_keys=True, separators=(",", ":"))
+    assert cfg.config_sha == hashlib.sha1(canonical.encode()).hexdigest()[:16]
+    # Key order and omitted defaults do not matter; any value does.
+    assert (
+        engine_config_sha(
+            '{"session": {}, "risk": {"per_trade_risk_pct": 0.25}, '
+            '"strategies": {"orb": {"enabled": false}}}'
+        )
+        == cfg.config_sha
+    )
+    assert EngineConfig().config_sha != cfg.config_sha
+    assert (
+        EngineConfig.parse({"strategies": {"ema_cross": {"tp_ticks": 11}}}).config_sha
+        != EngineConfig().config_sha
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"risk": {"daily_loss_stop_pct": -1}}, "risk.daily_loss_stop_pct"),
+        ({"risk": {"capital_rupees": 0}}, "risk.capital_rupees"),
+        ({"risk": {"per_trade_risk_pct": 0}}, "risk.per_trade_risk_pct"),
+        ({"risk": {"per_trade_risk_pct": 3}}, "per_trade_risk_pct"),
+        ({"risk": {"max_portfolio_heat_pct": 101}}, "risk.max_portfolio_heat_pct"),
+        ({"risk": {"max_open_positions": 0}}, "risk.max_open_positions"),
+        ({"risk": {"freeze_qty_policy": "slice"}}, "risk.freeze_qty_policy"),
+        ({"risk": {"capital": 5}}, "risk.capital"),
+        ({"riks": {}}, "riks"),
+        ({"session": {"entry_end": "09:00"}}, "entry_end"),
+        ({"session": {"market_open": "9:15"}}, "session.market_open"),
+        ({"strategies": {"orb": {"rr_min": 0}}}, "strategies.orb.rr_min"),
+        ({"strategies": {"orb": {"stop_mode": "far"}}}, "strategies.orb.stop_mode"),
+        ({"strategies": {"ema_cross": {"slow_period": 5}}}, "slow_period"),
+        (
+            {"strategies": {"trend_pullback": {"stop_atr": -2}}},
+            "strategies.trend_pullback.stop_atr",
+        ),
+        ({"strategies": {"vwap_reversion": {"rearm_atr": 3}}}, "rearm_atr"),
+    ],
+)
+def test_impossible_values_are_refused_naming_the_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        EngineConfig.parse(data)
+    with pytest.raises(ValidationError):
+        EngineConfig.model_validate(data)
+    # The core refuses the same JSON on its own (it never trusts its caller).
+    with pytest.raises(ConfigError, match=key.rsplit(".", maxsplit=1)[-1]):
+        Engine(json.dumps(data), [equity()])
+
+
+def test_config_is_frozen() -> None:
+    cfg = EngineConfig()
+    with pytest.raises(ValidationError):
+        cfg.risk.capital_rupees = 5.0
