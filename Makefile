@@ -60,6 +60,10 @@ fmt: develop ## Format Rust and Python sources in place
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix -q python tests benches || true
 
+.PHONY: migrate
+migrate: develop ## Apply database migrations (DATABASE_URL, else the embedded PostgreSQL in var/pgdata)
+	$(BIN)/aitrapp migrate
+
 .PHONY: bench
 bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release build
 	$(MAKE) --no-print-directory develop PROFILE=release

@@ -1,0 +1,155 @@
+"""The asyncpg pool, created from settings, with the embedded-server fallback.
+
+One code path: with ``DATABASE_URL`` we connect to that server; without it we
+start (or join) the embedded PostgreSQL under ``<data_dir>/pgdata`` and
+connect to it. Either way callers get a :class:`Database` holding the pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from aitrapp.db.embedded import EmbeddedPostgres
+from aitrapp.settings import AppSettings
+
+log = logging.getLogger(__name__)
+
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+# A single connection (transactions, advisory locks) ...
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# ... or anything that can run a query: the pool itself or a connection.
+Conn: TypeAlias = "asyncpg.Pool[asyncpg.Record] | Connection"
+
+APPLICATION_NAME = "aitrapp"
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, Decimal):
+        return str(obj)  # exact: never through float
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, UUID):
+        return str(obj)
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
+
+
+def json_dumps(value: object) -> str:
+    """JSON for jsonb columns and bus payloads: Decimals as exact strings."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # jsonb/json columns take and return Python objects instead of strings.
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typename, schema="pg_catalog", encoder=json_dumps, decoder=json.loads
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+    command_timeout: float | None = 15.0,
+) -> Pool:
+    """An asyncpg pool with the JSON codecs installed on every connection."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=connect_timeout,
+        command_timeout=command_timeout,
+        init=_init_connection,
+        server_settings={"application_name": APPLICATION_NAME, "timezone": "UTC"},
+    )
+    return pool
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with its password replaced, for logs and error messages."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+@dataclasses.dataclass(eq=False)
+class Database:
+    """The pool plus, when we run it, the embedded server it talks to."""
+
+    pool: Pool
+    dsn: str
+    embedded: EmbeddedPostgres | None = None
+
+    @property
+    def safe_dsn(self) -> str:
+        return redact_dsn(self.dsn)
+
+    async def close(self) -> None:
+        try:
+            await self.pool.close()
+        finally:
+            if self.embedded is not None:
+                await self.embedded.release()
+
+
+async def open_database(settings: AppSettings, **pool_kwargs: Any) -> Database:
+    """Connect to ``DATABASE_URL`` or, without it, to the embedded server.
+
+    Failing to reach the database at start-up is an error: the process must
+    not begin trading without its write-ahead log.
+    """
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_dsn()
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.pgdata, port=settings.pg_port)
+        await embedded.acquire()
+        dsn = embedded.url()
+    kwargs: dict[str, Any] = {
+        "min_size": settings.db_pool_min,
+        "max_size": settings.db_pool_max,
+        "connect_timeout": settings.db_connect_timeout_s,
+        "command_timeout": settings.db_command_timeout_s,
+        **pool_kwargs,
+    }
+    try:
+        pool = await create_pool(dsn, **kwargs)
+    except BaseException:
+        if embedded is not None:
+            await embedded.release()
+        raise
+    db = Database(pool=pool, dsn=dsn, embedded=embedded)
+    log.info("database ready", extra={"dsn": db.safe_dsn, "embedded": embedded is not None})
+    return db
+
+
+@asynccontextmanager
+async def database(settings: AppSettings, **pool_kwargs: Any) -> AsyncIterator[Database]:
+    db = await open_database(settings, **pool_kwargs)
+    try:
+        yield db
+    finally:
+        await db.close()

@@ -1,0 +1,363 @@
+"""The database writer: the tick path hands rows over and never waits.
+
+``submit()`` is synchronous and O(1): it appends to a bounded buffer. One
+task drains the buffer in batches (grouped by statement, parents first, one
+transaction, ``executemany``). Every write is idempotent (see
+:mod:`aitrapp.db.repo`), so a batch whose acknowledgement was lost is simply
+sent again.
+
+When the database is unreachable the batch stays pending, the writer reports
+``healthy = False`` (the orchestrator then opens no new entries), retries with
+exponential backoff, and flushes everything once the server is back. A row the
+database rejects for its content (constraint or data error) cannot succeed on
+retry: the batch is replayed row by row, and each rejected row is logged in
+full and counted, so one bad row never blocks the rest.
+
+``close()`` drains; if the database is still down when its timeout expires,
+the unwritten rows are spilled to a JSON-lines file that the next
+``start()`` replays (idempotently), so a restart loses nothing either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import time
+import typing
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from aitrapp.db import repo
+from aitrapp.db.pool import Pool, json_dumps
+from aitrapp.db.repo import Write, args_for, statement_for
+from aitrapp.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+HealthListener = Callable[[bool, str | None], None]
+SPILL_SUFFIX = ".spill.jsonl"
+
+# Errors about the row itself: retrying the same row cannot succeed.
+_ROW_ERRORS = (
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    TypeError,
+    ValueError,
+)
+
+
+class DbWriter:
+    """Batched, non-blocking writes with retention while the database is down."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        queue_max: int = 100_000,
+        batch_max: int = 500,
+        retry_min_s: float = 0.05,
+        retry_max_s: float = 5.0,
+        probe_interval_s: float = 1.0,
+        command_timeout_s: float = 15.0,
+        metrics: Metrics | None = None,
+        spill_dir: Path | None = None,
+    ) -> None:
+        if queue_max < 1 or batch_max < 1:
+            raise ValueError("queue_max and batch_max must be >= 1")
+        self._pool = pool
+        self._queue_max = queue_max
+        self._batch_max = batch_max
+        self._retry_min = retry_min_s
+        self._retry_max = retry_max_s
+        self._probe_interval = probe_interval_s
+        self._timeout = command_timeout_s
+        self._metrics = metrics
+        self._spill_dir = spill_dir
+        self._buf: deque[Write] = deque()
+        self._pending: list[Write] = []
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._submitted = 0
+        self._done = 0  # rows written or dead-lettered, counted per completed batch
+        self._inflight = 0  # size of the batch in self._pending when it was taken
+        self._db_ok = True
+        self._last_error: str | None = None
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[HealthListener] = []
+        self._replayed: list[tuple[Path, int]] = []
+        self.written = 0
+        self.dropped = 0
+        self.dead_letters: deque[tuple[Write, str]] = deque(maxlen=1000)
+        if metrics is not None:
+            metrics.bind_writer_depth(lambda: float(self.queue_depth))
+            metrics.db_healthy.set(1)
+
+    # ---- state ----
+    @property
+    def queue_depth(self) -> int:
+        """Rows submitted but not yet written (buffered plus in flight)."""
+        return len(self._buf) + len(self._pending)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the database is unreachable or the buffer is 90% full."""
+        return self._db_ok and len(self._buf) < 0.9 * self._queue_max
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    def add_health_listener(self, listener: HealthListener) -> None:
+        """Called as ``listener(healthy, reason)`` when the database goes down or comes back."""
+        self._listeners.append(listener)
+
+    # ---- the tick-path API ----
+    def submit(self, write: Write) -> bool:
+        """Queue one row; never blocks. False if refused (closing or buffer full: logged)."""
+        if type(write) not in repo.STATEMENTS:
+            raise TypeError(f"not a database write: {type(write).__name__}")
+        if self._closing:
+            self._drop(write, "writer is closing")
+            return False
+        if len(self._buf) >= self._queue_max:
+            self._drop(write, f"writer queue full ({self._queue_max})")
+            return False
+        self._buf.append(write)
+        self._submitted += 1
+        self._wake.set()
+        return True
+
+    def submit_many(self, writes: Iterable[Write]) -> int:
+        return sum(self.submit(w) for w in writes)
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("DbWriter already started")
+        self._replay_spills()
+        self._task = asyncio.create_task(self._run(), name="db-writer")
+        self._task.add_done_callback(_log_crash)
+
+    async def flush(self) -> None:
+        """Wait until every row submitted before this call is written (or dead-lettered).
+
+        Waits as long as the database is down; bound it with ``asyncio.timeout``.
+        """
+        target = self._submitted
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._done >= target)
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        """Stop accepting rows and drain for up to ``grace_s``; then spill what is left."""
+        self._closing = True
+        self._wake.set()
+        task = self._task
+        if task is None:
+            self._spill()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_s)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._spill()
+        finally:
+            self._task = None
+
+    # ---- the loop ----
+    async def _run(self) -> None:
+        backoff = self._retry_min
+        while True:
+            if not self._pending:
+                if not self._buf:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self._probe_interval)
+                    except TimeoutError:
+                        await self._probe()
+                    continue
+                n = min(len(self._buf), self._batch_max)
+                self._pending = [self._buf.popleft() for _ in range(n)]
+                # Counted done only when the whole batch is: rows are reordered
+                # by table, so a partial count could release flush() early.
+                self._inflight = n
+            try:
+                await self._write_pending()
+            except Exception as exc:  # the database is unreachable or failing: keep the rows
+                self._set_db_ok(False, f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._retry_max)
+                continue
+            backoff = self._retry_min
+            self._set_db_ok(True, None)
+            await self._batch_done()
+
+    async def _write_pending(self) -> None:
+        batch = sorted(self._pending, key=lambda w: statement_for(w).rank)
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+                for st, group in groupby(batch, key=statement_for):
+                    rows = [args_for(w) for w in group]
+                    await conn.executemany(st.sql, rows, timeout=self._timeout)
+        except _ROW_ERRORS:
+            await self._write_one_by_one(batch)
+            return
+        self.written += len(batch)
+
+    async def _write_one_by_one(self, batch: list[Write]) -> None:
+        """Isolate rejected rows; a connection error leaves the rest pending."""
+        for i, w in enumerate(batch):
+            try:
+                await repo.execute(self._pool, w)
+                self.written += 1
+            except _ROW_ERRORS as exc:
+                self._dead_letter(w, f"{type(exc).__name__}: {exc}")
+            except BaseException:
+                self._pending = batch[i:]
+                raise
+
+    async def _batch_done(self) -> None:
+        self._done += self._inflight
+        self._inflight = 0
+        self._pending = []
+        self._finish_replays()
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def _probe(self) -> None:
+        try:
+            await self._pool.fetchval("SELECT 1", timeout=self._timeout)
+        except Exception as exc:
+            self._set_db_ok(False, f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_db_ok(True, None)
+
+    def _set_db_ok(self, ok: bool, reason: str | None) -> None:
+        self._last_error = reason
+        if ok == self._db_ok:
+            return
+        self._db_ok = ok
+        if self._metrics is not None:
+            self._metrics.db_healthy.set(1 if ok else 0)
+        if ok:
+            log.warning("database reachable again", extra={"queued": self.queue_depth})
+        else:
+            log.error(
+                "database unreachable: writes retained, new entries must stop",
+                extra={"reason": reason, "queued": self.queue_depth},
+            )
+        for listener in self._listeners:
+            try:
+                listener(ok, reason)
+            except Exception:
+                log.exception("writer health listener failed")
+
+    # ---- losses are loud ----
+    def _drop(self, write: Write, reason: str) -> None:
+        self.dropped += 1
+        if self._metrics is not None:
+            self._metrics.writer_dropped.inc()
+        log.error(
+            "database write dropped: %s",
+            reason,
+            extra={"row_type": type(write).__name__, "row": encode_write(write)},
+        )
+
+    def _dead_letter(self, write: Write, reason: str) -> None:
+        self.dead_letters.append((write, reason))
+        self._drop(write, f"rejected by the database: {reason}")
+
+    # ---- spill files: rows that outlive the process ----
+    def _spill(self) -> None:
+        rows = [*self._pending, *self._buf]
+        self._pending = []
+        self._buf.clear()
+        if not rows:
+            return
+        if self._spill_dir is None:
+            for w in rows:
+                self._drop(w, "writer closed with the database unreachable (no spill dir)")
+            return
+        self._spill_dir.mkdir(parents=True, exist_ok=True)
+        path = self._spill_dir / f"writer-{time.time_ns()}-{os.getpid()}{SPILL_SUFFIX}"
+        with open(path, "w", encoding="utf-8") as fh:
+            for w in rows:
+                fh.write(encode_write(w) + "\n")
+        log.error(
+            "database unreachable at shutdown: rows spilled for the next start",
+            extra={"rows": len(rows), "path": str(path)},
+        )
+
+    def _replay_spills(self) -> None:
+        if self._spill_dir is None or not self._spill_dir.is_dir():
+            return
+        for path in sorted(self._spill_dir.glob(f"*{SPILL_SUFFIX}")):
+            writes = [decode_write(line) for line in path.read_text("utf-8").splitlines() if line]
+            for w in writes:
+                self._buf.append(w)
+                self._submitted += 1
+            # Deleted once everything submitted up to here is written.
+            self._replayed.append((path, self._submitted))
+            log.warning("replaying spilled rows", extra={"rows": len(writes), "path": str(path)})
+
+    def _finish_replays(self) -> None:
+        while self._replayed and self._done >= self._replayed[0][1]:
+            path, _ = self._replayed.pop(0)
+            path.unlink(missing_ok=True)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("database writer crashed", exc_info=task.exception())
+
+
+# ---- (de)serialisation of writes for spill files and logs ----
+_WRITE_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in repo.STATEMENTS}
+
+
+def encode_write(write: Write) -> str:
+    fields = {f.name: getattr(write, f.name) for f in dataclasses.fields(write)}  # type: ignore[arg-type]
+    return json_dumps({"type": type(write).__name__, "fields": fields})
+
+
+def _decode_value(hint: object, value: object) -> object:
+    if value is None:
+        return None
+    args = typing.get_args(hint)
+    base = next((a for a in args if a is not type(None)), hint) if args else hint
+    if base is UUID:
+        return UUID(str(value))
+    if base is Decimal:
+        return Decimal(str(value))
+    if base is datetime:
+        return datetime.fromisoformat(str(value))
+    if base is date:
+        return date.fromisoformat(str(value))
+    return value
+
+
+def decode_write(line: str) -> Write:
+    doc = json.loads(line)
+    cls = _WRITE_TYPES.get(doc.get("type"))
+    if cls is None:
+        raise ValueError(f"spill line has an unknown row type: {doc.get('type')!r}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _decode_value(hints[k], v) for k, v in doc["fields"].items()}
+    write: Write = cls(**kwargs)
+    return write
