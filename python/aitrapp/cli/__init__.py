@@ -6,6 +6,8 @@ import typer
 
 from aitrapp import __version__
 from aitrapp.cli import ids
+from aitrapp.cli import kite as kite_cmd
+from aitrapp.cli import migrate as migrate_cmd
 
 app = typer.Typer(
     name="aitrapp",
@@ -14,6 +16,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(ids.app, name="ids")
+app.add_typer(kite_cmd.app, name="kite")
+app.command("migrate")(migrate_cmd.migrate)
 
 
 def _version(value: bool) -> None:
