@@ -1,9 +1,12 @@
 """AITRAPP: automated intraday trading for NSE, Rust core with a Python control plane."""
 
 from aitrapp._core import (
+    BracketSpec,
     Decision,
     Engine,
     Instrument,
+    OcoBracket,
+    OcoError,
     PortfolioError,
     Price,
     RiskBlock,
@@ -26,6 +29,7 @@ from aitrapp.exceptions import (
 
 __all__ = [
     "AitrappError",
+    "BracketSpec",
     "CalendarError",
     "ConfigError",
     "Decision",
@@ -34,6 +38,8 @@ __all__ = [
     "IdError",
     "Instrument",
     "InstrumentError",
+    "OcoBracket",
+    "OcoError",
     "PortfolioError",
     "Price",
     "PriceError",

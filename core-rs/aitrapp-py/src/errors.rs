@@ -45,6 +45,13 @@ create_exception!(
     AitrappError,
     "Engine feedback (fill, close, cancel) names an unknown plan or carries an impossible value."
 );
+// ---- OCO brackets (core-rs/aitrapp-py/src/oco.rs) ----
+create_exception!(
+    aitrapp._core,
+    OcoError,
+    AitrappError,
+    "A bracket spec field is invalid (the message names it), or an order event is impossible for the bracket."
+);
 
 /// Core error -> Python exception. Each core domain enum gets one `From`.
 pub struct CoreErr(PyErr);
@@ -109,6 +116,13 @@ impl From<core::EngineError> for CoreErr {
     }
 }
 
+// ---- OCO brackets ----
+impl From<core::oco::OcoError> for CoreErr {
+    fn from(e: core::oco::OcoError) -> Self {
+        CoreErr(OcoError::new_err(e.to_string()))
+    }
+}
+
 impl CoreErr {
     /// Passes a Python-side error (e.g. a failed extraction) through unchanged.
     pub fn from_py(e: PyErr) -> Self {
@@ -126,5 +140,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IdError", py.get_type::<IdError>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("PortfolioError", py.get_type::<PortfolioError>())?;
+    m.add("OcoError", py.get_type::<OcoError>())?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod engine_indicators;
 mod errors;
 mod ids;
 mod instrument;
+mod oco;
 mod price;
 
 #[pymodule]
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ids::register(m)?;
     engine::register(m)?;
     engine_indicators::register(m)?;
+    oco::register(m)?;
     Ok(())
 }
