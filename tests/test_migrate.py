@@ -31,6 +31,7 @@ TABLES = {
     "positions",
     "trades",
     "audit_log",
+    "bracket_transitions",
     "schema_migrations",
 }
 

@@ -92,6 +92,12 @@ class Metrics:
             "Database writes that could not be stored (queue full or rejected row; logged)",
             registry=r,
         )
+        self.oco_alerts = Counter(
+            "trader_oco_alerts",
+            "Alerts raised by OCO brackets (unprotected position, double fill, ...)",
+            ["severity", "code"],
+            registry=r,
+        )
         self.db_healthy = Gauge(
             "trader_db_healthy", "1 while the database accepts writes, else 0", registry=r
         )

@@ -808,6 +808,15 @@ class PaperBroker:
         pct = self.config.auto_protection_pct(inst.segment, reference) if mp == -1 else mp
         return protection_price(o.is_buy, reference, pct_to_ppm(pct), inst.tick)
 
+    def order_rate_clock_ns(self) -> int:
+        """The clock the order-rate limit is counted on: simulated time, moved on by
+        wall time while simulated time stands still. Callers pace against it."""
+        wall = self._wall_ns()
+        if self._feed_now != self._rate_sim:
+            self._rate_sim = self._feed_now
+            self._rate_wall = wall
+        return max(self._feed_now + (wall - self._rate_wall), self._rate_last)
+
     def _rate_limited(self) -> str | None:
         """Kite's order-rate limit, counted on the simulated clock; while simulated
         time stands still (feed paused or ended) wall time moves the window on, so a
@@ -815,11 +824,7 @@ class PaperBroker:
         limit = self.config.max_orders_per_second
         if limit is None:
             return None
-        wall = self._wall_ns()
-        if self._feed_now != self._rate_sim:
-            self._rate_sim = self._feed_now
-            self._rate_wall = wall
-        now = max(self._feed_now + (wall - self._rate_wall), self._rate_last)
+        now = self.order_rate_clock_ns()
         self._rate_last = now
         recent = self._recent
         while recent and recent[0] <= now - _SECOND_NS:

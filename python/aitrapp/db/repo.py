@@ -329,6 +329,23 @@ class AuditRow(Row):
     id: UUID = field(default_factory=uuid4)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BracketTransitionRow(Row):
+    """One step of one OCO bracket (append-only), keyed by (plan_id, seq)."""
+
+    __table__ = "bracket_transitions"
+    __conflict__ = "(plan_id, seq) DO NOTHING"
+    plan_id: str
+    seq: int
+    ts: datetime
+    from_state: str
+    to_state: str
+    event: str
+    session_id: UUID | None = None
+    detail: str = ""
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+
 # ---- updates (idempotent) ----
 class Update:
     """Base of guarded updates; ``__sql__`` takes ``args()`` as $1..$n."""
@@ -456,6 +473,7 @@ _WRITE_ORDER: tuple[type[Row] | type[Update], ...] = (
     PositionUpdate,
     PositionClose,
     TradeRow,
+    BracketTransitionRow,
     AuditRow,
     SessionEnd,
     BurninVerdict,
@@ -864,6 +882,18 @@ async def trade_chain(conn: Conn, trade_id: UUID) -> dict[str, Any] | None:
     )
     chain["orders"] = [_build(OrderRow, o) for o in orders]
     return chain
+
+
+async def list_bracket_transitions(
+    conn: Conn, *, plan_id: str | None = None, session_id: UUID | None = None, limit: int = 1000
+) -> list[BracketTransitionRow]:
+    """Steps of one bracket, or of a session's brackets, in order."""
+    where = _Where()
+    where.add("plan_id = ?", plan_id)
+    where.add("session_id = ?", session_id)
+    return await _list(
+        conn, BracketTransitionRow, "bracket_transitions", where, "ts, plan_id, seq", limit, 0
+    )
 
 
 async def list_audit(

@@ -1,0 +1,1 @@
+"""The trading pipeline: tick -> decision -> orders -> fills -> trade, durable and observable."""

@@ -1,0 +1,245 @@
+"""Write-ahead order journal: the order row exists before the broker hears of it.
+
+``JournaledBroker`` wraps any ``Broker``. ``place_order`` first inserts the
+order row (status NEW) with ``ON CONFLICT (client_order_id) DO NOTHING``:
+
+- inserted -> call the broker, then record its order id;
+- already there -> this client id was attempted before (a retry, a duplicate
+  decision, a restart): return the known broker order id, or find the order
+  at the broker by its tag; only if the broker has never seen it is it placed.
+
+So a duplicated message or a retried plan can never become a second order.
+If the database is unreachable an ENTRY is refused (``EntryRefusedError``): no new
+risk without a journal. Protective orders (STOP, TP, EXIT) are never held back
+by a database outage: they are journalled through the writer's retained queue
+and placed, with an in-process set of client ids as the duplicate guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import asyncpg
+
+from aitrapp import parse_order_client_id
+from aitrapp.brokers.base import (
+    Broker,
+    BrokerPosition,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+)
+from aitrapp.db import repo
+from aitrapp.db.pool import Pool
+from aitrapp.db.repo import OrderAck, OrderRow
+from aitrapp.db.writer import DbWriter
+from aitrapp.exceptions import AitrappError
+from aitrapp.logs import order_log
+
+log = logging.getLogger(__name__)
+
+_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+class EntryRefusedError(AitrappError):
+    """A new entry was not placed because it could not be journalled first."""
+
+
+class PlacementInFlightError(AitrappError):
+    """The same client id is being placed right now; the second call must not place it."""
+
+
+def _rupees(paise: int | None) -> Decimal | None:
+    return None if paise is None else repo.rupees(paise)
+
+
+class OrderPacer:
+    """Keeps placements within ``limit`` per second on a given clock (Kite: 10/s).
+
+    Kite answers the eleventh order of a second with HTTP 429, and the paper
+    broker rejects it the same way; a flatten of many brackets must therefore
+    wait for the window rather than see its exits rejected. The clock is the
+    broker's own (the paper broker's simulated-then-wall clock, or monotonic
+    wall time for Kite)."""
+
+    def __init__(self, limit: int, clock_ns: Callable[[], int], *, poll_s: float = 0.01) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self._limit = limit
+        self._clock_ns = clock_ns
+        self._poll_s = poll_s
+        self._recent: deque[int] = deque()
+        self._lock = asyncio.Lock()
+        self.waits = 0
+
+    async def acquire(self) -> None:
+        async with self._lock:  # FIFO: placements keep their order
+            while True:
+                now = self._clock_ns()
+                while self._recent and self._recent[0] <= now - 1_000_000_000:
+                    self._recent.popleft()
+                if len(self._recent) < self._limit:
+                    self._recent.append(now)
+                    return
+                self.waits += 1
+                await asyncio.sleep(self._poll_s)
+
+
+class JournaledBroker:
+    """A ``Broker`` whose orders are journalled in PostgreSQL before placement."""
+
+    def __init__(
+        self,
+        inner: Broker,
+        *,
+        pool: Pool,
+        writer: DbWriter,
+        session_id: UUID,
+        now: Callable[[], datetime] | None = None,
+        db_timeout_s: float = 2.0,
+        on_placed: Callable[[OrderRequest, str], None] | None = None,
+        pacer: OrderPacer | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._pool = pool
+        self._writer = writer
+        self._session_id = session_id
+        self._now = now or (lambda: datetime.now(UTC))
+        self._db_timeout_s = db_timeout_s
+        self._on_placed = on_placed
+        self._pacer = pacer
+        # client_order_id -> broker order id (None while the call is in flight)
+        self._placed: dict[str, str | None] = {}
+
+    def broker_order_id(self, client_order_id: str) -> str | None:
+        return self._placed.get(client_order_id)
+
+    def _row(self, req: OrderRequest) -> OrderRow:
+        plan_id, role = parse_order_client_id(req.client_order_id)
+        now = self._now()
+        return OrderRow(
+            session_id=self._session_id,
+            client_order_id=req.client_order_id,
+            plan_id=plan_id,
+            tag=req.tag,
+            role=role,
+            exchange=req.exchange,
+            tradingsymbol=req.tradingsymbol,
+            instrument_token=req.instrument_token,
+            side=req.side,
+            order_type=req.order_type.value,
+            product=req.product.value,
+            qty=req.quantity,
+            price=_rupees(req.price_paise),
+            trigger_price=_rupees(req.trigger_paise),
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def _journal(self, req: OrderRequest, row: OrderRow) -> bool:
+        """True when this call owns the placement; False when it was attempted before."""
+        try:
+            return await asyncio.wait_for(
+                repo.insert_order_new(self._pool, row), timeout=self._db_timeout_s
+            )
+        except _DB_ERRORS as exc:
+            if row.role == "ENTRY":
+                raise EntryRefusedError(
+                    f"database unavailable, entry {req.client_order_id} not placed: {exc}"
+                ) from exc
+            # Exits protect an open position: journal through the retained queue.
+            self._writer.submit(row)
+            order_log(log, req.client_order_id).warning(
+                "database unavailable: %s journalled through the writer queue", row.role
+            )
+            return req.client_order_id not in self._placed
+
+    async def _known_order_id(self, req: OrderRequest) -> str | None:
+        known = self._placed.get(req.client_order_id)
+        if known:
+            return known
+        try:
+            row = await repo.get_order(self._pool, req.client_order_id)
+            if row is not None and row.broker_order_id:
+                return row.broker_order_id
+        except _DB_ERRORS:
+            pass
+        found = await self.inner.find_by_tag(req.tag)
+        return found.order_id if found is not None else None
+
+    async def place_order(self, req: OrderRequest) -> str:
+        if req.order_type in (OrderType.MARKET, OrderType.SLM) and req.market_protection is None:
+            raise ValueError(f"{req.client_order_id}: MARKET/SL-M orders need market_protection")
+        row = self._row(req)
+        olog = order_log(log, req.client_order_id, tag=req.tag, role=row.role)
+        if not await self._journal(req, row):
+            known = await self._known_order_id(req)
+            if known is not None:
+                olog.warning("duplicate placement suppressed; broker order %s", known)
+                return known
+            if self._placed.get(req.client_order_id, "") is None:
+                raise PlacementInFlightError(f"{req.client_order_id} placement already in flight")
+            olog.warning("journalled before but never reached the broker: placing now")
+        self._placed[req.client_order_id] = None
+        try:
+            if self._pacer is not None:
+                await self._pacer.acquire()
+            order_id = await self.inner.place_order(req)
+        except BaseException:
+            # Unknown outcome: leave the id unset so a retry looks the tag up first.
+            self._placed.pop(req.client_order_id, None)
+            raise
+        self._placed[req.client_order_id] = order_id
+        self._writer.submit(
+            OrderAck(client_order_id=req.client_order_id, broker_order_id=order_id, ts=self._now())
+        )
+        olog.info(
+            "placed %s %s %s x%d -> %s",
+            req.order_type.value,
+            req.side,
+            req.tradingsymbol,
+            req.quantity,
+            order_id,
+        )
+        if self._on_placed is not None:
+            self._on_placed(req, order_id)
+        return order_id
+
+    async def modify_order(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price_paise: int | None = None,
+        trigger_paise: int | None = None,
+        order_type: OrderType | None = None,
+    ) -> None:
+        await self.inner.modify_order(
+            order_id,
+            quantity=quantity,
+            price_paise=price_paise,
+            trigger_paise=trigger_paise,
+            order_type=order_type,
+        )
+
+    async def cancel_order(self, order_id: str) -> None:
+        await self.inner.cancel_order(order_id)
+
+    def updates(self) -> AsyncIterator[OrderUpdate]:
+        return self.inner.updates()
+
+    async def orders(self) -> list[OrderUpdate]:
+        return await self.inner.orders()
+
+    async def find_by_tag(self, tag: str) -> OrderUpdate | None:
+        return await self.inner.find_by_tag(tag)
+
+    async def positions(self) -> list[BrokerPosition]:
+        return await self.inner.positions()

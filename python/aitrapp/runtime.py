@@ -1,0 +1,837 @@
+"""The trading runtime: every component of a session, started in order and stopped in reverse.
+
+Start: database (pool, migrations) -> writer -> bus -> instruments and the
+session row -> engine -> broker (+ write-ahead journal) -> OCO manager ->
+orchestrator -> order watcher -> feed task. Stop: the reverse, draining the
+writer last so nothing is lost.
+
+It implements :class:`aitrapp.control.RuntimeHandle`, the only surface the
+control API and the CLI use: mode, pause/resume, flatten, state, health.
+
+Paper broker and feed are driven from one loop: for each tick the engine
+decides, the paper broker matches, and the updates it produced are handled
+before the next tick, so a replay is deterministic and fills are seen in
+simulated-time order. With a live broker the order watcher consumes the
+broker's update stream as its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from aitrapp._core import Engine, Instrument
+from aitrapp.brokers.base import Broker, OrderUpdate
+from aitrapp.brokers.paper import PaperBroker
+from aitrapp.brokers.paper_config import PaperConfig
+from aitrapp.bus import EventBus, make_bus
+from aitrapp.calendar import is_trading_day, previous_trading_day
+from aitrapp.clock import ReplayClock, WallClock, clock_for
+from aitrapp.config import EngineConfig
+from aitrapp.control import (
+    ComponentHealth,
+    FlattenResult,
+    Mode,
+    ModeChange,
+    ModeRefusedError,
+    TradingState,
+)
+from aitrapp.db import repo
+from aitrapp.db.migrate import check as check_migrations
+from aitrapp.db.migrate import migrate
+from aitrapp.db.pool import Database, open_database
+from aitrapp.db.repo import AuditRow, InstrumentRow, SessionEnd, SessionRow
+from aitrapp.db.writer import DbWriter
+from aitrapp.exceptions import AitrappError, ConfigError
+from aitrapp.feeds.base import Feed, FeedKind, TickBatch
+from aitrapp.metrics import Metrics
+from aitrapp.oco.errors import FlattenTimeoutError
+from aitrapp.oco.manager import OCOManager
+from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
+from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
+from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
+from aitrapp.pipeline.watcher import OrderWatcher
+from aitrapp.settings import AppSettings
+from aitrapp.ticks import Tick
+from aitrapp.universe import Universe, load_universe
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_SECOND_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """What to run: the feed, the day, the universe, the configs."""
+
+    feed: FeedKind = "synthetic"
+    day: date | None = None  # default: the latest NSE trading day up to today
+    symbols: tuple[str, ...] = ()  # default: the universe's default selection
+    seed: int = 7
+    speed: str = "max"
+    ticks_per_second: float = 1.0
+    replay_paths: tuple[Path, ...] = ()
+    engine: EngineConfig | None = None
+    paper: PaperConfig | None = None
+    bracket: BracketOptions = field(default_factory=BracketOptions)
+    start_feed: bool = True
+    auto_migrate: bool = True
+    slo_ms: float = 1.0
+    flatten_on_stop: bool = True
+    flatten_timeout_s: float = 10.0
+    batch_rows: int = 4096
+    # Injected parts (tests, the Kite session): used instead of building them.
+    feed_factory: Callable[[Universe, date], Feed] | None = None
+    broker_factory: Callable[[list[Instrument]], Broker] | None = None
+
+
+def default_paper_config() -> PaperConfig:
+    # A kill switch must not wait long on a quiet instrument: fill a market
+    # exit against the last quote after 0.5 s of simulated silence.
+    return PaperConfig(no_tick_wait_ns=500_000_000)
+
+
+class Runtime:
+    """A running trading session. Build with :func:`start_runtime`."""
+
+    def __init__(self, settings: AppSettings, options: RuntimeOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.metrics = Metrics()
+        self._mode: Mode = "PAPER"
+        self._state: TradingState = "ACTIVE"
+        self._db: Database | None = None
+        self._writer: DbWriter | None = None
+        self._bus: EventBus | None = None
+        self._session_id: UUID | None = None
+        self.day: date = options.day or date.today()
+        self.universe: Universe | None = None
+        self.instruments: dict[int, Instrument] = {}
+        self.engine: Engine | None = None
+        self.broker: Broker | None = None
+        self.paper: PaperBroker | None = None
+        self.journal: JournaledBroker | None = None
+        self.oco: OCOManager | None = None
+        self.orchestrator: Orchestrator | None = None
+        self.watcher: OrderWatcher | None = None
+        self.feed: Feed | None = None
+        self.clock: ReplayClock | WallClock | None = None
+        self._feed_task: asyncio.Task[None] | None = None
+        self._feed_error: BaseException | None = None
+        self.feed_done = asyncio.Event()
+        self._feed_paused = asyncio.Event()
+        self._feed_paused.set()  # set = running
+        self._pump_lock = asyncio.Lock()
+        self._next_timer_ns = 0
+        self.flatten_results: list[dict[str, Any]] = []
+        self.started_at = datetime.now(UTC)
+        self._stopped = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ handle surface
+    @property
+    def pool(self) -> Any:
+        return self._require(self._db).pool
+
+    @property
+    def bus(self) -> EventBus:
+        return self._require(self._bus)
+
+    @property
+    def writer(self) -> DbWriter:
+        return self._require(self._writer)
+
+    @property
+    def session_id(self) -> UUID | None:
+        return self._session_id
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._state
+
+    @staticmethod
+    def _require(value: T | None) -> T:
+        if value is None:
+            raise AitrappError("runtime is not started")
+        return value
+
+    # ------------------------------------------------------------------ start
+    async def _start(self) -> None:
+        s, o = self.settings, self.options
+        self._db = await open_database(s)
+        async with self._db.pool.acquire() as conn:
+            status = await check_migrations(conn, s.migrations_dir)
+            if status.pending:
+                if not o.auto_migrate:
+                    names = ", ".join(m.filename for m in status.pending)
+                    raise ConfigError(
+                        f"database has pending migrations ({names}): run aitrapp migrate"
+                    )
+                await migrate(conn, s.migrations_dir)
+        self._writer = DbWriter(self._db.pool, metrics=self.metrics, spill_dir=s.data_dir)
+        self.metrics.bind_writer_depth(lambda: float(self.writer.queue_depth))
+        await self._writer.start()
+        self._bus = make_bus(s, self.metrics)
+        await self._bus.start()
+
+        self.day = o.day or _latest_trading_day(date.today())
+        universe = load_universe(on=self.day)
+        self.universe = universe.select(o.symbols) if o.symbols else universe.defaults()
+        self.instruments = {i.instrument_token: i for i in self.universe.instruments}
+        await self._record_instruments()
+        self.feed = o.feed_factory(self.universe, self.day) if o.feed_factory else self._make_feed()
+        engine_cfg = o.engine or EngineConfig()
+        session = SessionRow(
+            trading_date=self.day,
+            mode=self._mode,
+            feed=self.feed.kind,
+            started_at=self.started_at,
+            config_sha=engine_cfg.config_sha,
+            summary={"feed": self._feed_info()},
+        )
+        await repo.create_session(self._db.pool, session)
+        self._session_id = session.id
+
+        self.engine = Engine(engine_cfg.to_core_json(), list(self.instruments.values()))
+        self._build_broker()
+        self.clock = clock_for(self.feed.kind, o.speed)
+        self.oco = OCOManager(
+            self._require(self.journal),
+            clock=self.now_ns,
+            on_transition=self._hook_transition,
+            on_entry_fill=self._hook_entry_fill,
+            on_exit_fill=self._hook_exit_fill,
+            on_terminal=self._hook_terminal,
+            on_alert=self._hook_alert,
+        )
+        self.orchestrator = Orchestrator(
+            engine=self.engine,
+            oco=self.oco,
+            writer=self._writer,
+            bus=self._bus,
+            metrics=self.metrics,
+            session_id=session.id,
+            instruments=self.instruments,
+            bracket=o.bracket,
+            slo_ms=o.slo_ms,
+        )
+        self.watcher = OrderWatcher(
+            self._require(self.broker),
+            writer=self._writer,
+            bus=self._bus,
+            metrics=self.metrics,
+            sink=self._on_update,
+            on_ack=self._on_ack,
+        )
+        if self.paper is None:
+            self.watcher.start()  # live brokers push updates on their own stream
+        self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
+        if o.start_feed:
+            self.start_feed()
+
+    def _make_feed(self) -> Feed:
+        o = self.options
+        universe = self._require(self.universe)
+        if o.feed == "synthetic":
+            from aitrapp.feeds.synthetic import SyntheticFeed, SyntheticParams
+
+            params = SyntheticParams(ticks_per_second=o.ticks_per_second)
+            return SyntheticFeed(universe, day=self.day, seed=o.seed, params=params)
+        if o.feed == "replay":
+            from aitrapp.feeds.replay import ReplayFeed
+
+            if not o.replay_paths:
+                raise ConfigError("feed 'replay' needs replay_paths (files or folders)")
+            return ReplayFeed(list(o.replay_paths), instruments=universe.instruments, day=o.day)
+        raise ConfigError(
+            f"feed {o.feed!r} needs a feed_factory (the Kite feed is built by `aitrapp kite`)"
+        )
+
+    def _build_broker(self) -> None:
+        o = self.options
+        instruments = list(self.instruments.values())
+        if o.broker_factory is not None:
+            broker = o.broker_factory(instruments)
+        else:
+            broker = PaperBroker(instruments, o.paper or default_paper_config())
+        self.broker = broker
+        pacer = None
+        if isinstance(broker, PaperBroker):
+            self.paper = broker
+            limit = broker.config.max_orders_per_second
+            if limit is not None:
+                pacer = OrderPacer(limit, broker.order_rate_clock_ns)
+        self.journal = JournaledBroker(
+            broker,
+            pool=self.pool,
+            writer=self.writer,
+            session_id=self._require(self._session_id),
+            now=lambda: utc(self.now_ns()),
+            pacer=pacer,
+            on_placed=lambda _req, _oid: self.metrics.orders_placed.inc(),
+        )
+
+    async def _record_instruments(self) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            InstrumentRow(
+                instrument_token=i.instrument_token,
+                exchange=i.exchange,
+                tradingsymbol=i.tradingsymbol,
+                segment=i.segment,
+                tick_size=Decimal(i.tick_paise) / 100,
+                lot_size=i.lot_size,
+                freeze_qty=i.freeze_qty,
+                updated_at=now,
+            )
+            for i in self.instruments.values()
+        ]
+        await repo.upsert_instruments(self.pool, rows)
+
+    def _feed_info(self) -> dict[str, Any]:
+        f = self.feed
+        if f is None:
+            return {}
+        return {"kind": f.kind, "label": f.label, "synthetic": f.is_synthetic, "name": f.name}
+
+    # ------------------------------------------------------------------ time
+    def now_ns(self) -> int:
+        """Session time: the paper broker's simulated time, else wall time (UTC ns)."""
+        if self.paper is not None and self.paper.now_ns:
+            return self.paper.now_ns
+        if isinstance(self.clock, ReplayClock):
+            return self.clock.now_ns()
+        return time.time_ns()
+
+    # ------------------------------------------------------------------ the feed loop
+    def start_feed(self) -> None:
+        if self._feed_task is None:
+            self._feed_task = asyncio.create_task(self._run_feed(), name="feed")
+
+    async def _run_feed(self) -> None:
+        feed = self._require(self.feed)
+        try:
+            await feed.start()
+            if feed.kind == "kite":
+                async for tick in feed.ticks():
+                    await self._feed_paused.wait()
+                    recv = tick.recv_ns or time.perf_counter_ns()
+                    await self._process(
+                        tick.instrument_token, tick.ts_ns, tick.last_price, tick.last_qty,
+                        tick.volume, tick.bid, tick.ask, tick.oi, recv,
+                    )  # fmt: skip
+            else:
+                clock = self.clock
+                assert clock is not None
+                async for batch in feed.batches(self.options.batch_rows, max_span_ns=_SECOND_NS):
+                    await self._feed_paused.wait()
+                    await clock.pace(int(batch.ts_ns[-1]))
+                    await self._process_batch(batch)
+            await self._feed_ended()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._feed_error = exc
+            log.exception("feed stopped with an error")
+        finally:
+            self.feed_done.set()
+            with contextlib.suppress(Exception):
+                await feed.stop()
+
+    async def _process_batch(self, batch: TickBatch) -> None:
+        tok = batch.token.tolist()
+        ts = batch.ts_ns.tolist()
+        lp = batch.last_price.tolist()
+        lq = batch.last_qty.tolist()
+        vol = batch.volume.tolist()
+        bid = batch.bid.tolist()
+        ask = batch.ask.tolist()
+        oi = batch.oi.tolist()
+        for i in range(len(tok)):
+            b, a, o = bid[i], ask[i], oi[i]
+            await self._process(
+                tok[i], ts[i], lp[i], lq[i], vol[i],
+                None if math.isnan(b) else b, None if math.isnan(a) else a,
+                None if o < 0 else o, time.perf_counter_ns(),
+            )  # fmt: skip
+        await asyncio.sleep(0)  # let the API and other tasks in between batches
+
+    async def _process(
+        self,
+        token: int,
+        ts: int,
+        last_price: float,
+        last_qty: int,
+        volume: int,
+        bid: float | None,
+        ask: float | None,
+        oi: int | None,
+        recv_ns: int,
+    ) -> None:
+        orch = self._require(self.orchestrator)
+        outcomes = orch.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
+        paper = self.paper
+        if paper is not None:
+            paper.on_tick(Tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns))
+        if outcomes:
+            await orch.handle(outcomes, recv_ns)
+        if paper is not None:
+            await self._drain_paper()
+        if ts >= self._next_timer_ns:
+            # Entry timeouts, time stops, EOD square-off: once per second of session time.
+            self._next_timer_ns = ts - ts % _SECOND_NS + _SECOND_NS
+            await self._require(self.oco).advance_time(ts)
+            orch.sync_tick_rejections()
+
+    async def _drain_paper(self) -> None:
+        paper, watcher = self._require(self.paper), self._require(self.watcher)
+        while True:
+            updates = paper.drain_updates()
+            if not updates:
+                return
+            for u in updates:
+                await watcher.handle(u)
+
+    async def _feed_ended(self) -> None:
+        """No more ticks: pending paper orders settle against the last quotes."""
+        if self.paper is not None:
+            self.paper.feed_ended()
+            await self._drain_paper()
+        log.info("feed ended after %d ticks", self._require(self.orchestrator).counters.ticks)
+
+    async def _pump_paper(self) -> None:
+        """While nothing feeds ticks, move the paper broker's time with the wall clock
+        so acknowledgements and market exits happen (flatten after the feed ended)."""
+        paper = self._require(self.paper)
+        last = time.monotonic_ns()
+        while True:
+            async with self._pump_lock:
+                if self.feed_done.is_set():
+                    paper.feed_ended()
+                else:
+                    now = time.monotonic_ns()
+                    paper.advance_time(paper.now_ns + (now - last))
+                    last = now
+                await self._drain_paper()
+            await asyncio.sleep(0.005)
+
+    def _feed_is_driving(self) -> bool:
+        return (
+            self._feed_task is not None
+            and not self._feed_task.done()
+            and self._feed_paused.is_set()
+        )
+
+    async def pause_feed(self) -> None:
+        """Holds the feed loop (between batches); used by the session runner's drills."""
+        self._feed_paused.clear()
+
+    def resume_feed(self) -> None:
+        self._feed_paused.set()
+
+    async def wait_feed(self) -> None:
+        await self.feed_done.wait()
+        if self._feed_error is not None:
+            raise AitrappError(f"feed failed: {self._feed_error}") from self._feed_error
+
+    # ------------------------------------------------------------------ OCO hooks
+    # The manager is built before the orchestrator that consumes its reports.
+    async def _hook_transition(self, t: TransitionRecord) -> None:
+        await self._require(self.orchestrator).on_transition(t)
+
+    async def _hook_entry_fill(self, f: EntryFill) -> None:
+        await self._require(self.orchestrator).on_entry_fill(f)
+
+    async def _hook_exit_fill(self, f: ExitFill) -> None:
+        await self._require(self.orchestrator).on_exit_fill(f)
+
+    async def _hook_terminal(self, r: BracketResult) -> None:
+        await self._require(self.orchestrator).on_terminal(r)
+
+    async def _hook_alert(self, a: OcoAlert) -> None:
+        await self._require(self.orchestrator).on_alert(a)
+
+    # ------------------------------------------------------------------ broker hooks
+    async def _on_update(self, u: OrderUpdate) -> None:
+        await self._require(self.oco).on_order_update(u)
+
+    def _on_ack(self, client_order_id: str, acked_ns: int) -> None:
+        orch = self._require(self.orchestrator)
+        plan_id, _, role = client_order_id.partition(":")
+        if role != "ENTRY":
+            return
+        book = orch.book(plan_id)
+        if book is not None:
+            orch.order_latency.record(acked_ns - book.decided_ns)
+            self.metrics.observe_order_latency_ns(book.decided_ns, acked_ns)
+
+    # ------------------------------------------------------------------ control
+    def _set_state(self, state: TradingState) -> None:
+        self._state = state
+        self._require(self.engine).set_trading_state(state)
+
+    async def _audit(
+        self, action: str, actor: str, params: dict[str, Any], result: dict[str, Any]
+    ) -> None:
+        row = AuditRow(
+            ts=datetime.now(UTC),
+            actor=actor,
+            action=action,
+            session_id=self._session_id,
+            params=params,
+            result=result,
+        )
+        try:
+            await asyncio.wait_for(repo.execute(self.pool, row), timeout=2.0)
+        except Exception:  # the audit must not be lost: keep it in the writer's queue
+            self.writer.submit(row)
+        self.bus.publish("mode", {"action": action, "actor": actor, **result})
+
+    def _audit_nowait(self, action: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        self.writer.submit(
+            AuditRow(
+                ts=datetime.now(UTC),
+                actor="system",
+                action=action,
+                session_id=self._session_id,
+                params=params,
+                result=result,
+            )
+        )
+
+    async def pause(self, *, actor: str) -> TradingState:
+        before = self._state
+        if self._state == "ACTIVE":
+            self._set_state("PAUSED")
+        await self._audit("pause", actor, {"from": before}, {"state": self._state})
+        return self._state
+
+    async def resume(self, *, actor: str) -> TradingState:
+        before = self._state
+        self._require(self.oco).resume()
+        self._set_state("ACTIVE")
+        await self._audit("resume", actor, {"from": before}, {"state": self._state})
+        return self._state
+
+    async def set_mode(self, mode: Mode, *, actor: str) -> ModeChange:
+        previous = self._mode
+        if mode == previous:
+            await self._audit("mode", actor, {"mode": mode}, {"ok": True, "unchanged": True})
+            return ModeChange(previous, mode)
+        if mode == "PAPER":
+            reasons = ["switching LIVE -> PAPER needs a restart in PAPER mode (flatten first)"]
+        else:
+            reasons = await self._live_gate(actor)
+            if not reasons and not isinstance(self.broker, PaperBroker):
+                reasons = []
+            elif not reasons:
+                reasons = [
+                    "LIVE gate passed, but this process runs the paper broker: restart with "
+                    "the Kite broker (aitrapp kite login, then the live session)"
+                ]
+        await self._audit("mode", actor, {"mode": mode}, {"ok": not reasons, "reasons": reasons})
+        if reasons:
+            raise ModeRefusedError(reasons)
+        self._mode = mode
+        return ModeChange(previous, mode)
+
+    async def _live_gate(self, actor: str) -> list[str]:
+        try:
+            from aitrapp.report import live_gate
+        except ImportError:  # pragma: no cover - the gate ships with the package
+            return ["the LIVE gate is not available"]
+        decision = await live_gate.evaluate_live_gate(
+            self.pool,
+            settings=self.settings,
+            verify_credentials=self._verify_credentials,
+            actor=actor,
+            session_id=self._session_id,
+        )
+        return list(decision.reasons) if not decision.allowed else []
+
+    async def _verify_credentials(self) -> bool | str:
+        verify = getattr(self.broker, "verify_credentials", None)
+        if verify is None:
+            return (
+                "no live broker session in this process: run `aitrapp kite login` and "
+                "start the session with the Kite broker"
+            )
+        return cast(bool | str, await verify())
+
+    async def flatten(self, *, actor: str, timeout_s: float = 10.0) -> FlattenResult:
+        """HALTED first, so no new entry can race the kill switch; then flat."""
+        t0 = time.perf_counter()
+        oco = self._require(self.oco)
+        self._set_state("HALTED")
+        before = oco.working_orders()
+        open_before = [b for b in oco.brackets() if not b.is_terminal]
+        pump = None
+        if self.paper is not None and not self._feed_is_driving():
+            pump = asyncio.create_task(self._pump_paper(), name="paper-pump")
+        error: str | None = None
+        try:
+            await oco.flatten(timeout_s=timeout_s, tick_s=0.05)
+        except FlattenTimeoutError as exc:
+            error = str(exc)
+        finally:
+            if pump is not None:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        after_open = [b for b in oco.brackets() if not b.is_terminal and b.net_qty != 0]
+        result = FlattenResult(
+            elapsed_ms=round(elapsed_ms, 3),
+            cancelled_orders=len(before),
+            exit_orders=sum(1 for b in open_before if b.net_qty != 0),
+            open_positions_after=len(after_open),
+            working_orders_after=len(oco.working_orders()),
+            state=self._state,
+        )
+        outcome = {
+            "elapsed_ms": result.elapsed_ms,
+            "ok": result.ok and error is None,
+            "open_positions_after": result.open_positions_after,
+            "working_orders_after": result.working_orders_after,
+            "cancelled_orders": result.cancelled_orders,
+            "exit_orders": result.exit_orders,
+            "error": error,
+            "session_time": utc(self.now_ns()).isoformat(),
+        }
+        self.flatten_results.append({"actor": actor, **outcome})
+        await self._audit("flatten", actor, {"timeout_s": timeout_s}, outcome)
+        if error is not None:
+            from aitrapp.control import FlattenTimeoutError as ControlTimeout
+
+            raise ControlTimeout(error)
+        return result
+
+    # ------------------------------------------------------------------ read side
+    def state(self) -> dict[str, Any]:
+        orch = self._require(self.orchestrator)
+        engine = self._require(self.engine)
+        oco = self._require(self.oco)
+        p = engine.portfolio()
+        positions = []
+        for b in oco.brackets():
+            if b.is_terminal or b.net_qty == 0:
+                continue
+            last = engine.last_price(b.instrument_token)
+            sign = 1 if b.side == "BUY" else -1
+            unreal = (
+                None if last is None else round(sign * (last - b.entry_avg_price) * b.net_qty, 2)
+            )
+            positions.append(
+                {
+                    "plan_id": b.bracket_id,
+                    "tradingsymbol": b.tradingsymbol,
+                    "side": b.side,
+                    "qty": b.net_qty,
+                    "avg_entry": b.entry_avg_price,
+                    "last_price": last,
+                    "unrealized_pnl": unreal,
+                    "stop_trigger": b.stop_trigger,
+                    "state": b.state,
+                }
+            )
+        working = [
+            {
+                "plan_id": w.bracket_id,
+                "client_order_id": w.client_order_id,
+                "broker_order_id": w.broker_order_id,
+                "role": w.role,
+                "side": w.side,
+                "order_type": w.order_type,
+                "qty": w.qty,
+                "filled": w.filled,
+                "price": w.price,
+                "trigger": w.trigger,
+                "status": w.status,
+            }
+            for w in oco.working_orders()
+        ]
+        c = orch.counters
+        feed = self.feed
+        return {
+            "mode": self._mode,
+            "trading_state": self._state,
+            "session": {
+                "id": str(self._session_id) if self._session_id else None,
+                "trading_date": self.day.isoformat(),
+                "feed": self._feed_info(),
+                "progress": round(feed.progress(), 4) if feed is not None else None,
+                "feed_done": self.feed_done.is_set(),
+            },
+            "positions": positions,
+            "working_orders": working,
+            "daily_pnl": {
+                "realized_gross": round(p.daily_realized_pnl, 2),
+                "unrealized": round(p.daily_unrealized_pnl, 2),
+                "total_gross": round(p.daily_pnl, 2),
+                "net_after_charges": str(orch.net_pnl_today),
+                "daily_loss_halted": p.daily_loss_halted,
+            },
+            "portfolio_heat_pct": round(p.heat_pct, 4),
+            "counters": {
+                "ticks": c.ticks,
+                "ticks_rejected": sum(engine.tick_rejections().values()),
+                "signals": c.signals,
+                "decisions": c.decisions,
+                "risk_blocks": c.risk_blocks,
+                "brackets_opened": c.brackets_opened,
+                "trades": c.trades,
+                "wins": c.wins,
+                "alerts": c.alerts,
+                "critical_alerts": c.critical_alerts,
+                "trades_today": p.trades_today,
+            },
+            "last_tick_at": utc(c.last_tick_ns).isoformat() if c.last_tick_ns else None,
+            "tick_to_decision": orch.latency.summary().as_dict(),
+            "order_latency": orch.order_latency.summary().as_dict(),
+            "alerts": orch.alerts[-10:],
+            "flatten": self.flatten_results[-1] if self.flatten_results else None,
+        }
+
+    def health(self) -> dict[str, ComponentHealth]:
+        out: dict[str, ComponentHealth] = {}
+        w = self._writer
+        out["database"] = ComponentHealth(
+            w is not None and w.healthy,
+            "" if w is None or w.healthy else (w.last_error or "unreachable"),
+        )
+        out["writer"] = ComponentHealth(
+            w is not None, f"queue_depth={w.queue_depth}" if w is not None else "not started"
+        )
+        bus = self._bus
+        out["bus"] = ComponentHealth(
+            bus is not None, f"{type(bus).__name__} failures={getattr(bus, 'failures', 0)}"
+        )
+        task = self._feed_task
+        if task is None:
+            out["feed"] = ComponentHealth(True, "not started")
+        elif self._feed_error is not None:
+            out["feed"] = ComponentHealth(False, f"failed: {self._feed_error!r}")
+        else:
+            out["feed"] = ComponentHealth(True, "finished" if task.done() else "running")
+        watcher = self.watcher
+        if watcher is not None and watcher.error is not None:
+            out["order_watcher"] = ComponentHealth(False, f"failed: {watcher.error!r}")
+        else:
+            out["order_watcher"] = ComponentHealth(watcher is not None, "ok")
+        out["broker"] = ComponentHealth(self.broker is not None, getattr(self.broker, "name", ""))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What is stored with the session and read by the report and the burn-in check."""
+        orch = self._require(self.orchestrator)
+        c = orch.counters
+        drill = next(
+            (f for f in reversed(self.flatten_results) if f["actor"] == "drill"),
+            self.flatten_results[-1] if self.flatten_results else None,
+        )
+        return {
+            "feed": self._feed_info(),
+            "ticks": c.ticks,
+            "ticks_rejected": self._require(self.engine).tick_rejections(),
+            "signals": c.signals,
+            "decisions": c.decisions,
+            "risk_blocks": c.risk_blocks,
+            "trades": c.trades,
+            "net_pnl": str(orch.net_pnl_today),
+            "alerts": c.alerts,
+            "critical_alerts": c.critical_alerts,
+            "tick_to_decision": orch.latency.summary().as_dict(),
+            "order_latency": orch.order_latency.summary().as_dict(),
+            "flatten_drill": drill,
+        }
+
+    # ------------------------------------------------------------------ stop
+    async def stop(self) -> None:
+        """Stops trading (feed, flatten if configured, writer drained) and closes everything."""
+        await self.stop_trading()
+        await self.close()
+
+    async def stop_trading(self) -> None:
+        """Stops the feed, flattens (if configured), ends the session row and drains the
+        writer; the database stays open for the report and the burn-in check."""
+        if self._stopped:
+            return
+        self._stopped = True
+        status = "COMPLETED"
+        if self._feed_task is not None and not self._feed_task.done():
+            self._feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed_task
+            status = "ABORTED"
+        if self._feed_error is not None:
+            status = "FAILED"
+        oco = self.oco
+        open_brackets = oco is not None and any(not b.is_terminal for b in oco.brackets())
+        if open_brackets and self.options.flatten_on_stop:
+            with contextlib.suppress(AitrappError):
+                await self.flatten(actor="shutdown", timeout_s=self.options.flatten_timeout_s)
+        if self.paper is not None and self.watcher is not None:
+            self.paper.expire_open_orders()
+            await self._drain_paper()
+        if self.watcher is not None:
+            await self.watcher.stop()
+        if self._session_id is not None and self._writer is not None and self.orchestrator:
+            self._writer.submit(
+                SessionEnd(
+                    session_id=self._session_id,
+                    ended_at=max(datetime.now(UTC), self.started_at),
+                    status=status,  # type: ignore[arg-type]
+                    summary=self.summary(),
+                )
+            )
+        if self._writer is not None:
+            await self._writer.close()
+
+    async def close(self) -> None:
+        """Closes the bus and the database (after stop_trading)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._bus is not None:
+            await self._bus.close()
+        if self._db is not None:
+            await self._db.close()
+
+
+def _latest_trading_day(today: date) -> date:
+    return today if is_trading_day(today) else previous_trading_day(today)
+
+
+async def start_runtime(settings: AppSettings, options: RuntimeOptions | None = None) -> Runtime:
+    """Builds and starts every component; on failure, stops what was started."""
+    rt = Runtime(settings, options or RuntimeOptions())
+    try:
+        await rt._start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await rt.stop()
+        raise
+    return rt
+
+
+__all__ = [
+    "Runtime",
+    "RuntimeOptions",
+    "default_paper_config",
+    "start_runtime",
+]
