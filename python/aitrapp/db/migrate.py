@@ -73,9 +73,9 @@ class MigrationStatus:
 
 
 def default_migrations_dir() -> Path:
-    """``migrations/`` of the checkout this package runs from, else of the cwd."""
-    repo_dir = Path(__file__).resolve().parents[3] / "migrations"
-    return repo_dir if repo_dir.is_dir() else Path.cwd() / "migrations"
+    """The migrations shipped inside the package (``migrations/`` at the top of the
+    repository is a link to the same folder)."""
+    return Path(__file__).resolve().parents[1] / "migrations"
 
 
 def discover(migrations_dir: Path | None = None) -> list[Migration]:
