@@ -60,9 +60,18 @@ fmt: develop ## Format Rust and Python sources in place
 	$(BIN)/ruff format python tests benches
 	$(BIN)/ruff check --fix -q python tests benches || true
 
+.PHONY: paper
+paper: develop ## Run one PAPER session end to end (embedded PostgreSQL, synthetic feed, API on 127.0.0.1:8765)
+	$(BIN)/aitrapp paper $(ARGS)
+
 .PHONY: migrate
 migrate: develop ## Apply database migrations (DATABASE_URL, else the embedded PostgreSQL in var/pgdata)
 	$(BIN)/aitrapp migrate
+
+.PHONY: burnin-report
+burnin-report: develop ## Daily report + burn-in check for today (IST) or DATE=YYYY-MM-DD
+	d="$(DATE)"; d="$${d:-$$(TZ=Asia/Kolkata date +%F)}"; \
+	$(BIN)/aitrapp report --date "$$d" && $(BIN)/aitrapp burnin check --date "$$d"
 
 .PHONY: bench
 bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release build

@@ -183,7 +183,15 @@ class Runtime:
                         f"database has pending migrations ({names}): run aitrapp migrate"
                     )
                 await migrate(conn, s.migrations_dir)
-        self._writer = DbWriter(self._db.pool, metrics=self.metrics, spill_dir=s.data_dir)
+        self._writer = DbWriter(
+            self._db.pool,
+            queue_max=s.writer_queue_max,
+            batch_max=s.writer_batch_max,
+            retry_max_s=s.writer_retry_max_s,
+            probe_interval_s=s.writer_probe_interval_s,
+            metrics=self.metrics,
+            spill_dir=s.data_dir,
+        )
         self.metrics.bind_writer_depth(lambda: float(self.writer.queue_depth))
         await self._writer.start()
         self._bus = make_bus(s, self.metrics)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import typer
 
 from aitrapp import __version__
+from aitrapp.cli import burnin as burnin_cmd
 from aitrapp.cli import ids
 from aitrapp.cli import kite as kite_cmd
+from aitrapp.cli import live as live_cmd
 from aitrapp.cli import migrate as migrate_cmd
+from aitrapp.cli import paper as paper_cmd
+from aitrapp.cli import report as report_cmd
 
 app = typer.Typer(
     name="aitrapp",
@@ -18,6 +22,10 @@ app = typer.Typer(
 app.add_typer(ids.app, name="ids")
 app.add_typer(kite_cmd.app, name="kite")
 app.command("migrate")(migrate_cmd.migrate)
+app.command("paper")(paper_cmd.paper)
+app.command("report")(report_cmd.report)
+app.add_typer(burnin_cmd.app, name="burnin")
+app.command("live")(live_cmd.live)
 
 
 def _version(value: bool) -> None:

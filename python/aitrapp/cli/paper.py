@@ -1,0 +1,119 @@
+"""`aitrapp paper`: one full PAPER trading session with the control API up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from aitrapp.config import EngineConfig
+from aitrapp.exceptions import AitrappError
+from aitrapp.logs import setup_logging
+from aitrapp.runtime import RuntimeOptions
+from aitrapp.session import SessionPlan, run_session, summary_table
+from aitrapp.settings import load_settings
+
+
+def _engine_config(path: Path | None) -> EngineConfig | None:
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint="--config") from exc
+    try:
+        data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--config") from exc
+    return EngineConfig.parse(data)
+
+
+def _ist_time(value: str | None) -> time | None:
+    if value is None or value.lower() == "off":
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected HH:MM (IST) or 'off', got {value!r}") from None
+
+
+def paper(
+    speed: Annotated[str, typer.Option(help="Replay speed: 1x, 10x, ... or max.")] = "max",
+    day: Annotated[
+        str | None, typer.Option("--date", help="Trading date YYYY-MM-DD (default: latest).")
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated symbols (default: the built-in 20-name universe)."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Engine config (JSON or TOML: risk, session, strategies).")
+    ] = None,
+    feed: Annotated[str, typer.Option(help="synthetic or replay.")] = "synthetic",
+    replay: Annotated[
+        list[Path] | None, typer.Option(help="Replay file or folder (CSV/Parquet); repeatable.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 7,
+    serve: Annotated[bool, typer.Option(help="Serve the control API during the session.")] = True,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the API up after the close (Ctrl-C to stop).")
+    ] = False,
+    drill_at: Annotated[
+        str, typer.Option(help="IST time of the flatten drill, or 'off'.")
+    ] = "15:10",
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where the HTML report goes (default: reports/DATE/...).")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when the burn-in check fails.")] = False,
+) -> None:
+    """Run one PAPER session end to end and print its summary."""
+    console = Console()
+    try:
+        settings = load_settings()
+        trading_day = date.fromisoformat(day) if day else None
+        if feed not in ("synthetic", "replay"):
+            raise typer.BadParameter("expected synthetic or replay", param_hint="--feed")
+        options = RuntimeOptions(
+            feed=feed,  # type: ignore[arg-type]
+            day=trading_day,
+            symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
+            seed=seed,
+            speed=speed,
+            replay_paths=tuple(replay or ()),
+            engine=_engine_config(config),
+        )
+        plan = SessionPlan(
+            options=options,
+            drill_at=_ist_time(drill_at),
+            serve_api=serve,
+            keep_serving=keep_serving,
+            report_dir=report_dir,
+        )
+    except (AitrappError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    handle = setup_logging(settings.logs_dir, settings.log_level, console=False)
+    try:
+        outcome = asyncio.run(run_session(settings, plan, console=console))
+    except AitrappError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        console.print("interrupted: open positions were flattened on the way out")
+        raise typer.Exit(130) from None
+    finally:
+        handle.stop()
+    console.print(summary_table(outcome))
+    if outcome.verdict is not None:
+        for c in outcome.verdict.get("criteria", []):
+            mark = "[green]PASS[/green]" if c.get("passed") else "[red]FAIL[/red]"
+            console.print(f"  {mark} {c.get('label') or c.get('name')}: {c.get('detail')}")
+    console.print(f"logs: {settings.logs_dir / 'aitrapp.log'}")
+    if strict and not outcome.passed:
+        raise typer.Exit(1)
