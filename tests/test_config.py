@@ -23,6 +23,13 @@ def test_defaults_match_the_issue() -> None:
         2.0,
     )
     assert (r.daily_loss_stop_pct, r.max_open_positions) == (2.5, 5)
+    # 2x capital per position (one index-futures lot fits), MIS-like 5x in total,
+    # no minimum stop distance.
+    assert (r.max_position_notional_pct, r.max_gross_exposure_pct, r.min_stop_distance_bps) == (
+        200.0,
+        500.0,
+        0.0,
+    )
     s = cfg.session
     assert (s.market_open, s.entry_start, s.entry_end, s.bar_seconds) == (
         "09:15",
@@ -63,6 +70,21 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         == cfg.config_sha
     )
     assert EngineConfig().config_sha != cfg.config_sha
+    # The exposure limits are in the effective config, so in the sha.
+    risk = json.loads(engine_config_canonical("{}"))["risk"]
+    assert (
+        risk["max_position_notional_pct"],
+        risk["max_gross_exposure_pct"],
+        risk["min_stop_distance_bps"],
+    ) == (200.0, 500.0, 0.0)
+    for key, value in (
+        ("max_position_notional_pct", 99.0),
+        ("max_gross_exposure_pct", 400.0),
+        ("min_stop_distance_bps", 5.0),
+    ):
+        changed = EngineConfig.parse({"risk": {key: value}})
+        assert changed.config_sha != EngineConfig().config_sha
+        assert engine_config_sha(changed.to_core_json()) == changed.config_sha
     assert (
         EngineConfig.parse({"strategies": {"ema_cross": {"tp_ticks": 11}}}).config_sha
         != EngineConfig().config_sha
@@ -79,6 +101,20 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         ({"risk": {"max_portfolio_heat_pct": 101}}, "risk.max_portfolio_heat_pct"),
         ({"risk": {"max_open_positions": 0}}, "risk.max_open_positions"),
         ({"risk": {"freeze_qty_policy": "slice"}}, "risk.freeze_qty_policy"),
+        ({"risk": {"max_position_notional_pct": 0}}, "risk.max_position_notional_pct"),
+        ({"risk": {"max_position_notional_pct": -100}}, "risk.max_position_notional_pct"),
+        ({"risk": {"max_position_notional_pct": float("nan")}}, "risk.max_position_notional_pct"),
+        (
+            {"risk": {"max_position_notional_pct": 1e9, "max_gross_exposure_pct": 1e9}},
+            "risk.max_position_notional_pct",
+        ),
+        ({"risk": {"max_gross_exposure_pct": 0}}, "risk.max_gross_exposure_pct"),
+        ({"risk": {"max_gross_exposure_pct": float("inf")}}, "risk.max_gross_exposure_pct"),
+        ({"risk": {"max_gross_exposure_pct": 99.99}}, "max_gross_exposure_pct"),
+        ({"risk": {"max_position_notional_pct": 600}}, "max_gross_exposure_pct"),
+        ({"risk": {"min_stop_distance_bps": -1}}, "risk.min_stop_distance_bps"),
+        ({"risk": {"min_stop_distance_bps": float("nan")}}, "risk.min_stop_distance_bps"),
+        ({"risk": {"min_stop_distance_bps": 10_001}}, "risk.min_stop_distance_bps"),
         ({"risk": {"capital": 5}}, "risk.capital"),
         ({"riks": {}}, "riks"),
         ({"session": {"entry_end": "09:00"}}, "entry_end"),
@@ -101,6 +137,30 @@ def test_impossible_values_are_refused_naming_the_key(data: dict[str, Any], key:
     # The core refuses the same JSON on its own (it never trusts its caller).
     with pytest.raises(ConfigError, match=key.rsplit(".", maxsplit=1)[-1]):
         Engine(json.dumps(data), [equity()])
+
+
+def test_exposure_limits_accept_their_boundaries() -> None:
+    cfg = EngineConfig.parse(
+        {
+            "risk": {
+                "max_position_notional_pct": 250.0,
+                "max_gross_exposure_pct": 250.0,  # equal to one position: allowed
+                "min_stop_distance_bps": 0,
+            }
+        }
+    )
+    eng = Engine(cfg.to_core_json(), [equity()])
+    assert json.loads(eng.config_json)["risk"]["max_gross_exposure_pct"] == 250.0
+    hi = EngineConfig.parse(
+        {
+            "risk": {
+                "max_position_notional_pct": 100_000,
+                "max_gross_exposure_pct": 100_000,
+                "min_stop_distance_bps": 10_000,
+            }
+        }
+    )
+    Engine(hi.to_core_json(), [equity()])
 
 
 def test_config_is_frozen() -> None:

@@ -190,9 +190,11 @@ def test_decisions_carry_ids_prices_and_timestamps() -> None:
     assert d.plan_id == plan_client_id(
         "RELIANCE", "BUY", "100.10", "99.60", "100.60", d.qty, "EmaCross", d.config_sha, at(6)
     )
+    # 5,000 / 0.50 = 10,000 units would be 10.01 lakh of notional: cut to 100% of capital.
+    assert (d.qty, d.capped_by_notional, d.capped_by_freeze) == (9_990, True, False)
     assert d.risk_rupees == pytest.approx(0.50 * d.qty)
-    assert d.heat_after_pct == pytest.approx(0.5)
-    assert not d.capped_by_freeze
+    assert d.heat_after_pct == pytest.approx(0.4995)
+    assert d.to_dict()["capped_by_notional"] is True
     assert "Decision(EmaCross BUY" in repr(d)
 
 
@@ -236,19 +238,24 @@ def test_feedback_moves_heat_pnl_and_frees_the_instrument() -> None:
     for i, px in enumerate([100.0, 99.9, 99.8, 99.7, 99.6, 99.8, 100.1, 100.4]):
         got += eng.on_tick(1, at(i), px, 1, i + 1)
     [d] = decisions(got)
+    q = d.qty
     p = eng.portfolio()
     assert (p.open_positions, p.trades_today, p.trading_state) == (1, 1, "ACTIVE")
-    assert p.heat_pct == pytest.approx(0.5)
+    assert p.heat_pct == pytest.approx(0.50 * q / 10_000)
+    assert p.gross_exposure_rupees == pytest.approx(100.10 * q)
     [b] = p.open_brackets
-    assert (b.plan_id, b.planned_qty, b.filled_qty, b.position) == (d.plan_id, d.qty, 0, 0)
+    assert (b.plan_id, b.planned_qty, b.filled_qty, b.position) == (d.plan_id, q, 0, 0)
+    assert b.exposure_rupees == pytest.approx(100.10 * q)
     eng.on_entry_filled(d.plan_id, 4_000, 100.10)
-    eng.on_entry_filled(d.plan_id, 10_000, 100.12)  # cumulative
+    eng.on_entry_filled(d.plan_id, q, 100.12)  # cumulative
     eng.on_tick(1, at(9), 100.4, 1, 10)
     p = eng.portfolio()
-    assert p.daily_unrealized_pnl == pytest.approx(0.28 * 10_000)
-    assert p.heat_rupees == pytest.approx(0.52 * 10_000)  # from the actual fill to the stop
-    eng.on_exit_filled(d.plan_id, 10_000, 100.60)
-    assert eng.portfolio().daily_realized_pnl == pytest.approx(0.48 * 10_000)
+    assert p.daily_unrealized_pnl == pytest.approx(0.28 * q)
+    assert p.heat_rupees == pytest.approx(0.52 * q)  # from the actual fill to the stop
+    assert p.gross_exposure_rupees == pytest.approx(100.12 * q)  # and exposure too
+    assert p.gross_exposure_pct == pytest.approx(100.12 * q / 10_000)
+    eng.on_exit_filled(d.plan_id, q, 100.60)
+    assert eng.portfolio().daily_realized_pnl == pytest.approx(0.48 * q)
     with pytest.raises(PortfolioError, match="exceeds the held position"):
         eng.on_exit_filled(d.plan_id, 1, 100.60)
     with pytest.raises(PortfolioError, match="has a filled entry"):
@@ -256,6 +263,7 @@ def test_feedback_moves_heat_pnl_and_frees_the_instrument() -> None:
     eng.on_bracket_closed(d.plan_id, 4_750.0, at(10))
     p = eng.portfolio()
     assert (p.open_positions, p.heat_pct, p.daily_realized_pnl) == (0, 0.0, 4_750.0)
+    assert (p.gross_exposure_rupees, p.gross_exposure_pct) == (0.0, 0.0)
     with pytest.raises(PortfolioError, match="unknown plan id"):
         eng.on_bracket_closed(d.plan_id, 0.0, at(11))
     with pytest.raises(PortfolioError, match="avg_price"):

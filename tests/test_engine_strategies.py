@@ -92,7 +92,9 @@ def test_ema_cross_enters_at_the_touch_with_fixed_tick_brackets() -> None:
     # EMA2 crosses above EMA4 of the mid on the 7th tick (100.10): buy at the ask.
     [(i, d)] = got
     assert i == 6 and isinstance(d, Decision)
-    assert (d.side, d.entry, d.stop, d.tp, d.qty) == ("BUY", 100.15, 99.65, 100.65, 10_000)
+    # 5,000 / 0.50 = 10,000 units by risk; 100% of capital buys 9,985 at 100.15.
+    assert (d.side, d.entry, d.stop, d.tp, d.qty) == ("BUY", 100.15, 99.65, 100.65, 9_985)
+    assert d.capped_by_notional
     assert d.reason.startswith("EMA2 crossed above EMA4")
 
 

@@ -35,6 +35,8 @@ def only(strategy: str, params: dict[str, Any] | None = None, **risk: Any) -> En
     """A config with one strategy enabled (with `params`) and risk overrides."""
     strategies: dict[str, Any] = {name: {"enabled": name == strategy} for name in STRATEGIES}
     strategies[strategy].update(params or {})
+    # Expectations in these tests are worked out for a no-leverage position cap.
+    risk = {"max_position_notional_pct": 100.0, **risk}
     return EngineConfig.parse({"strategies": strategies, "risk": risk})
 
 

@@ -1,4 +1,4 @@
-"""The risk gate as Python sees it: reasons, the numbers behind them, sizing."""
+"""The risk gate as Python sees it: reasons, the numbers behind them, sizing, exposure."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def _cross(
     return got
 
 
+# A futures account: margin, not cash, so positions may be levered well past capital.
+LEVERED = {"max_position_notional_pct": 10_000.0, "max_gross_exposure_pct": 10_000.0}
+
+
 def test_sizing_uses_percent_of_capital_and_whole_lots() -> None:
     fut = equity(7, "NIFTY26JANFUT", segment="FUT", tick_size="0.10", lot_size=65, freeze_qty=1800)
-    eng = engine(only("ema_cross", CROSS), fut)
+    eng = engine(only("ema_cross", CROSS, **LEVERED), fut)
     # Entry 20,020.00, stop 10 ticks (1.00) away: 5,000 / 1.00 = 5,000 units -> capped to
     # the freeze limit: 1800 // 65 = 27 lots = 1,755 units.
     [d] = decisions(_cross(eng, 7, scale=200.0))
@@ -34,7 +38,7 @@ def test_sizing_uses_percent_of_capital_and_whole_lots() -> None:
 
 def test_freeze_policy_block_reports_the_numbers() -> None:
     fut = equity(7, "NIFTY26JANFUT", segment="FUT", tick_size="0.10", lot_size=65, freeze_qty=1800)
-    eng = engine(only("ema_cross", CROSS, freeze_qty_policy="block"), fut)
+    eng = engine(only("ema_cross", CROSS, freeze_qty_policy="block", **LEVERED), fut)
     [b] = blocks(_cross(eng, 7, scale=200.0))
     assert b.reason == "FREEZE_QTY"
     assert b.details == {"qty": 4940, "freeze_qty": 1800, "max_order_qty": 1755}
@@ -66,7 +70,14 @@ def test_market_hours_are_judged_by_the_tick_time() -> None:
 
 def test_portfolio_heat_counts_open_plans_in_percent() -> None:
     eng = engine(
-        only("ema_cross", CROSS, per_trade_risk_pct=1.5, max_portfolio_heat_pct=2.0),
+        only(
+            "ema_cross",
+            CROSS,
+            per_trade_risk_pct=1.5,
+            max_portfolio_heat_pct=2.0,
+            max_position_notional_pct=400.0,  # 30,000 units x 100.10 = 300.3%
+            max_gross_exposure_pct=1_000.0,
+        ),
         equity(1, "A"),
         equity(2, "B"),
     )
@@ -87,8 +98,10 @@ def test_portfolio_heat_counts_open_plans_in_percent() -> None:
 
 
 def test_daily_loss_halts_entries_for_the_rest_of_the_day() -> None:
-    eng = engine(only("ema_cross", CROSS, cooldown_seconds=0), equity(1, "A"), equity(2, "B"))
+    cfg = only("ema_cross", CROSS, cooldown_seconds=0, max_position_notional_pct=200.0)
+    eng = engine(cfg, equity(1, "A"), equity(2, "B"))
     [d] = decisions(_cross(eng, 1))
+    assert (d.qty, d.capped_by_notional) == (10_000, False)
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
     eng.on_exit_filled(d.plan_id, d.qty, d.entry - 2.5)  # -25,000 on 10,000 units
     eng.on_bracket_closed(d.plan_id, -25_000.0, at(20))
@@ -120,3 +133,102 @@ def test_max_open_positions_and_busy_instrument() -> None:
     assert b2[0].details == {"open_plan_id": d.plan_id, "open_strategy": "EmaCross"}
     assert "RiskBlock(INSTRUMENT_BUSY" in repr(b2[0])
     assert b2[0].to_dict()["reason"] == "INSTRUMENT_BUSY"
+
+
+def test_a_tight_stop_is_capped_to_the_notional_limit_in_whole_lots() -> None:
+    # The paper-session case: EmaCross on a 2,500 stock, stop 10 ticks (0.50) away.
+    eng = engine(only("ema_cross", CROSS))
+    [d] = decisions(_cross(eng, 1, scale=25.0))
+    assert (d.entry, d.stop) == (2502.5, 2502.0)
+    # By risk 5,000 / 0.50 = 10,000 units (2.5 crore); 100% of 10 lakh buys 399.
+    assert (d.qty, d.capped_by_notional, d.capped_by_freeze) == (399, True, False)
+    assert d.qty * d.entry <= 1_000_000 < (d.qty + 1) * d.entry
+    assert d.risk_rupees == pytest.approx(0.50 * 399)
+    snap = eng.portfolio()
+    assert snap.gross_exposure_rupees == pytest.approx(399 * 2502.5)
+    assert snap.gross_exposure_pct == pytest.approx(99.84975)
+    # In lots of 150: 399 units fit, so 2 lots (3 lots would be 11.26 lakh).
+    lots = engine(only("ema_cross", CROSS), equity(1, "L", segment="FUT", lot_size=150))
+    [d] = decisions(_cross(lots, 1, scale=25.0))
+    assert (d.qty, d.capped_by_notional) == (300, True)
+
+
+def test_notional_limit_blocks_when_not_one_lot_fits() -> None:
+    # One NIFTY lot at 20,020 is 13.01 lakh: more than 100% of 10 lakh.
+    fut = equity(7, "NIFTY26JANFUT", segment="FUT", tick_size="0.10", lot_size=65, freeze_qty=1800)
+    eng = engine(only("ema_cross", CROSS), fut)
+    [b] = blocks(_cross(eng, 7, scale=200.0))
+    assert b.reason == "NOTIONAL_LIMIT"
+    assert b.details == {
+        "entry_rupees": 20020.0,
+        "lot_size": 65,
+        "lot_notional_rupees": 1_301_300.0,
+        "max_position_notional_rupees": 1_000_000.0,
+        "max_position_notional_pct": 100.0,
+        "risk_sized_qty": 4940,
+    }
+    # Exactly one lot's notional is allowed (the limit is inclusive).
+    pct = 1_301_300.0 / 1_000_000.0 * 100.0
+    at_limit = engine(only("ema_cross", CROSS, max_position_notional_pct=pct), fut)
+    [d] = decisions(_cross(at_limit, 7, scale=200.0))
+    assert (d.qty, d.capped_by_notional) == (65, True)
+
+
+def _three(**risk: Any) -> tuple[Engine, list[Decision | RiskBlock]]:
+    eng = engine(only("ema_cross", CROSS, **risk), equity(1, "A"), equity(2, "B"), equity(3, "C"))
+    got: list[Decision | RiskBlock] = []
+    for token in (1, 2, 3):
+        got += _cross(eng, token, start=10 * token)
+    return eng, got
+
+
+def test_gross_exposure_counts_every_open_plan_and_is_exact() -> None:
+    # Each plan is 9,990 x 100.10 = 999,999 rupees (99.9999%); three are 299.9997%.
+    eng, got = _three(max_gross_exposure_pct=250.0)
+    assert [type(o).__name__ for o in got] == ["Decision", "Decision", "RiskBlock"]
+    b = blocks(got)[0]
+    assert b.reason == "GROSS_EXPOSURE"
+    assert b.details == pytest.approx(
+        {
+            "gross_exposure_rupees": 1_999_998.0,
+            "plan_notional_rupees": 999_999.0,
+            "gross_exposure_pct": 199.9998,
+            "plan_notional_pct": 99.9999,
+            "gross_after_pct": 299.9997,
+            "max_gross_exposure_pct": 250.0,
+        }
+    )
+    assert eng.portfolio().gross_exposure_pct == pytest.approx(199.9998)
+    # Freeing one plan frees its exposure.
+    first = decisions(got)[0]
+    eng.on_plan_cancelled(first.plan_id, at(100))
+    assert len(decisions(_cross(eng, 3, start=200))) == 1
+    # The cap is inclusive and exact: 299.9997% passes, 299.9996% does not.
+    assert [o.reason for o in blocks(_three(max_gross_exposure_pct=299.9997)[1])] == []
+    assert [o.reason for o in blocks(_three(max_gross_exposure_pct=299.9996)[1])] == [
+        "GROSS_EXPOSURE"
+    ]
+
+
+def test_stop_too_tight_is_off_by_default_and_exact_in_basis_points() -> None:
+    # Stop 0.50 under 100.10: 49.95 bps.
+    assert len(decisions(_cross(engine(only("ema_cross", CROSS))))) == 1
+    at_min = engine(only("ema_cross", CROSS, min_stop_distance_bps=49.95))
+    assert len(decisions(_cross(at_min))) == 1
+    tight = engine(only("ema_cross", CROSS, min_stop_distance_bps=49.951))
+    [b] = blocks(_cross(tight))
+    assert b.reason == "STOP_TOO_TIGHT"
+    assert b.details == pytest.approx(
+        {
+            "entry_rupees": 100.10,
+            "stop_distance_rupees": 0.50,
+            "stop_distance_bps": 0.50 / 100.10 * 10_000,
+            "min_stop_distance_bps": 49.951,
+        }
+    )
+    # Checked before sizing: a stop too tight is refused even if no lot would fit.
+    big = engine(
+        only("ema_cross", CROSS, min_stop_distance_bps=60.0),
+        equity(1, "BIG", segment="FUT", lot_size=20_000, freeze_qty=100_000),
+    )
+    assert [x.reason for x in blocks(_cross(big))] == ["STOP_TOO_TIGHT"]

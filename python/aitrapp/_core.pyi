@@ -135,6 +135,9 @@ class Decision:
     @property
     def heat_after_pct(self) -> float: ...
     @property
+    def capped_by_notional(self) -> bool:
+        """The risk-sized qty was cut (in whole lots) to risk.max_position_notional_pct."""
+    @property
     def capped_by_freeze(self) -> bool: ...
     @property
     def tick_index(self) -> int | None: ...
@@ -144,9 +147,12 @@ class Decision:
 
 @final
 class RiskBlock:
-    """A refused signal. ``reason``: INVALID_SIGNAL, TRADING_STATE, MARKET_HOURS,
-    DAILY_LOSS, MAX_OPEN_POSITIONS, MAX_TRADES, INSTRUMENT_BUSY, COOLDOWN,
-    SIZE_BELOW_LOT, FREEZE_QTY or PORTFOLIO_HEAT."""
+    """A refused signal. ``reason``, in the order the gate checks: INVALID_SIGNAL,
+    TRADING_STATE, MARKET_HOURS, DAILY_LOSS, MAX_OPEN_POSITIONS, MAX_TRADES,
+    INSTRUMENT_BUSY, COOLDOWN, STOP_TOO_TIGHT (stop nearer than
+    risk.min_stop_distance_bps), SIZE_BELOW_LOT, NOTIONAL_LIMIT (not one lot fits
+    risk.max_position_notional_pct), FREEZE_QTY, PORTFOLIO_HEAT or GROSS_EXPOSURE
+    (open notional plus the plan above risk.max_gross_exposure_pct)."""
 
     @property
     def reason(self) -> str: ...
@@ -197,6 +203,8 @@ class BracketView:
     @property
     def heat_rupees(self) -> float: ...
     @property
+    def exposure_rupees(self) -> float: ...
+    @property
     def signal_ts(self) -> int: ...
 
 @final
@@ -213,6 +221,10 @@ class PortfolioSnapshot:
     def heat_rupees(self) -> float: ...
     @property
     def heat_pct(self) -> float: ...
+    @property
+    def gross_exposure_rupees(self) -> float: ...
+    @property
+    def gross_exposure_pct(self) -> float: ...
     @property
     def daily_realized_pnl(self) -> float: ...
     @property

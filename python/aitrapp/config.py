@@ -18,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aitrapp import _core
 from aitrapp.exceptions import ConfigError
 
+# Upper bounds shared with the Rust core (config.rs MAX_EXPOSURE_PCT, MAX_STOP_DISTANCE_BPS).
+_MAX_EXPOSURE_PCT = 100_000.0
+_MAX_STOP_DISTANCE_BPS = 10_000.0
+
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 
 
@@ -42,6 +46,22 @@ class RiskConfig(_Section):
     # Over the exchange freeze quantity: "cap" to the largest whole-lot order
     # (less risk, never more) or "block" the plan.
     freeze_qty_policy: Literal["cap", "block"] = "cap"
+    # Notional (entry x qty) of one position, percent of capital: a tight stop
+    # sizes huge, so the risk-sized quantity is cut to this in whole lots.
+    # 200 = up to 2x capital in one position: room for one index-futures lot
+    # (about 17 lakh notional) on 10 lakh capital, far below MIS leverage.
+    max_position_notional_pct: float = Field(
+        default=200.0, gt=0, le=_MAX_EXPOSURE_PCT, allow_inf_nan=False
+    )
+    # Open notional plus the new plan, percent of capital (500 ~ Zerodha MIS 5x).
+    max_gross_exposure_pct: float = Field(
+        default=500.0, gt=0, le=_MAX_EXPOSURE_PCT, allow_inf_nan=False
+    )
+    # Refuse stops closer than this many basis points of the entry: slippage
+    # alone would overrun them. 0 = off (10-20 is a sensible value for equity).
+    min_stop_distance_bps: float = Field(
+        default=0.0, ge=0, le=_MAX_STOP_DISTANCE_BPS, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _trade_risk_fits_heat(self) -> Self:
@@ -50,6 +70,16 @@ class RiskConfig(_Section):
                 f"per_trade_risk_pct ({self.per_trade_risk_pct}) must not exceed "
                 f"max_portfolio_heat_pct ({self.max_portfolio_heat_pct}): "
                 "no plan could ever pass the heat cap"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _position_fits_gross(self) -> Self:
+        if self.max_gross_exposure_pct < self.max_position_notional_pct:
+            raise ValueError(
+                f"max_gross_exposure_pct ({self.max_gross_exposure_pct}) must be at least "
+                f"max_position_notional_pct ({self.max_position_notional_pct}): "
+                "one full position would breach it"
             )
         return self
 

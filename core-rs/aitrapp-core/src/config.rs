@@ -56,6 +56,15 @@ pub struct RiskConfig {
     /// quantity: "cap" it to the largest whole-lot quantity one order may
     /// carry (less risk, never more), or "block" the plan.
     pub freeze_qty_policy: String,
+    /// Notional (entry x qty) one position may hold, percent of capital:
+    /// the risk-sized quantity is cut to it in whole lots (default 200: one index-futures lot fits 10 lakh).
+    pub max_position_notional_pct: f64,
+    /// Summed notional of the open brackets plus the new plan, percent of
+    /// capital (500 = 5x, about Zerodha's MIS leverage on equity).
+    pub max_gross_exposure_pct: f64,
+    /// A stop closer to the entry than this many basis points of the entry
+    /// is refused (slippage alone would overrun it). 0 turns the check off.
+    pub min_stop_distance_bps: f64,
 }
 
 impl Default for RiskConfig {
@@ -69,6 +78,9 @@ impl Default for RiskConfig {
             max_trades_per_day: 20,
             cooldown_seconds: 300,
             freeze_qty_policy: "cap".into(),
+            max_position_notional_pct: 200.0,
+            max_gross_exposure_pct: 500.0,
+            min_stop_distance_bps: 0.0,
         }
     }
 }
@@ -229,8 +241,16 @@ pub enum FreezePolicy {
 }
 
 /// Percent as an integer number of millionths of a percent, so that limits
-/// compare exactly against integer paise.
+/// compare exactly against integer paise. Basis points use the same scale
+/// (millionths of a basis point).
 pub const PCT_SCALE: i64 = 1_000_000;
+
+/// Upper bound of the exposure percents (1,000x capital): far beyond any
+/// broker's leverage, and it keeps the integer arithmetic well inside i128.
+pub const MAX_EXPOSURE_PCT: f64 = 100_000.0;
+
+/// Upper bound of `min_stop_distance_bps`: 10,000 bps is the whole entry price.
+pub const MAX_STOP_DISTANCE_BPS: f64 = 10_000.0;
 
 /// The risk limits in integer form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +263,10 @@ pub struct RiskLimits {
     pub max_trades_per_day: u32,
     pub cooldown_ns: i64,
     pub freeze_policy: FreezePolicy,
+    pub max_position_notional_e6: i64,
+    pub max_gross_exposure_e6: i64,
+    /// Millionths of a basis point; 0 = off.
+    pub min_stop_distance_bps_e6: i64,
 }
 
 fn pct(key: &str, value: f64) -> Result<i64, ConfigError> {
@@ -253,6 +277,21 @@ fn pct(key: &str, value: f64) -> Result<i64, ConfigError> {
         ));
     }
     #[allow(clippy::cast_possible_truncation)] // bounded to 1e8 just above
+    Ok((value * PCT_SCALE as f64).round() as i64)
+}
+
+/// A finite value in `[min, max]` (`(0, max]` when `min` is 0 and `zero_ok`
+/// is false), in millionths.
+fn scaled(key: &str, value: f64, zero_ok: bool, max: f64) -> Result<i64, ConfigError> {
+    let low_ok = if zero_ok { value >= 0.0 } else { value > 0.0 };
+    if !(value.is_finite() && low_ok && value <= max) {
+        let low = if zero_ok { "[0" } else { "(0" };
+        return Err(invalid(
+            key,
+            format!("must be in {low}, {max}], got {value}"),
+        ));
+    }
+    #[allow(clippy::cast_possible_truncation)] // bounded to max x 1e6 just above
     Ok((value * PCT_SCALE as f64).round() as i64)
 }
 
@@ -397,6 +436,33 @@ impl EngineConfig {
                 ))
             }
         };
+        let notional = scaled(
+            "risk.max_position_notional_pct",
+            r.max_position_notional_pct,
+            false,
+            MAX_EXPOSURE_PCT,
+        )?;
+        let gross = scaled(
+            "risk.max_gross_exposure_pct",
+            r.max_gross_exposure_pct,
+            false,
+            MAX_EXPOSURE_PCT,
+        )?;
+        if gross < notional {
+            return Err(invalid(
+                "risk.max_gross_exposure_pct",
+                format!(
+                    "({}) must be at least risk.max_position_notional_pct ({}): one full position would breach it",
+                    r.max_gross_exposure_pct, r.max_position_notional_pct
+                ),
+            ));
+        }
+        let min_stop = scaled(
+            "risk.min_stop_distance_bps",
+            r.min_stop_distance_bps,
+            true,
+            MAX_STOP_DISTANCE_BPS,
+        )?;
         Ok(RiskLimits {
             capital,
             per_trade_risk_e6: per_trade,
@@ -406,6 +472,9 @@ impl EngineConfig {
             max_trades_per_day: r.max_trades_per_day,
             cooldown_ns: i64::from(r.cooldown_seconds) * NS_PER_SEC,
             freeze_policy,
+            max_position_notional_e6: notional,
+            max_gross_exposure_e6: gross,
+            min_stop_distance_bps_e6: min_stop,
         })
     }
 
@@ -540,6 +609,38 @@ mod tests {
     #[case(r#"{"risk":{"max_open_positions":0}}"#, "risk.max_open_positions")]
     #[case(r#"{"risk":{"max_open_positions":-2}}"#, "risk.max_open_positions")]
     #[case(r#"{"risk":{"freeze_qty_policy":"slice"}}"#, "risk.freeze_qty_policy")]
+    #[case(
+        r#"{"risk":{"max_position_notional_pct":0}}"#,
+        "risk.max_position_notional_pct"
+    )]
+    #[case(
+        r#"{"risk":{"max_position_notional_pct":-100}}"#,
+        "risk.max_position_notional_pct"
+    )]
+    #[case(
+        r#"{"risk":{"max_position_notional_pct":1e9,"max_gross_exposure_pct":1e9}}"#,
+        "risk.max_position_notional_pct"
+    )]
+    #[case(
+        r#"{"risk":{"max_gross_exposure_pct":0}}"#,
+        "risk.max_gross_exposure_pct"
+    )]
+    #[case(
+        r#"{"risk":{"max_gross_exposure_pct":99.99}}"#,
+        "risk.max_gross_exposure_pct"
+    )]
+    #[case(
+        r#"{"risk":{"max_position_notional_pct":600}}"#,
+        "risk.max_gross_exposure_pct"
+    )]
+    #[case(
+        r#"{"risk":{"min_stop_distance_bps":-1}}"#,
+        "risk.min_stop_distance_bps"
+    )]
+    #[case(
+        r#"{"risk":{"min_stop_distance_bps":10001}}"#,
+        "risk.min_stop_distance_bps"
+    )]
     #[case(r#"{"risk":{"bogus":1}}"#, "risk")]
     #[case(r#"{"riks":{}}"#, "riks")]
     #[case(r#"{"session":{"entry_end":"09:00"}}"#, "session.entry_end")]
@@ -569,6 +670,42 @@ mod tests {
     }
 
     #[test]
+    fn exposure_limits_are_exact_integers_and_refuse_nan() {
+        let cfg = EngineConfig::from_json(
+            r#"{"risk":{"max_position_notional_pct":250.5,"max_gross_exposure_pct":250.5,"min_stop_distance_bps":7.25}}"#,
+        )
+        .unwrap();
+        let limits = cfg.risk_limits().unwrap();
+        assert_eq!(limits.max_position_notional_e6, 250_500_000);
+        assert_eq!(limits.max_gross_exposure_e6, 250_500_000);
+        assert_eq!(limits.min_stop_distance_bps_e6, 7_250_000);
+        let defaults = EngineConfig::default().risk_limits().unwrap();
+        assert_eq!(
+            (
+                defaults.max_position_notional_e6,
+                defaults.max_gross_exposure_e6,
+                defaults.min_stop_distance_bps_e6
+            ),
+            (200_000_000, 500_000_000, 0)
+        );
+        // JSON cannot carry NaN; a struct built in Rust can, and is refused.
+        for key in [
+            "max_position_notional_pct",
+            "max_gross_exposure_pct",
+            "min_stop_distance_bps",
+        ] {
+            let mut c = EngineConfig::default();
+            match key {
+                "max_position_notional_pct" => c.risk.max_position_notional_pct = f64::NAN,
+                "max_gross_exposure_pct" => c.risk.max_gross_exposure_pct = f64::NAN,
+                _ => c.risk.min_stop_distance_bps = f64::INFINITY,
+            }
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("risk.{key}")), "{err}");
+        }
+    }
+
+    #[test]
     fn clock_parsing() {
         assert_eq!(parse_clock("k", "09:15").unwrap(), 33_300 * NS_PER_SEC);
         assert_eq!(parse_clock("k", "15:20:30").unwrap(), 55_230 * NS_PER_SEC);
@@ -589,6 +726,17 @@ mod tests {
         let mut c = a.clone();
         c.strategies.ema_cross.tp_ticks = 11;
         assert_ne!(a.config_sha(), c.config_sha());
+        // The exposure limits are part of the effective config, and of its sha.
+        assert!(text.contains(r#""max_gross_exposure_pct":500.0,"max_open_positions":5,"max_portfolio_heat_pct":2.0,"max_position_notional_pct":200.0,"max_trades_per_day":20,"min_stop_distance_bps":0.0"#), "{text}");
+        for edit in [
+            |c: &mut EngineConfig| c.risk.max_position_notional_pct = 99.0,
+            |c: &mut EngineConfig| c.risk.max_gross_exposure_pct = 400.0,
+            |c: &mut EngineConfig| c.risk.min_stop_distance_bps = 5.0,
+        ] {
+            let mut d = a.clone();
+            edit(&mut d);
+            assert_ne!(a.config_sha(), d.config_sha());
+        }
         let full = Sha1::digest(text.as_bytes());
         let hex: String = full.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(a.config_sha(), hex[..CONFIG_SHA_LEN]);

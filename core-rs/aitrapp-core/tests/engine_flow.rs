@@ -29,6 +29,8 @@ fn ema_only() -> EngineConfig {
     cfg.strategies.vwap_reversion.enabled = false;
     cfg.strategies.ema_cross.fast_period = 2;
     cfg.strategies.ema_cross.slow_period = 4;
+    // The expectations below are worked out for a no-leverage position cap.
+    cfg.risk.max_position_notional_pct = 100.0;
     cfg
 }
 
@@ -84,10 +86,15 @@ fn a_cross_becomes_a_sized_decision_with_a_deterministic_id() {
         (d.stop, d.tp),
         (Price::from_paise(9_960), Price::from_paise(10_060))
     );
-    // 5,000 rupees / 0.50 per unit = 10,000 units; heat 0.5%.
-    assert_eq!(d.qty, 10_000);
-    assert_eq!(d.risk_paise, 500_000);
-    assert!((d.heat_after_pct - 0.5).abs() < 1e-12);
+    // 5,000 rupees / 0.50 per unit = 10,000 units, 10.01 lakh of notional:
+    // capped to 100% of the 10 lakh capital, floor(10,00,000 / 100.10) = 9,990.
+    assert_eq!(d.qty, 9_990);
+    assert!(d.capped_by_notional && !d.capped_by_freeze);
+    assert_eq!(d.risk_paise, 499_500);
+    assert!((d.heat_after_pct - 0.4995).abs() < 1e-12);
+    let snap = engine.portfolio();
+    assert_eq!(snap.gross_exposure_paise, 9_990 * 10_010);
+    assert!((snap.gross_exposure_pct - 99.999_9).abs() < 1e-9);
     assert_eq!(d.config_sha, cfg.config_sha());
     let key = PlanKey {
         symbol: "RELIANCE",
@@ -113,6 +120,18 @@ fn a_cross_becomes_a_sized_decision_with_a_deterministic_id() {
         panic!()
     };
     assert_ne!(d2.plan_id, d.plan_id);
+
+    // With 2x allowed per position the risk budget decides again.
+    let mut levered = ema_only();
+    levered.risk.max_position_notional_pct = 200.0;
+    let mut engine = Engine::new(levered, vec![inst(1, "RELIANCE")]).unwrap();
+    let Outcome::Decision(d3) = &feed(&mut engine, 1, 600)[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (d3.qty, d3.risk_paise, d3.capped_by_notional),
+        (10_000, 500_000, false)
+    );
 }
 
 #[test]
@@ -124,10 +143,11 @@ fn the_plan_holds_its_instrument_until_closed_then_cools_down() {
     // The path crosses down, then up again: both blocked, the instrument is busy.
     let out = feed(&mut engine, 1, 700);
     assert_eq!(kinds(&out), ["INSTRUMENT_BUSY", "INSTRUMENT_BUSY"]);
-    engine.on_entry_filled(&d.plan_id, 10_000, 100.10).unwrap();
-    engine.on_exit_filled(&d.plan_id, 10_000, 99.60).unwrap();
+    engine.on_entry_filled(&d.plan_id, d.qty, 100.10).unwrap();
+    engine.on_exit_filled(&d.plan_id, d.qty, 99.60).unwrap();
     let snap = engine.portfolio();
-    assert_eq!(snap.realized_paise, -500_000);
+    assert_eq!(snap.realized_paise, -499_500);
+    assert_eq!(snap.gross_exposure_paise, 0);
     assert_eq!(snap.heat_paise, 0);
     engine
         .on_bracket_closed(&d.plan_id, -5_020.0, OPEN + 710 * NS_PER_SEC)

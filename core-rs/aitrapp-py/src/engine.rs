@@ -56,6 +56,7 @@ pub struct PyDecision {
     config_sha: String,
     risk_paise: i64,
     heat_after_pct: f64,
+    capped_by_notional: bool,
     capped_by_freeze: bool,
     tick_index: Option<usize>,
     decided_ns: i64,
@@ -79,6 +80,7 @@ impl PyDecision {
             config_sha: d.config_sha,
             risk_paise: d.risk_paise,
             heat_after_pct: d.heat_after_pct,
+            capped_by_notional: d.capped_by_notional,
             capped_by_freeze: d.capped_by_freeze,
             tick_index,
             decided_ns,
@@ -124,6 +126,7 @@ impl PyDecision {
         d.set_item("config_sha", &self.config_sha)?;
         d.set_item("risk_paise", self.risk_paise)?;
         d.set_item("heat_after_pct", self.heat_after_pct)?;
+        d.set_item("capped_by_notional", self.capped_by_notional)?;
         d.set_item("capped_by_freeze", self.capped_by_freeze)?;
         Ok(d)
     }
@@ -247,6 +250,7 @@ pub struct PyBracketView {
     qty_at_risk: u64,
     avg_fill_price: Option<f64>,
     heat_rupees: f64,
+    exposure_rupees: f64,
     signal_ts: i64,
 }
 
@@ -267,6 +271,7 @@ impl From<&OpenBracket> for PyBracketView {
             qty_at_risk: b.qty_at_risk(),
             avg_fill_price: b.avg_fill_paise.map(|p| p / 100.0),
             heat_rupees: rupees_i128(b.heat_paise()),
+            exposure_rupees: rupees_i128(b.exposure_paise()),
             signal_ts: b.signal_ts,
         }
     }
@@ -297,6 +302,8 @@ pub struct PyPortfolioSnapshot {
     open_positions: usize,
     heat_rupees: f64,
     heat_pct: f64,
+    gross_exposure_rupees: f64,
+    gross_exposure_pct: f64,
     daily_realized_pnl: f64,
     daily_unrealized_pnl: f64,
     daily_pnl: f64,
@@ -313,6 +320,8 @@ impl From<PortfolioSnapshot> for PyPortfolioSnapshot {
             open_brackets: s.open_brackets.iter().map(PyBracketView::from).collect(),
             heat_rupees: rupees_i128(s.heat_paise),
             heat_pct: s.heat_pct,
+            gross_exposure_rupees: rupees_i128(s.gross_exposure_paise),
+            gross_exposure_pct: s.gross_exposure_pct,
             daily_realized_pnl: rupees(s.realized_paise),
             daily_unrealized_pnl: rupees(s.unrealized_paise),
             daily_pnl: rupees(s.realized_paise.saturating_add(s.unrealized_paise)),
@@ -326,10 +335,11 @@ impl From<PortfolioSnapshot> for PyPortfolioSnapshot {
 impl PyPortfolioSnapshot {
     fn __repr__(&self) -> String {
         format!(
-            "PortfolioSnapshot({} open={} heat={:.3}% pnl={:.2} trades={} halted={})",
+            "PortfolioSnapshot({} open={} heat={:.3}% gross={:.1}% pnl={:.2} trades={} halted={})",
             self.trading_state,
             self.open_positions,
             self.heat_pct,
+            self.gross_exposure_pct,
             self.daily_pnl,
             self.trades_today,
             self.daily_loss_halted

@@ -62,6 +62,8 @@ pub struct Decision {
     pub risk_paise: i64,
     /// Portfolio heat with this plan, percent of capital.
     pub heat_after_pct: f64,
+    /// The risk-sized quantity was cut to `risk.max_position_notional_pct`.
+    pub capped_by_notional: bool,
     /// The sized quantity was cut to the freeze limit.
     pub capped_by_freeze: bool,
 }
@@ -81,6 +83,9 @@ pub struct PortfolioSnapshot {
     pub open_brackets: Vec<OpenBracket>,
     pub heat_paise: i128,
     pub heat_pct: f64,
+    /// Summed notional of the open brackets (see [`OpenBracket::exposure_paise`]).
+    pub gross_exposure_paise: i128,
+    pub gross_exposure_pct: f64,
     pub realized_paise: i64,
     pub unrealized_paise: i64,
     pub trades_today: u32,
@@ -374,6 +379,7 @@ impl Engine {
             config_sha: config_sha.clone(),
             risk_paise: approved.risk_paise,
             heat_after_pct: heat_pct(approved.heat_after_paise, limits.capital),
+            capped_by_notional: approved.capped_by_notional,
             capped_by_freeze: approved.capped_by_freeze,
         })
     }
@@ -478,12 +484,15 @@ impl Engine {
 
     pub fn portfolio(&self) -> PortfolioSnapshot {
         let heat = self.portfolio.heat_paise();
+        let gross = self.portfolio.gross_exposure_paise();
         PortfolioSnapshot {
             state: self.state,
             day: self.portfolio.day(),
             open_brackets: self.portfolio.brackets().to_vec(),
             heat_paise: heat,
             heat_pct: heat_pct(heat, self.limits.capital),
+            gross_exposure_paise: gross,
+            gross_exposure_pct: heat_pct(gross, self.limits.capital),
             realized_paise: self.portfolio.realized_today_paise(),
             unrealized_paise: self.unrealized_paise(),
             trades_today: self.portfolio.trades_today(),

@@ -3,11 +3,15 @@
 //!
 //! trading state -> market hours -> daily loss -> max open positions ->
 //! max trades per day -> one open bracket per instrument -> cooldown ->
-//! sizing (whole lots within the risk budget) -> freeze quantity ->
-//! portfolio heat.
+//! minimum stop distance -> sizing (whole lots within the risk budget, then
+//! capped to the per-position notional limit) -> freeze quantity ->
+//! portfolio heat -> gross exposure.
 
 use super::portfolio::{Portfolio, TradingState};
-use super::sizing::{heat_pct, heat_within, risk_budget_paise, size_qty};
+use super::sizing::{
+    distance_bps, heat_pct, heat_within, notional_cap_qty, risk_budget_paise, size_qty,
+    stop_too_tight, within_pct,
+};
 use crate::config::{FreezePolicy, RiskLimits, SessionTimes, PCT_SCALE};
 use crate::instrument::Instrument;
 use crate::side::Side;
@@ -26,9 +30,15 @@ pub enum BlockReason {
     MaxTrades,
     InstrumentBusy,
     Cooldown,
+    /// |entry - stop| below `risk.min_stop_distance_bps` of the entry.
+    StopTooTight,
     SizeBelowLot,
+    /// Not one lot fits `risk.max_position_notional_pct` of capital.
+    NotionalLimit,
     FreezeQty,
     PortfolioHeat,
+    /// Open notional plus the plan above `risk.max_gross_exposure_pct`.
+    GrossExposure,
 }
 
 impl BlockReason {
@@ -42,9 +52,12 @@ impl BlockReason {
             BlockReason::MaxTrades => "MAX_TRADES",
             BlockReason::InstrumentBusy => "INSTRUMENT_BUSY",
             BlockReason::Cooldown => "COOLDOWN",
+            BlockReason::StopTooTight => "STOP_TOO_TIGHT",
             BlockReason::SizeBelowLot => "SIZE_BELOW_LOT",
+            BlockReason::NotionalLimit => "NOTIONAL_LIMIT",
             BlockReason::FreezeQty => "FREEZE_QTY",
             BlockReason::PortfolioHeat => "PORTFOLIO_HEAT",
+            BlockReason::GrossExposure => "GROSS_EXPOSURE",
         }
     }
 }
@@ -80,6 +93,12 @@ pub struct Approved {
     pub risk_per_unit_paise: i64,
     pub risk_paise: i64,
     pub heat_after_paise: i128,
+    /// entry x qty of this plan.
+    pub notional_paise: i128,
+    /// Gross exposure of the book with this plan.
+    pub gross_after_paise: i128,
+    /// The risk-sized quantity was cut to the per-position notional limit.
+    pub capped_by_notional: bool,
     pub capped_by_freeze: bool,
 }
 
@@ -94,6 +113,11 @@ pub struct GateInput<'a> {
 
 #[allow(clippy::cast_precision_loss)]
 fn rupees(paise: i64) -> Detail {
+    Detail::Float(paise as f64 / 100.0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn rupees_wide(paise: i128) -> Detail {
     Detail::Float(paise as f64 / 100.0)
 }
 
@@ -221,7 +245,23 @@ pub fn evaluate(
         }
     }
     let inst = input.instrument;
+    let entry = sig.entry.paise();
     let rpu = sig.entry.abs_diff(sig.stop).paise();
+    if stop_too_tight(rpu, entry, limits.min_stop_distance_bps_e6) {
+        return Err(block(
+            BlockReason::StopTooTight,
+            vec![
+                ("entry_rupees", rupees(entry)),
+                ("stop_distance_rupees", rupees(rpu)),
+                ("stop_distance_bps", Detail::Float(distance_bps(rpu, entry))),
+                // bps are kept in millionths like percents: same conversion.
+                (
+                    "min_stop_distance_bps",
+                    pct(limits.min_stop_distance_bps_e6),
+                ),
+            ],
+        ));
+    }
     let budget = risk_budget_paise(capital, limits.per_trade_risk_e6);
     let mut qty = size_qty(budget, rpu, inst.lot_size);
     if qty == 0 {
@@ -234,6 +274,32 @@ pub fn evaluate(
                 ("lot_size", int(inst.lot_size)),
             ],
         ));
+    }
+    // Same floor(capital x pct / 100) as the risk budget, on the notional limit.
+    let max_notional = risk_budget_paise(capital, limits.max_position_notional_e6);
+    let notional_qty = notional_cap_qty(max_notional, entry, inst.lot_size);
+    if notional_qty == 0 {
+        return Err(block(
+            BlockReason::NotionalLimit,
+            vec![
+                ("entry_rupees", rupees(entry)),
+                ("lot_size", int(inst.lot_size)),
+                (
+                    "lot_notional_rupees",
+                    rupees_wide(i128::from(entry) * i128::from(inst.lot_size)),
+                ),
+                ("max_position_notional_rupees", rupees(max_notional)),
+                (
+                    "max_position_notional_pct",
+                    pct(limits.max_position_notional_e6),
+                ),
+                ("risk_sized_qty", int(qty)),
+            ],
+        ));
+    }
+    let capped_by_notional = qty > notional_qty;
+    if capped_by_notional {
+        qty = notional_qty;
     }
     let max_order = u64::from(inst.max_order_qty());
     let mut capped_by_freeze = false;
@@ -272,11 +338,39 @@ pub fn evaluate(
             ],
         ));
     }
+    let notional = i128::from(entry) * i128::from(qty);
+    let gross_now = portfolio.gross_exposure_paise();
+    let gross_after = gross_now + notional;
+    if !within_pct(gross_after, capital, limits.max_gross_exposure_e6) {
+        return Err(block(
+            BlockReason::GrossExposure,
+            vec![
+                ("gross_exposure_rupees", rupees_wide(gross_now)),
+                ("plan_notional_rupees", rupees_wide(notional)),
+                (
+                    "gross_exposure_pct",
+                    Detail::Float(heat_pct(gross_now, capital)),
+                ),
+                (
+                    "plan_notional_pct",
+                    Detail::Float(heat_pct(notional, capital)),
+                ),
+                (
+                    "gross_after_pct",
+                    Detail::Float(heat_pct(gross_after, capital)),
+                ),
+                ("max_gross_exposure_pct", pct(limits.max_gross_exposure_e6)),
+            ],
+        ));
+    }
     Ok(Approved {
         qty,
         risk_per_unit_paise: rpu,
         risk_paise: i64::try_from(plan_heat).unwrap_or(i64::MAX),
         heat_after_paise: heat_after,
+        notional_paise: notional,
+        gross_after_paise: gross_after,
+        capped_by_notional,
         capped_by_freeze,
     })
 }

@@ -7,4 +7,7 @@ mod sizing;
 
 pub use gate::{evaluate, Approved, BlockReason, Detail, GateInput, RiskBlock};
 pub use portfolio::{OpenBracket, Portfolio, PortfolioError, TradingState};
-pub use sizing::{heat_pct, heat_within, risk_budget_paise, size_qty};
+pub use sizing::{
+    distance_bps, heat_pct, heat_within, notional_cap_qty, risk_budget_paise, size_qty,
+    stop_too_tight, within_pct,
+};

@@ -112,6 +112,24 @@ impl OpenBracket {
         i128::from(self.risk_per_unit_paise()) * i128::from(self.qty_at_risk())
     }
 
+    /// Price of one unit for exposure: the actual average fill once there is
+    /// one (rounded up to the paisa: exposure is never understated), else
+    /// the planned entry.
+    pub fn unit_notional_paise(&self) -> i64 {
+        match self.avg_fill_paise {
+            #[allow(clippy::cast_possible_truncation)]
+            // fill prices are validated finite and bounded
+            Some(avg) => avg.ceil() as i64,
+            None => self.entry.paise(),
+        }
+    }
+
+    /// Notional of the units held or still to be filled (the same units as
+    /// [`OpenBracket::qty_at_risk`]).
+    pub fn exposure_paise(&self) -> i128 {
+        i128::from(self.unit_notional_paise()) * i128::from(self.qty_at_risk())
+    }
+
     /// Mark-to-market of the held units at `last`.
     pub fn unrealized_paise(&self, last: Option<Price>) -> f64 {
         match (self.avg_fill_paise, last) {
@@ -204,6 +222,12 @@ impl Portfolio {
 
     pub fn heat_paise(&self) -> i128 {
         self.brackets.iter().map(OpenBracket::heat_paise).sum()
+    }
+
+    /// Gross exposure: summed notional of every open bracket, long and
+    /// short alike (they do not net: each needs its own margin).
+    pub fn gross_exposure_paise(&self) -> i128 {
+        self.brackets.iter().map(OpenBracket::exposure_paise).sum()
     }
 
     pub fn realized_today_paise(&self) -> i64 {
@@ -366,13 +390,16 @@ mod tests {
         p.roll_day(10);
         p.open(bracket("a", 0));
         assert_eq!(p.heat_paise(), 200 * 100);
+        assert_eq!(p.gross_exposure_paise(), 10_000 * 100);
         p.on_entry_filled("a", 60, 100.10).unwrap();
         // Entry still working for 40 more: the whole plan is at risk, from the fill.
         assert_eq!(p.heat_paise(), 210 * 100);
+        assert_eq!(p.gross_exposure_paise(), 10_010 * 100);
         p.on_entry_filled("a", 40, 99.0).unwrap(); // stale cumulative update: ignored
         assert_eq!(p.brackets()[0].filled_qty, 60);
         p.on_exit_filled("a", 20, 101.10).unwrap();
         assert_eq!(p.heat_paise(), 210 * 80);
+        assert_eq!(p.gross_exposure_paise(), 10_010 * 80);
         assert_eq!(p.realized_today_paise(), 100 * 20);
         assert_eq!(
             p.unrealized_paise(|_| Some(Price::from_paise(10_110))),
@@ -386,6 +413,7 @@ mod tests {
         let closed = p.on_bracket_closed("a", 3_500, 5, 10, 300).unwrap();
         assert_eq!(closed.exited_qty, 20);
         assert_eq!((p.heat_paise(), p.realized_today_paise()), (0, 3_500));
+        assert_eq!(p.gross_exposure_paise(), 0);
         assert_eq!(p.cooldown_until(0), Some(305));
         assert_eq!(p.trades_today(), 1);
         assert!(matches!(

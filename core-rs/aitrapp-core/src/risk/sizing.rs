@@ -23,12 +23,41 @@ pub fn size_qty(budget_paise: i64, risk_per_unit_paise: i64, lot_size: u32) -> u
     units / lot * lot
 }
 
-/// heat <= max_pct of capital, exactly.
-pub fn heat_within(heat_paise: i128, capital: Price, max_pct_e6: i64) -> bool {
-    heat_paise * HUNDRED_PCT <= i128::from(max_pct_e6) * i128::from(capital.paise())
+/// Units whose notional (`unit_price_paise` each) fits `max_notional_paise`,
+/// rounded down to whole lots (0 if not one lot).
+pub fn notional_cap_qty(max_notional_paise: i64, unit_price_paise: i64, lot_size: u32) -> u64 {
+    // Same arithmetic as risk sizing: floor(limit / per-unit) in whole lots.
+    size_qty(max_notional_paise, unit_price_paise, lot_size)
 }
 
-/// Heat as a percent of capital, for display.
+/// Stop distance in basis points of the entry is below `min_bps_e6`
+/// (millionths of a bp), exactly: `distance x 10^4 x 10^6 < min x entry`.
+/// Never true when `min_bps_e6` is 0.
+pub fn stop_too_tight(distance_paise: i64, entry_paise: i64, min_bps_e6: i64) -> bool {
+    i128::from(distance_paise) * 10_000 * i128::from(PCT_SCALE)
+        < i128::from(min_bps_e6) * i128::from(entry_paise)
+}
+
+/// Stop distance in basis points of the entry, for display.
+#[allow(clippy::cast_precision_loss)]
+pub fn distance_bps(distance_paise: i64, entry_paise: i64) -> f64 {
+    if entry_paise <= 0 {
+        return f64::INFINITY;
+    }
+    distance_paise as f64 * 10_000.0 / entry_paise as f64
+}
+
+/// amount <= max_pct of capital, exactly.
+pub fn within_pct(amount_paise: i128, capital: Price, max_pct_e6: i64) -> bool {
+    amount_paise * HUNDRED_PCT <= i128::from(max_pct_e6) * i128::from(capital.paise())
+}
+
+/// heat <= max_pct of capital, exactly.
+pub fn heat_within(heat_paise: i128, capital: Price, max_pct_e6: i64) -> bool {
+    within_pct(heat_paise, capital, max_pct_e6)
+}
+
+/// Any paise amount (heat, exposure) as a percent of capital, for display.
 #[allow(clippy::cast_precision_loss)]
 pub fn heat_pct(heat_paise: i128, capital: Price) -> f64 {
     if capital.paise() <= 0 {
@@ -66,6 +95,37 @@ mod tests {
         assert_eq!(size_qty(budget, rpu, lot), want);
     }
 
+    #[rstest]
+    // 10 lakh at 100% on a 100.10 stock: 9,990 units (9,990.01 fit).
+    #[case(100_000_000, 10_010, 1, 9_990)]
+    #[case(100_000_000, 10_000, 1, 10_000)] // exactly 100%: allowed
+    #[case(100_000_000, 2_002_000, 65, 0)] // one NIFTY lot is 13 lakh: none fit
+    #[case(500_000_000, 2_002_000, 65, 195)] // 5x: 249 units -> 3 lots
+    fn notional_cap_rounds_down_to_lots(
+        #[case] max_notional: i64,
+        #[case] price: i64,
+        #[case] lot: u32,
+        #[case] want: u64,
+    ) {
+        assert_eq!(notional_cap_qty(max_notional, price, lot), want);
+    }
+
+    #[rstest]
+    #[case(50, 250_000, 2_000_000, false)] // 0.50 on 2,500 is exactly 2 bps: allowed
+    #[case(50, 250_000, 2_000_001, true)]
+    #[case(50, 250_000, 10_000_000, true)] // EmaCross on a 2,500 stock vs 10 bps
+    #[case(500, 250_000, 20_000_000, false)] // exactly 20 bps: allowed
+    #[case(499, 250_000, 20_000_000, true)]
+    #[case(1, 250_000, 0, false)] // 0 = off
+    fn stop_distance_in_exact_basis_points(
+        #[case] distance: i64,
+        #[case] entry: i64,
+        #[case] min_bps_e6: i64,
+        #[case] tight: bool,
+    ) {
+        assert_eq!(stop_too_tight(distance, entry, min_bps_e6), tight);
+    }
+
     #[test]
     fn heat_cap_is_inclusive_and_exact() {
         let cap = Price::from_paise(100_000_000);
@@ -93,6 +153,25 @@ mod tests {
             // Maximal: one more lot would break the budget.
             let more = (i128::from(qty) + i128::from(lot)) * i128::from(rpu);
             proptest::prop_assert!(more > i128::from(budget));
+        }
+
+        #[test]
+        fn notional_cap_holds_and_is_maximal(
+            capital in 1i64..10_000_000_000_000,
+            pct_e6 in 1i64..100_000_000_000,
+            price in 1i64..100_000_000,
+            lot in 1u32..5_000,
+        ) {
+            let cap = Price::from_paise(capital);
+            let limit = risk_budget_paise(cap, pct_e6);
+            let qty = notional_cap_qty(limit, price, lot);
+            let notional = i128::from(qty) * i128::from(price);
+            // notional <= pct% of capital, exactly, in whole lots ...
+            proptest::prop_assert!(notional * HUNDRED_PCT <= i128::from(capital) * i128::from(pct_e6));
+            proptest::prop_assert_eq!(qty % u64::from(lot), 0);
+            // ... and one more lot would exceed it.
+            let more = notional + i128::from(lot) * i128::from(price);
+            proptest::prop_assert!(more * HUNDRED_PCT > i128::from(capital) * i128::from(pct_e6));
         }
     }
 }
