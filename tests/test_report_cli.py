@@ -90,8 +90,12 @@ async def test_burnin_check_pass_fail_and_stored(
     assert row is not None and row.burnin_verdict is not None
     assert row.burnin_verdict["passed"] is True
 
-    slow, _ = await passing_session(db_pool, flatten_ms=2500)  # the latest session now
-    out = await run("burnin", "check", "--date", "2026-01-05", env=db_env(db_url), cwd=tmp_path)
+    # Both sessions start at 09:00: name the slow one (which is "latest" is a tie).
+    slow, _ = await passing_session(db_pool, flatten_ms=2500)
+    out = await run(
+        "burnin", "check", "--date", "2026-01-05", "--session", str(slow.id),
+        env=db_env(db_url), cwd=tmp_path,
+    )  # fmt: skip
     assert out.returncode == 1
     assert "FAIL" in out.stdout and "took 2500 ms > 2000 ms" in out.stdout
     out = await run("burnin", "check", "--date", "2026-01-05", "--all", "--no-store",
