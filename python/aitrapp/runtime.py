@@ -31,7 +31,7 @@ from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from aitrapp._core import Engine, Instrument
-from aitrapp.brokers.base import Broker, OrderUpdate
+from aitrapp.brokers.base import Broker, OrderRequest, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
@@ -60,6 +60,7 @@ from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
 from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
 from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
+from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
 from aitrapp.pipeline.watcher import OrderWatcher
 from aitrapp.settings import AppSettings
 from aitrapp.ticks import Tick
@@ -86,6 +87,9 @@ class RuntimeOptions:
     paper: PaperConfig | None = None
     bracket: BracketOptions = field(default_factory=BracketOptions)
     start_feed: bool = True
+    # Start trading even when the broker and the database disagree at start-up
+    # (repairs are applied first); otherwise the session starts PAUSED.
+    accept_reconcile: bool = False
     auto_migrate: bool = True
     slo_ms: float = 1.0
     flatten_on_stop: bool = True
@@ -135,6 +139,7 @@ class Runtime:
         self._pump_lock = asyncio.Lock()
         self._next_timer_ns = 0
         self.flatten_results: list[dict[str, Any]] = []
+        self.reconcile: StartupReconcile | None = None
         self.started_at = datetime.now(UTC)
         self._stopped = False
         self._closed = False
@@ -197,13 +202,14 @@ class Runtime:
         self._bus = make_bus(s, self.metrics)
         await self._bus.start()
 
-        self.day = o.day or _latest_trading_day(date.today())
+        engine_cfg = o.engine or EngineConfig()
+        self.day = await self._pick_day(engine_cfg.config_sha)
         universe = load_universe(on=self.day)
         self.universe = universe.select(o.symbols) if o.symbols else universe.defaults()
         self.instruments = {i.instrument_token: i for i in self.universe.instruments}
         await self._record_instruments()
         self.feed = o.feed_factory(self.universe, self.day) if o.feed_factory else self._make_feed()
-        engine_cfg = o.engine or EngineConfig()
+        await self._refuse_rerun(engine_cfg.config_sha)
         session = SessionRow(
             trading_date=self.day,
             mode=self._mode,
@@ -217,6 +223,20 @@ class Runtime:
 
         self.engine = Engine(engine_cfg.to_core_json(), list(self.instruments.values()))
         self._build_broker()
+        # Broker and database must agree before the first entry (issue: no trading
+        # on a mismatch unless the operator accepts).
+        self.reconcile = await reconcile_at_start(
+            pool=self._db.pool,
+            broker=self._require(self.journal),
+            session_id=session.id,
+            accept=o.accept_reconcile,
+            writer=self._writer,
+        )
+        if not self.reconcile.may_trade(o.accept_reconcile):
+            self._set_state("PAUSED")
+            for line in self.reconcile.lines():
+                log.warning("reconcile: %s", line)
+            log.warning("broker and database disagree: trading starts PAUSED (no entries)")
         self.clock = clock_for(self.feed.kind, o.speed)
         self.oco = OCOManager(
             self._require(self.journal),
@@ -251,6 +271,45 @@ class Runtime:
         self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
         if o.start_feed:
             self.start_feed()
+
+    async def _pick_day(self, config_sha: str) -> date:
+        """The day to replay. Client ids are deterministic, so the same synthetic day,
+        seed and config must not run twice into one database: without --date the
+        latest trading day not yet run is taken; with --date a rerun is refused."""
+        o = self.options
+        candidate = o.day or _latest_trading_day(date.today())
+        if o.feed != "synthetic":
+            return candidate
+        for _ in range(500):
+            taken = await self.pool.fetchval(
+                "SELECT id FROM sessions WHERE trading_date = $1 AND feed = 'synthetic' "
+                "AND config_sha = $2 AND summary->'feed'->>'seed' = $3 LIMIT 1",
+                candidate,
+                config_sha,
+                str(o.seed),
+            )
+            if taken is None:
+                return candidate
+            if o.day is not None:
+                raise ConfigError(
+                    _rerun_message(f"synthetic day {candidate} (seed {o.seed})", taken)
+                )
+            candidate = previous_trading_day(candidate)
+        raise ConfigError("no synthetic trading day left to run: use another --seed")
+
+    async def _refuse_rerun(self, config_sha: str) -> None:
+        feed = self._require(self.feed)
+        if feed.kind != "replay":
+            return
+        taken = await self.pool.fetchval(
+            "SELECT id FROM sessions WHERE trading_date = $1 AND feed = 'replay' "
+            "AND config_sha = $2 AND summary->'feed'->>'label' = $3 LIMIT 1",
+            self.day,
+            config_sha,
+            feed.label,
+        )
+        if taken is not None:
+            raise ConfigError(_rerun_message(f"replay {feed.label}", taken))
 
     def _make_feed(self) -> Feed:
         o = self.options
@@ -292,6 +351,7 @@ class Runtime:
             now=lambda: utc(self.now_ns()),
             pacer=pacer,
             on_placed=lambda _req, _oid: self.metrics.orders_placed.inc(),
+            on_entry_refused=self._on_entry_refused,
         )
 
     async def _record_instruments(self) -> None:
@@ -315,7 +375,15 @@ class Runtime:
         f = self.feed
         if f is None:
             return {}
-        return {"kind": f.kind, "label": f.label, "synthetic": f.is_synthetic, "name": f.name}
+        info: dict[str, Any] = {
+            "kind": f.kind,
+            "label": f.label,
+            "synthetic": f.is_synthetic,
+            "name": f.name,
+        }
+        if f.kind == "synthetic":
+            info["seed"] = self.options.seed
+        return info
 
     # ------------------------------------------------------------------ time
     def now_ns(self) -> int:
@@ -477,6 +545,10 @@ class Runtime:
     # ------------------------------------------------------------------ broker hooks
     async def _on_update(self, u: OrderUpdate) -> None:
         await self._require(self.oco).on_order_update(u)
+
+    def _on_entry_refused(self, req: OrderRequest, reason: str) -> None:
+        plan_id, _, _ = req.client_order_id.partition(":")
+        self._require(self.orchestrator).entry_refused(plan_id, reason)
 
     def _on_ack(self, client_order_id: str, acked_ns: int) -> None:
         orch = self._require(self.orchestrator)
@@ -713,6 +785,7 @@ class Runtime:
             "order_latency": orch.order_latency.summary().as_dict(),
             "alerts": orch.alerts[-10:],
             "flatten": self.flatten_results[-1] if self.flatten_results else None,
+            "reconcile": self.reconcile.summary() if self.reconcile is not None else None,
         }
 
     def health(self) -> dict[str, ComponentHealth]:
@@ -742,6 +815,12 @@ class Runtime:
         else:
             out["order_watcher"] = ComponentHealth(watcher is not None, "ok")
         out["broker"] = ComponentHealth(self.broker is not None, getattr(self.broker, "name", ""))
+        rec = self.reconcile
+        if rec is not None:
+            out["reconcile"] = ComponentHealth(
+                rec.in_agreement or rec.agrees_now,
+                "in agreement" if rec.in_agreement else "; ".join(rec.lines()[:3]),
+            )
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -819,6 +898,14 @@ class Runtime:
             await self._bus.close()
         if self._db is not None:
             await self._db.close()
+
+
+def _rerun_message(what: str, session_id: object) -> str:
+    return (
+        f"the {what} with this config already ran as session {session_id} in this database; "
+        "client order ids are deterministic, so running it again would reuse them. Pick "
+        "another --date or --seed, or a fresh data dir (AITRAPP_DATA_DIR)."
+    )
 
 
 def _latest_trading_day(today: date) -> date:

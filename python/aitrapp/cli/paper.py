@@ -70,6 +70,12 @@ def paper(
     report_dir: Annotated[
         Path | None, typer.Option(help="Where the HTML report goes (default: reports/DATE/...).")
     ] = None,
+    accept_reconcile: Annotated[
+        bool,
+        typer.Option(
+            help="Trade even if the broker and the database disagree at start (repairs first)."
+        ),
+    ] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when the burn-in check fails.")] = False,
 ) -> None:
     """Run one PAPER session end to end and print its summary."""
@@ -87,6 +93,7 @@ def paper(
             speed=speed,
             replay_paths=tuple(replay or ()),
             engine=_engine_config(config),
+            accept_reconcile=accept_reconcile,
         )
         plan = SessionPlan(
             options=options,

@@ -258,6 +258,14 @@ def _market_exit(b: LocalBracket, quantity: int, used_tags: set[str]) -> OrderRe
     return None
 
 
+def market_exit_request(
+    b: LocalBracket, quantity: int, used_tags: Iterable[str]
+) -> OrderRequest | None:
+    """A MARKET exit of ``quantity`` under the first EXIT client id whose tag is not in
+    ``used_tags`` (a tag at the broker is never placed again); None when all are used."""
+    return _market_exit(b, quantity, set(used_tags))
+
+
 def _check_bracket(b: LocalBracket) -> str:
     prefix = tag_prefix(b.plan_id)
     reqs = [("entry", b.entry), ("stop", b.stop)] + ([("tp", b.tp)] if b.tp else [])

@@ -51,6 +51,11 @@ class EntryRefusedError(AitrappError):
     """A new entry was not placed because it could not be journalled first."""
 
 
+class ClientIdTakenError(AitrappError):
+    """The client id belongs to an order the broker does not have; placing it would
+    create a second order under one journal row."""
+
+
 class PlacementInFlightError(AitrappError):
     """The same client id is being placed right now; the second call must not place it."""
 
@@ -105,6 +110,7 @@ class JournaledBroker:
         db_timeout_s: float = 2.0,
         on_placed: Callable[[OrderRequest, str], None] | None = None,
         pacer: OrderPacer | None = None,
+        on_entry_refused: Callable[[OrderRequest, str], None] | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -115,6 +121,7 @@ class JournaledBroker:
         self._db_timeout_s = db_timeout_s
         self._on_placed = on_placed
         self._pacer = pacer
+        self._on_entry_refused = on_entry_refused
         # client_order_id -> broker order id (None while the call is in flight)
         self._placed: dict[str, str | None] = {}
 
@@ -151,9 +158,12 @@ class JournaledBroker:
             )
         except _DB_ERRORS as exc:
             if row.role == "ENTRY":
-                raise EntryRefusedError(
-                    f"database unavailable, entry {req.client_order_id} not placed: {exc}"
-                ) from exc
+                reason = f"database unavailable, entry {req.client_order_id} not placed: {exc}"
+                # The writer may not have noticed the outage yet: tell the caller's
+                # owner, so the refusal is recorded like the ones made up front.
+                if self._on_entry_refused is not None:
+                    self._on_entry_refused(req, reason)
+                raise EntryRefusedError(reason) from exc
             # Exits protect an open position: journal through the retained queue.
             self._writer.submit(row)
             order_log(log, req.client_order_id).warning(
@@ -162,17 +172,36 @@ class JournaledBroker:
             return req.client_order_id not in self._placed
 
     async def _known_order_id(self, req: OrderRequest) -> str | None:
+        """The broker's id for a client id journalled before, or None if the broker
+        never got it (then placing it now is the first placement).
+
+        The broker is the truth: a row from an earlier session that the broker does
+        not know is a replay of the same day and config into the same database
+        (same deterministic ids), not a retry; placing would alias two orders on
+        one journal row, so it is refused."""
         known = self._placed.get(req.client_order_id)
         if known:
             return known
+        found = await self.inner.find_by_tag(req.tag)
+        if found is not None:
+            return found.order_id
         try:
             row = await repo.get_order(self._pool, req.client_order_id)
-            if row is not None and row.broker_order_id:
-                return row.broker_order_id
         except _DB_ERRORS:
-            pass
-        found = await self.inner.find_by_tag(req.tag)
-        return found.order_id if found is not None else None
+            row = None
+        if row is not None and row.session_id != self._session_id:
+            raise ClientIdTakenError(
+                f"{req.client_order_id} is already journalled by session {row.session_id} "
+                "and the broker does not have it: this replays the same day, feed and config "
+                "into the same database (client ids are deterministic). Use another --date or "
+                "--seed, or a fresh data dir (AITRAPP_DATA_DIR)."
+            )
+        if row is not None and row.broker_order_id:
+            raise ClientIdTakenError(
+                f"{req.client_order_id} was acknowledged as {row.broker_order_id} but the "
+                "broker no longer lists it: not placing it again (reconcile first)"
+            )
+        return None
 
     async def place_order(self, req: OrderRequest) -> str:
         if req.order_type in (OrderType.MARKET, OrderType.SLM) and req.market_protection is None:
