@@ -73,6 +73,20 @@ burnin-report: develop ## Daily report + burn-in check for today (IST) or DATE=Y
 	d="$(DATE)"; d="$${d:-$$(TZ=Asia/Kolkata date +%F)}"; \
 	$(BIN)/aitrapp report --date "$$d" && $(BIN)/aitrapp burnin check --date "$$d"
 
+.PHONY: openapi
+openapi: develop ## Regenerate api/openapi.json from the app (a test fails when it is stale)
+	$(BIN)/python -m aitrapp.api.openapi --out api/openapi.json
+
+.PHONY: dev
+dev: develop ## Serve the control API + PAPER runtime (DATABASE_URL/REDIS_URL if set, else embedded); ARGS="--speed 10x"
+	$(BIN)/aitrapp serve $(ARGS)
+
+.PHONY: metrics
+metrics: ## Print trader_* metrics of the running API (AITRAPP_API_HOST/PORT, token if set)
+	@host="$${AITRAPP_API_HOST:-127.0.0.1}"; port="$${AITRAPP_API_PORT:-8765}"; auth=(); \
+	if [ -n "$${AITRAPP_API_TOKEN:-}" ]; then auth=(-H "Authorization: Bearer $$AITRAPP_API_TOKEN"); fi; \
+	curl -fsS "$${auth[@]}" "http://$$host:$$port/metrics" | grep -E '^(# (HELP|TYPE) )?trader_'
+
 .PHONY: bench
 bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release build
 	$(MAKE) --no-print-directory develop PROFILE=release

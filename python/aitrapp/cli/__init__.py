@@ -12,6 +12,7 @@ from aitrapp.cli import live as live_cmd
 from aitrapp.cli import migrate as migrate_cmd
 from aitrapp.cli import paper as paper_cmd
 from aitrapp.cli import report as report_cmd
+from aitrapp.cli import serve as serve_cmd
 
 app = typer.Typer(
     name="aitrapp",
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(ids.app, name="ids")
 app.add_typer(kite_cmd.app, name="kite")
 app.command("migrate")(migrate_cmd.migrate)
+app.command("serve")(serve_cmd.serve)
 app.command("paper")(paper_cmd.paper)
 app.command("report")(report_cmd.report)
 app.add_typer(burnin_cmd.app, name="burnin")

@@ -1,0 +1,291 @@
+"""The journal, read back: GET /positions, /orders, /trades, /signals, /decisions, /risk-events.
+
+Every list is paginated (``limit``/``offset``, ``next_offset`` in the
+answer) and filters by IST calendar day (``date``, or ``date_from`` ..
+``date_to`` inclusive, each ``YYYY-MM-DD``), by session (a UUID or
+``current``) and, where the table has one, by status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Literal, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, BeforeValidator
+
+from aitrapp.api.auth import require_reader
+from aitrapp.api.deps import PoolDep, RuntimeDep
+from aitrapp.api.errors import invalid_field
+from aitrapp.api.schemas import (
+    VALIDATION_ERROR,
+    DecisionOut,
+    OrderOut,
+    Page,
+    PositionOut,
+    RiskEventOut,
+    SignalOut,
+    TradeOut,
+)
+from aitrapp.db import repo
+from aitrapp.db.pool import Pool
+
+router = APIRouter(
+    tags=["journal"], dependencies=[Depends(require_reader)], responses=VALIDATION_ERROR
+)
+
+# Above int64 asyncpg cannot bind the offset: bound it well below.
+MAX_OFFSET = 1_000_000_000
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Printable text only: a NUL byte would reach PostgreSQL and fail there.
+_TEXT = r"^[^\x00-\x1f\x7f]{1,64}$"
+WORKING = "WORKING"
+_WORKING_STATUSES = tuple(s for s in repo.ORDER_STATUSES if s not in repo.TERMINAL_STATUSES)
+
+OrderStatusFilter = Literal[
+    "WORKING", "NEW", "PENDING", "OPEN", "TRIGGER PENDING", "COMPLETE", "CANCELLED", "REJECTED"
+]
+
+
+# Days far outside these cannot hold trades, and year 1 in IST is year 0 in UTC
+# (which PostgreSQL refuses): refuse them here.
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2099, 12, 31)
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, str):
+        if not _DAY.fullmatch(value):
+            raise ValueError("expected a date as YYYY-MM-DD")
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"not a valid date: {exc}") from None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
+Text = Annotated[str, Query(pattern=_TEXT)]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A page of rows from one IST day or day range, in one session or all."""
+
+    day: date | None
+    since: datetime | None
+    until: datetime | None
+    session_id: UUID | None
+    limit: int
+    offset: int
+
+    def page(self, items: Sequence[BaseModel]) -> dict[str, object]:
+        full = len(items) == self.limit
+        return {
+            "items": list(items),
+            "limit": self.limit,
+            "offset": self.offset,
+            "next_offset": self.offset + self.limit if full else None,
+        }
+
+
+def window(
+    runtime: RuntimeDep,
+    day: Annotated[
+        IsoDay | None, Query(alias="date", description="IST calendar day, YYYY-MM-DD")
+    ] = None,
+    date_from: Annotated[
+        IsoDay | None, Query(description="First IST day (inclusive), YYYY-MM-DD")
+    ] = None,
+    date_to: Annotated[
+        IsoDay | None, Query(description="Last IST day (inclusive), YYYY-MM-DD")
+    ] = None,
+    session_id: Annotated[
+        UUID | Literal["current"] | None,
+        Query(description="A session id, or `current` for the running session"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=repo.MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Window:
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise invalid_field(
+            ("query", "date_to"), f"must not be before date_from ({date_from})", str(date_to)
+        )
+    session: UUID | None
+    if isinstance(session_id, str):  # "current"
+        session = runtime.session_id
+        if session is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no session is running")
+    else:
+        session = session_id
+    since = repo.ist_day_bounds(date_from)[0] if date_from is not None else None
+    until = repo.ist_day_bounds(date_to)[1] if date_to is not None else None
+    return Window(day, since, until, session, limit, offset)
+
+
+WindowDep = Annotated[Window, Depends(window)]
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+def _out(model: type[OutT], rows: Sequence[object]) -> list[OutT]:
+    return [model.model_validate(r) for r in rows]
+
+
+@router.get("/orders", response_model=Page[OrderOut], summary="Orders, oldest first")
+async def orders(
+    pool: PoolDep,
+    w: WindowDep,
+    status_: Annotated[
+        list[OrderStatusFilter] | None,
+        Query(alias="status", description="Repeatable; WORKING = every non-terminal status"),
+    ] = None,
+    plan_id: Text | None = None,
+) -> dict[str, object]:
+    statuses: list[str] | None = None
+    if status_:
+        wanted: set[str] = {s for s in status_ if s != WORKING}
+        if WORKING in status_:
+            wanted.update(_WORKING_STATUSES)
+        statuses = sorted(wanted)
+    rows = await repo.list_orders(
+        pool,
+        session_id=w.session_id,
+        plan_id=plan_id,
+        status=statuses,
+        day=w.day,
+        since=w.since,
+        until=w.until,
+        limit=w.limit,
+        offset=w.offset,
+    )
+    return w.page(_out(OrderOut, rows))
+
+
+@router.get("/positions", response_model=Page[PositionOut], summary="Positions, oldest first")
+async def positions(
+    pool: PoolDep,
+    w: WindowDep,
+    status_: Annotated[Literal["OPEN", "CLOSED"] | None, Query(alias="status")] = None,
+) -> dict[str, object]:
+    """The day filters apply to the time the position was opened."""
+    rows = await _list_positions(pool, w, status_)
+    return w.page(_out(PositionOut, rows))
+
+
+async def _list_positions(
+    pool: Pool, w: Window, status_: repo.PositionStatusT | None
+) -> list[repo.PositionRow]:
+    if w.day is None and w.since is None and w.until is None:
+        return await repo.list_positions(
+            pool, session_id=w.session_id, status=status_, limit=w.limit, offset=w.offset
+        )
+    # repo.list_positions has no time filter: the same query with one.
+    clauses: list[str] = []
+    args: list[object] = []
+
+    def add(clause: str, value: object) -> None:
+        if value is not None:
+            args.append(value)
+            clauses.append(clause.replace("?", f"${len(args)}"))
+
+    lo, hi = repo.ist_day_bounds(w.day) if w.day is not None else (None, None)
+    add("session_id = ?", w.session_id)
+    add("status = ?", status_)
+    add("opened_at >= ?", lo)
+    add("opened_at < ?", hi)
+    add("opened_at >= ?", w.since)
+    add("opened_at < ?", w.until)
+    args += [w.limit, w.offset]
+    sql = (
+        f"SELECT * FROM positions WHERE {' AND '.join(clauses)} "
+        f"ORDER BY opened_at, id LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    )
+    return [repo.PositionRow(**dict(r)) for r in await pool.fetch(sql, *args)]
+
+
+@router.get("/trades", response_model=Page[TradeOut], summary="Closed trades, oldest first")
+async def trades(
+    pool: PoolDep,
+    w: WindowDep,
+    strategy: Text | None = None,
+    symbol: Text | None = None,
+) -> dict[str, object]:
+    """The day filters apply to the time the trade closed."""
+    rows = await repo.list_trades(
+        pool,
+        session_id=w.session_id,
+        strategy=strategy,
+        tradingsymbol=symbol,
+        day=w.day,
+        since=w.since,
+        until=w.until,
+        limit=w.limit,
+        offset=w.offset,
+    )
+    return w.page(_out(TradeOut, rows))
+
+
+@router.get("/signals", response_model=Page[SignalOut], summary="Strategy signals, oldest first")
+async def signals(
+    pool: PoolDep,
+    w: WindowDep,
+    strategy: Text | None = None,
+    symbol: Text | None = None,
+) -> dict[str, object]:
+    rows = await repo.list_signals(
+        pool,
+        session_id=w.session_id,
+        strategy=strategy,
+        tradingsymbol=symbol,
+        day=w.day,
+        since=w.since,
+        until=w.until,
+        limit=w.limit,
+        offset=w.offset,
+    )
+    return w.page(_out(SignalOut, rows))
+
+
+@router.get(
+    "/decisions", response_model=Page[DecisionOut], summary="Risk-approved plans, oldest first"
+)
+async def decisions(pool: PoolDep, w: WindowDep, strategy: Text | None = None) -> dict[str, object]:
+    rows = await repo.list_decisions(
+        pool,
+        session_id=w.session_id,
+        strategy=strategy,
+        day=w.day,
+        since=w.since,
+        until=w.until,
+        limit=w.limit,
+        offset=w.offset,
+    )
+    return w.page(_out(DecisionOut, rows))
+
+
+@router.get(
+    "/risk-events", response_model=Page[RiskEventOut], summary="Risk-gate blocks, oldest first"
+)
+async def risk_events(
+    pool: PoolDep,
+    w: WindowDep,
+    reason: Annotated[
+        str | None, Query(pattern=_TEXT, description="e.g. DAILY_LOSS, PORTFOLIO_HEAT")
+    ] = None,
+) -> dict[str, object]:
+    rows = await repo.list_risk_events(
+        pool,
+        session_id=w.session_id,
+        reason=reason,
+        day=w.day,
+        since=w.since,
+        until=w.until,
+        limit=w.limit,
+        offset=w.offset,
+    )
+    return w.page(_out(RiskEventOut, rows))

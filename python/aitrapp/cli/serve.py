@@ -1,0 +1,157 @@
+"""`aitrapp serve`: run the control API (and the PAPER trading runtime under it) with uvicorn.
+
+The feed is a background task of the runtime: by default a synthetic day
+paced in real time (``--speed 1x``), or your own files (``--feed replay
+--replay PATH``). Ctrl-C ends the event streams, stops the feed, flattens
+what is open and drains the database writer before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from aitrapp.api.app import begin_shutdown, create_app
+from aitrapp.api.auth import configured_token
+from aitrapp.api.deps import RuntimeFactory
+from aitrapp.clock import Speed
+from aitrapp.control import RuntimeHandle
+from aitrapp.exceptions import AitrappError
+from aitrapp.logs import setup_logging
+from aitrapp.settings import ENV_PREFIX, AppSettings, load_settings
+
+if TYPE_CHECKING:
+    # The runtime pulls in the whole trading stack: imported when serving, not for --help.
+    from aitrapp.runtime import RuntimeOptions
+
+# Long-lived responses (/events) get this long to finish before they are cut.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class ApiServer(uvicorn.Server):
+    """Ends the event streams first, so shutdown does not wait on idle clients."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        begin_shutdown(self._app)
+        await super().shutdown(sockets)
+
+
+def _url(settings: AppSettings) -> str:
+    host = settings.api_host
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{host}:{settings.api_port}"
+
+
+def describe(settings: AppSettings) -> list[str]:
+    """How to reach the API and what it runs on (printed at start)."""
+    url = _url(settings)
+    db = "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.pgdata}"
+    bus = "Redis Streams (REDIS_URL)" if settings.redis_url else "in-process"
+    auth = (
+        f'POST needs -H "Authorization: Bearer ${ENV_PREFIX}API_TOKEN"'
+        if configured_token(settings)
+        else f"no token: loopback only (set {ENV_PREFIX}API_TOKEN to protect POSTs)"
+    )
+    return [
+        f"AITRAPP control API on {url}  (docs: {url}/docs)",
+        f"  curl -s {url}/state | jq     # {auth}",
+        f"  database: {db}; bus: {bus}; mode: {settings.mode}",
+    ]
+
+
+def _runtime_factory(options: RuntimeOptions) -> RuntimeFactory:
+    async def start(settings: AppSettings) -> RuntimeHandle:
+        from aitrapp.runtime import start_runtime
+
+        return await start_runtime(settings, options)
+
+    return start
+
+
+def runtime_options(
+    feed: str, speed: str, day: str | None, replay: list[Path] | None, seed: int
+) -> RuntimeOptions:
+    """The session the server runs, from the command line (errors name the option)."""
+    from aitrapp.runtime import RuntimeOptions
+
+    if feed not in ("synthetic", "replay"):
+        raise typer.BadParameter(f"synthetic or replay, got {feed!r}", param_hint="--feed")
+    if feed == "replay" and not replay:
+        raise typer.BadParameter("--feed replay needs --replay PATH", param_hint="--replay")
+    try:
+        trading_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {day!r}", param_hint="--date") from None
+    try:
+        Speed.parse(speed)
+    except AitrappError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--speed") from None
+    return RuntimeOptions(
+        feed="replay" if feed == "replay" else "synthetic",
+        day=trading_day,
+        speed=speed,
+        replay_paths=tuple(replay or ()),
+        seed=seed,
+    )
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help=f"Bind address (default {ENV_PREFIX}API_HOST or 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help=f"Port (default {ENV_PREFIX}API_PORT or 8765)")
+    ] = None,
+    feed: Annotated[str, typer.Option(help="synthetic or replay")] = "synthetic",
+    speed: Annotated[str, typer.Option(help="Feed pace: 1x (real time), 10x, ... or max")] = "1x",
+    day: Annotated[
+        str | None, typer.Option("--date", help="Trading date YYYY-MM-DD (default: latest)")
+    ] = None,
+    replay: Annotated[
+        list[Path] | None, typer.Option(help="Replay file or folder (CSV/Parquet); repeatable")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic feed")] = 7,
+) -> None:
+    """Start the trading runtime (PAPER) and serve the control API until interrupted."""
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["api_host"] = host
+    if port is not None:
+        overrides["api_port"] = port
+    options = runtime_options(feed, speed, day, replay, seed)
+    try:
+        settings = load_settings(**overrides)
+        app = create_app(settings, runtime_factory=_runtime_factory(options))  # checks the bind
+    except AitrappError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    setup_logging(settings.logs_dir, settings.log_level)
+    for line in describe(settings):
+        typer.echo(line)
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        lifespan="on",
+        log_config=None,  # our handlers (JSON file + console) are already on the root logger
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = ApiServer(config, app)
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: by then all is stopped.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve())
+    if not server.started:
+        typer.echo("error: the API did not start (see the log above)", err=True)
+        raise typer.Exit(1)
