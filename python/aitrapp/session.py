@@ -63,6 +63,7 @@ async def _serve_api(settings: AppSettings, rt: Runtime) -> tuple[Any, asyncio.T
     import uvicorn
 
     from aitrapp.api.app import create_app
+    from aitrapp.cli.serve import ApiServer
 
     async def factory(_settings: AppSettings) -> Runtime:
         return rt
@@ -75,7 +76,7 @@ async def _serve_api(settings: AppSettings, rt: Runtime) -> tuple[Any, asyncio.T
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = ApiServer(config, app)
     task = asyncio.create_task(server.serve(), name="api")
     for _ in range(200):  # wait until it listens (or failed)
         if server.started or task.done():

@@ -97,6 +97,7 @@ class _Book:
     decision_id: UUID
     instrument: Instrument
     decided_ns: int
+    signal_id: UUID | None = None
     opened_ns: int | None = None
     entry_cum: int = 0
     entry_avg: float = 0.0
@@ -155,6 +156,7 @@ class Orchestrator:
         self._books: dict[str, _Book] = {}
         self._observe = metrics.tick_to_decision_ms.observe
         self._rejections_seen: dict[str, int] = {}
+        self._plans_seen: set[str] = set()  # every plan id handled this session
 
     # ------------------------------------------------------------------ hot path
     def on_tick(
@@ -239,6 +241,15 @@ class Orchestrator:
         inst = self.instruments[d.instrument_token]
         t2d_ms = (d.decided_ns - recv_ns) / 1e6 if d.decided_ns >= recv_ns else None
         sig = self._signal_row(d, entry=_money(d.entry), stop=_money(d.stop), tp=_money(d.tp))
+        if d.plan_id in self._plans_seen:
+            # The same decision delivered again (a retry, a redelivered message). Its
+            # plan already has its decision row, bracket, book and engine reservation:
+            # touching any of them would orphan the live bracket's trade. Say why only.
+            self.writer.submit(sig)
+            self._count_signal({"strategy": d.strategy, "side": d.side, "duplicate": d.plan_id})
+            self._risk_event("DUPLICATE_PLAN", {"plan_id": d.plan_id}, d.signal_ts, sig.id)
+            return
+        self._plans_seen.add(d.plan_id)
         row = DecisionRow(
             session_id=self.session_id,
             signal_id=sig.id,
@@ -267,7 +278,7 @@ class Orchestrator:
             self._risk_event(refusal, {"plan_id": d.plan_id}, d.signal_ts, sig.id)
             self._release(d)
             return
-        self._books[d.plan_id] = _Book(d, row.id, inst, d.decided_ns)
+        self._books[d.plan_id] = _Book(d, row.id, inst, d.decided_ns, signal_id=sig.id)
         o = self.bracket
         spec = BracketSpec(
             plan_id=d.plan_id,
@@ -297,6 +308,16 @@ class Orchestrator:
             self._release(d)
             return
         self.counters.brackets_opened += 1
+
+    def entry_refused(self, plan_id: str, reason: str) -> None:
+        """The journal could not record a plan's ENTRY (the database went away before
+        the writer noticed): nothing was placed. Say why, as for a refusal up front;
+        the bracket then ends CANCELLED and ``on_terminal`` releases the engine."""
+        book = self._books.get(plan_id)
+        if book is None:
+            return
+        details = {"plan_id": plan_id, "error": reason}
+        self._risk_event("DB_UNAVAILABLE", details, book.decision.signal_ts, book.signal_id)
 
     def _entry_refusal(self) -> str | None:
         if not self.writer.healthy:

@@ -1,0 +1,384 @@
+"""One decision, one order: duplicates, retries, races and restarts never place twice.
+
+The write-ahead journal (unique ``client_order_id``), the OCO manager (one
+bracket per plan id), the order watcher (one fill per cumulative quantity)
+and the orchestrator (a repeated decision) are each given the same input
+twice and must act once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import pytest_asyncio
+
+from aitrapp import broker_tag, order_client_id
+from aitrapp._core import Decision, Price
+from aitrapp.brokers.base import OrderRequest, OrderType, OrderUpdate
+from aitrapp.brokers.paper import PaperBroker
+from aitrapp.bus import InProcessBus
+from aitrapp.db import repo
+from aitrapp.db.pool import Pool
+from aitrapp.db.repo import OrderStatusUpdate, SessionRow
+from aitrapp.db.writer import DbWriter
+from aitrapp.metrics import Metrics
+from aitrapp.oco import BracketExistsError, BracketSpec, OCOManager
+from aitrapp.pipeline.journal import ClientIdTakenError, JournaledBroker, PlacementInFlightError
+from aitrapp.pipeline.watcher import OrderWatcher
+from aitrapp.runtime import start_runtime
+from aitrapp.ticks import Tick
+
+from .helpers import (
+    LTP,
+    SEC,
+    T0,
+    TEST_DAY,
+    SteppedFeed,
+    count,
+    options,
+    plan_id,
+    reliance,
+    settings_for,
+    stepped,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def entry_request(plan: str, qty: int = 10) -> OrderRequest:
+    inst = reliance()
+    cid = order_client_id("ENTRY", plan)
+    return OrderRequest(
+        client_order_id=cid,
+        tag=broker_tag(cid),
+        exchange=inst.exchange,
+        tradingsymbol=inst.tradingsymbol,
+        instrument_token=inst.instrument_token,
+        side="BUY",
+        quantity=qty,
+        order_type=OrderType.LIMIT,
+        price_paise=round(LTP * 100),
+    )
+
+
+class SlowBroker(PaperBroker):
+    """The paper broker with a network round trip: placements take a while (like Kite)."""
+
+    delay_s = 0.05
+
+    async def place_order(self, req: OrderRequest) -> str:
+        await asyncio.sleep(self.delay_s)
+        return self.submit(req)
+
+
+@dataclass
+class Env:
+    pool: Pool
+    writer: DbWriter
+    paper: PaperBroker
+    session_id: Any
+    now: int = T0
+
+    def journal(
+        self, writer: DbWriter | None = None, session_id: UUID | None = None
+    ) -> JournaledBroker:
+        return JournaledBroker(
+            self.paper,
+            pool=self.pool,
+            writer=writer or self.writer,
+            session_id=session_id or self.session_id,
+        )
+
+    async def restarted(self) -> JournaledBroker:
+        """The journal of a restarted process: a new session, nothing in memory."""
+        session = _session_row()
+        await repo.create_session(self.pool, session)
+        return self.journal(session_id=session.id)
+
+    def tick(self, price: float = LTP, dt_s: float = 1.0) -> None:
+        self.now += int(dt_s * SEC)
+        self.paper.on_tick(
+            Tick(self.paper_token, self.now, price, 100, 0, price - 0.05, price + 0.05)
+        )
+
+    @property
+    def paper_token(self) -> int:
+        return reliance().instrument_token
+
+    async def broker_orders(self, client_order_id: str) -> list[OrderUpdate]:
+        return [u for u in await self.paper.orders() if u.client_order_id == client_order_id]
+
+
+def _session_row() -> SessionRow:
+    return SessionRow(
+        trading_date=TEST_DAY, mode="PAPER", feed="synthetic", started_at=datetime.now(UTC)
+    )
+
+
+async def _env(pool: Pool, paper: PaperBroker) -> AsyncIterator[Env]:
+    session = _session_row()
+    await repo.create_session(pool, session)
+    writer = DbWriter(pool, probe_interval_s=0.05)
+    await writer.start()
+    env = Env(pool, writer, paper, session.id)
+    env.tick()
+    try:
+        yield env
+    finally:
+        await writer.close(grace_s=5)
+
+
+@pytest_asyncio.fixture
+async def env(db_pool: Pool) -> AsyncIterator[Env]:
+    async for e in _env(db_pool, PaperBroker([reliance()], wall_clock_ns=lambda: 0)):
+        yield e
+
+
+@pytest_asyncio.fixture(params=["instant", "slow"])
+async def racing_env(db_pool: Pool, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
+    """The paper broker as is (placement never yields) and with a network round trip."""
+    cls = PaperBroker if request.param == "instant" else SlowBroker
+    async for e in _env(db_pool, cls([reliance()], wall_clock_ns=lambda: 0)):
+        yield e
+
+
+# ---------------------------------------------------------------- the journal
+async def test_same_request_twice_places_one_order(env: Env) -> None:
+    journal, req = env.journal(), entry_request(plan_id())
+    first = await journal.place_order(req)
+    second = await journal.place_order(req)
+    assert first == second
+    assert len(await env.broker_orders(req.client_order_id)) == 1
+    async with asyncio.timeout(10):
+        await env.writer.flush()
+    row = await repo.get_order(env.pool, req.client_order_id)
+    assert row is not None
+    assert row.broker_order_id == first
+    assert await count(env.pool, "orders") == 1
+
+
+async def test_concurrent_duplicates_place_one_order(racing_env: Env) -> None:
+    e = racing_env
+    journal, req = e.journal(), entry_request(plan_id())
+    results = await asyncio.gather(
+        *(journal.place_order(req) for _ in range(5)), return_exceptions=True
+    )
+    ids = {r for r in results if isinstance(r, str)}
+    assert len(ids) == 1, results
+    (order_id,) = ids
+    # A racing duplicate either learns the id or is told a placement is in flight.
+    assert all(isinstance(r, str | PlacementInFlightError) for r in results), results
+    if isinstance(e.paper, SlowBroker):  # the first call was still at the broker
+        assert any(isinstance(r, PlacementInFlightError) for r in results), results
+    assert [u.order_id for u in await e.broker_orders(req.client_order_id)] == [order_id]
+    assert await count(e.pool, "orders") == 1
+    assert await journal.place_order(req) == order_id  # settled: a retry gets the same id
+    assert len(await e.broker_orders(req.client_order_id)) == 1
+
+
+async def test_a_restarted_journal_returns_the_acknowledged_order(env: Env) -> None:
+    req = entry_request(plan_id())
+    order_id = await env.journal().place_order(req)
+    async with asyncio.timeout(10):
+        await env.writer.flush()  # the broker's id is in the database
+    restarted = await env.restarted()
+    assert await restarted.place_order(req) == order_id
+    assert len(await env.broker_orders(req.client_order_id)) == 1
+    assert await count(env.pool, "orders") == 1
+
+
+async def test_a_restart_after_a_lost_acknowledgement_finds_the_order_by_tag(env: Env) -> None:
+    req = entry_request(plan_id())
+    unstarted = DbWriter(env.pool)  # the process dies before the ack is written
+    order_id = await env.journal(unstarted).place_order(req)
+    row = await repo.get_order(env.pool, req.client_order_id)
+    assert row is not None
+    assert row.broker_order_id is None
+    restarted = await env.restarted()
+    assert await restarted.place_order(req) == order_id
+    assert len(await env.broker_orders(req.client_order_id)) == 1
+    assert await count(env.pool, "orders") == 1
+
+
+async def test_a_journalled_order_the_broker_never_got_is_placed_once(env: Env) -> None:
+    req = entry_request(plan_id())
+    # Journalled, then the call never reached the broker (the instance was lost).
+    assert await repo.insert_order_new(env.pool, env.journal()._row(req))
+    assert await env.broker_orders(req.client_order_id) == []
+    again = env.journal()  # same session, nothing in memory
+    order_id = await again.place_order(req)
+    assert await again.place_order(req) == order_id
+    assert await env.journal().place_order(req) == order_id  # and once more from scratch
+    assert [u.order_id for u in await env.broker_orders(req.client_order_id)] == [order_id]
+    assert await count(env.pool, "orders") == 1
+
+
+async def test_a_later_session_never_places_an_id_journalled_by_an_earlier_one(env: Env) -> None:
+    req = entry_request(plan_id())
+    assert await repo.insert_order_new(env.pool, env.journal()._row(req))
+    restarted = await env.restarted()  # e.g. the same day replayed into the same database
+    with pytest.raises(ClientIdTakenError, match=req.client_order_id):
+        await restarted.place_order(req)
+    assert await env.broker_orders(req.client_order_id) == []
+    assert await count(env.pool, "orders") == 1
+
+
+async def test_distinct_plans_are_distinct_orders(env: Env) -> None:
+    journal = env.journal()
+    a = await journal.place_order(entry_request(plan_id(0)))
+    b = await journal.place_order(entry_request(plan_id(1)))  # a later re-entry
+    assert a != b
+    assert len(await env.paper.orders()) == 2
+    assert await count(env.pool, "orders") == 2
+
+
+# ---------------------------------------------------------------- the OCO manager
+def spec(plan: str) -> BracketSpec:
+    return BracketSpec(
+        plan_id=plan,
+        instrument=reliance(),
+        side="BUY",
+        qty=10,
+        entry_price=Price.from_rupees(LTP),
+        stop=Price.from_rupees(LTP - 5),
+        take_profit=Price.from_rupees(LTP + 10),
+    )
+
+
+async def test_open_bracket_twice_is_refused_and_places_one_entry(env: Env) -> None:
+    mgr = OCOManager(env.journal(), clock=lambda: env.now)
+    plan = plan_id()
+    assert await mgr.open_bracket(spec(plan)) == plan
+    with pytest.raises(BracketExistsError, match=plan):
+        await mgr.open_bracket(spec(plan))
+    other = plan_id(1)
+    results = await asyncio.gather(
+        mgr.open_bracket(spec(other)), mgr.open_bracket(spec(other)), return_exceptions=True
+    )
+    assert sorted(map(type, results), key=str) == sorted([str, BracketExistsError], key=str)
+    for p in (plan, other):
+        assert len(await env.broker_orders(order_client_id("ENTRY", p))) == 1
+    assert len(await env.paper.orders()) == 2
+    assert await count(env.pool, "orders") == 2
+
+
+# ---------------------------------------------------------------- the order watcher
+async def test_the_same_update_twice_gives_one_fill_and_one_status_change(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = entry_request(plan_id())
+    order_id = await env.journal().place_order(req)
+    env.tick(LTP - 1.0)  # acknowledged, then the ask drops through the limit: filled
+    updates = env.paper.drain_updates()
+    assert [u.status.value for u in updates] == ["OPEN", "COMPLETE"]
+
+    submitted: list[object] = []
+    real_submit = env.writer.submit
+
+    def recording_submit(write: Any) -> bool:
+        submitted.append(write)
+        return real_submit(write)
+
+    monkeypatch.setattr(env.writer, "submit", recording_submit)
+    dispatched: list[OrderUpdate] = []
+
+    async def sink(u: OrderUpdate) -> None:
+        dispatched.append(u)
+
+    watcher = OrderWatcher(
+        env.paper, writer=env.writer, bus=InProcessBus(), metrics=Metrics(), sink=sink
+    )
+    for u in updates:
+        await watcher.handle(u)
+        await watcher.handle(u)  # the broker (or a reconnect) repeats it
+    async with asyncio.timeout(10):
+        await env.writer.flush()
+
+    assert dispatched == updates
+    assert watcher.duplicates == len(updates)
+    status_changes = [w for w in submitted if isinstance(w, OrderStatusUpdate)]
+    assert [w.status for w in status_changes] == ["OPEN", "COMPLETE"]
+    fills = await repo.list_fills(env.pool, client_order_id=req.client_order_id)
+    assert [(f.qty, f.broker_order_id) for f in fills] == [(10, order_id)]
+    row = await repo.get_order(env.pool, req.client_order_id)
+    assert row is not None
+    assert (row.status, row.filled_qty) == ("COMPLETE", 10)
+    # Both copies are kept as evidence in the event history.
+    assert len(await repo.list_order_events(env.pool, req.client_order_id)) == 2 * len(updates)
+
+
+# ---------------------------------------------------------------- the orchestrator
+async def test_a_decision_executed_twice_gives_one_order(db_url: str, tmp_path: Path) -> None:
+    rt = await start_runtime(
+        settings_for(db_url, tmp_path),
+        options(start_feed=False, feed_factory=SteppedFeed.factory()),
+    )
+    orch, engine, paper = rt.orchestrator, rt.engine, rt.paper
+    assert orch is not None and engine is not None and paper is not None
+    seen: list[Decision] = []
+    real_handle = orch.handle
+
+    async def spy(outcomes: list[Any], recv_ns: int) -> None:
+        seen.extend(o for o in outcomes if isinstance(o, Decision))
+        await real_handle(outcomes, recv_ns)
+
+    orch.handle = spy  # type: ignore[method-assign]
+    replayed: dict[str, Any] = {}
+
+    async def replay_first_decision(_batch: object) -> None:
+        if replayed or not seen:
+            return
+        d = seen[0]
+        before = engine.portfolio()
+        book = orch.book(d.plan_id)
+        replayed.update(plan_id=d.plan_id, orders=len(await paper.orders()))
+        await real_handle([d], time.perf_counter_ns())  # the same decision, delivered again
+        after = engine.portfolio()
+        replayed.update(
+            orders_after=len(await paper.orders()),
+            heat=(before.heat_pct, after.heat_pct),
+            open=(before.open_positions, after.open_positions),
+            book_kept=orch.book(d.plan_id) is book,
+        )
+
+    stepped(rt).between = replay_first_decision
+    try:
+        rt.start_feed()
+        async with asyncio.timeout(120):
+            await rt.wait_feed()
+        await rt.stop_trading()
+        assert replayed, "the session made no decision"
+        pid = replayed["plan_id"]
+        assert replayed["orders_after"] == replayed["orders"]  # nothing placed
+        assert replayed["heat"][0] == replayed["heat"][1]  # the live plan keeps its risk
+        assert replayed["open"][0] == replayed["open"][1]
+        assert replayed["book_kept"]
+        entries = [
+            u for u in await paper.orders() if u.client_order_id == order_client_id("ENTRY", pid)
+        ]
+        assert len(entries) == 1
+        assert await rt.pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) >= 3
+        assert (
+            await rt.pool.fetchval(
+                "SELECT count(*) FROM orders WHERE plan_id = $1 AND role = 'ENTRY'", pid
+            )
+            == 1
+        )
+        assert await rt.pool.fetchval("SELECT count(*) FROM decisions WHERE plan_id = $1", pid) == 1
+        # The original bracket ran its course and its trade was recorded once.
+        assert rt.oco is not None
+        assert rt.oco.bracket(pid).entry_filled > 0
+        assert await rt.pool.fetchval("SELECT count(*) FROM trades WHERE plan_id = $1", pid) == 1
+        reasons = await repo.count_risk_events_by_reason(rt.pool, rt.session_id)  # type: ignore[arg-type]
+        assert reasons.get("DUPLICATE_PLAN") == 1
+        assert rt.writer.dropped == 0
+    finally:
+        await rt.stop()
