@@ -316,7 +316,8 @@ async def test_modify_sends_market_protection_and_update_status_triggers_a_poll(
     stop = request("STOP", side="SELL", order_type=OrderType.SLM, price=None, trigger=248_000)
     oid = await b.place_order(stop)
     await b.modify_order(oid, trigger_paise=249_000)
-    (method, path, form) = fake.requests[-1]
+    # The last PUT: a poll of GET /orders may land after it at any moment.
+    (method, path, form) = next(r for r in reversed(fake.requests) if r[0] == "PUT")
     assert (method, path) == ("PUT", f"/orders/regular/{oid}")
     assert form["trigger_price"] == "2490.00" and form["market_protection"] == "-1"
     u = await wait_update(b, lambda u: u.order_id == oid and u.trigger_price == 2490.0)
