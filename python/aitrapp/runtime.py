@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from aitrapp._core import Engine, Instrument
@@ -66,6 +66,9 @@ from aitrapp.settings import AppSettings
 from aitrapp.ticks import Tick
 from aitrapp.universe import Universe, load_universe
 
+if TYPE_CHECKING:  # the Kite client is imported only when a LIVE session needs it
+    from aitrapp.brokers.kite import KiteBroker
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -77,6 +80,8 @@ class RuntimeOptions:
     """What to run: the feed, the day, the universe, the configs."""
 
     feed: FeedKind = "synthetic"
+    # LIVE: the LIVE gate must pass at start (audited); orders then go to Kite.
+    mode: Mode = "PAPER"
     day: date | None = None  # default: the latest NSE trading day up to today
     symbols: tuple[str, ...] = ()  # default: the universe's default selection
     seed: int = 7
@@ -116,6 +121,7 @@ class Runtime:
         self._mode: Mode = "PAPER"
         self._state: TradingState = "ACTIVE"
         self._db: Database | None = None
+        self._live_broker: KiteBroker | None = None  # built, started and stopped here
         self._writer: DbWriter | None = None
         self._bus: EventBus | None = None
         self._session_id: UUID | None = None
@@ -201,11 +207,18 @@ class Runtime:
         await self._writer.start()
         self._bus = make_bus(s, self.metrics)
         await self._bus.start()
+        if o.mode == "LIVE":
+            await self._pass_live_gate()
 
         engine_cfg = o.engine or EngineConfig()
         self.day = await self._pick_day(engine_cfg.config_sha)
         universe = load_universe(on=self.day)
-        self.universe = universe.select(o.symbols) if o.symbols else universe.defaults()
+        if o.feed == "kite":  # only rows with Kite's own tokens can be streamed
+            from aitrapp.kite.session import kite_universe
+
+            self.universe = kite_universe(universe, o.symbols)
+        else:
+            self.universe = universe.select(o.symbols) if o.symbols else universe.defaults()
         self.instruments = {i.instrument_token: i for i in self.universe.instruments}
         await self._record_instruments()
         self.feed = o.feed_factory(self.universe, self.day) if o.feed_factory else self._make_feed()
@@ -223,6 +236,8 @@ class Runtime:
 
         self.engine = Engine(engine_cfg.to_core_json(), list(self.instruments.values()))
         self._build_broker()
+        if self._live_broker is not None:
+            await self._live_broker.start()  # recovers the day's orders before reconcile
         # Broker and database must agree before the first entry (issue: no trading
         # on a mismatch unless the operator accepts).
         self.reconcile = await reconcile_at_start(
@@ -277,6 +292,10 @@ class Runtime:
         seed and config must not run twice into one database: without --date the
         latest trading day not yet run is taken; with --date a rerun is refused."""
         o = self.options
+        if o.feed == "kite":  # a live feed streams today's (IST) session
+            from aitrapp.kite.session import live_trading_day
+
+            return o.day or live_trading_day(datetime.now(UTC))
         candidate = o.day or _latest_trading_day(date.today())
         if o.feed != "synthetic":
             return candidate
@@ -325,17 +344,29 @@ class Runtime:
             if not o.replay_paths:
                 raise ConfigError("feed 'replay' needs replay_paths (files or folders)")
             return ReplayFeed(list(o.replay_paths), instruments=universe.instruments, day=o.day)
-        raise ConfigError(
-            f"feed {o.feed!r} needs a feed_factory (the Kite feed is built by `aitrapp kite`)"
-        )
+        if o.feed == "kite":  # credentials and the token file from the environment
+            from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
+
+            access = kite_access_from_env(now=datetime.now(UTC))
+            return kite_feed_factory(access)(universe, self.day)
+        raise ConfigError(f"feed {o.feed!r}: expected synthetic, replay or kite")
 
     def _build_broker(self) -> None:
         o = self.options
         instruments = list(self.instruments.values())
         if o.broker_factory is not None:
             broker = o.broker_factory(instruments)
+        elif o.mode == "LIVE":
+            from aitrapp.kite.session import kite_access_from_env, kite_broker
+
+            # No OrderPacer: KiteBroker keeps to Kite's order-rate limits itself.
+            broker = self._live_broker = kite_broker(
+                kite_access_from_env(now=datetime.now(UTC)), instruments
+            )
         else:
             broker = PaperBroker(instruments, o.paper or default_paper_config())
+        if o.mode == "LIVE" and isinstance(broker, PaperBroker):
+            raise ConfigError("mode LIVE: the broker is the paper broker")
         self.broker = broker
         pacer = None
         if isinstance(broker, PaperBroker):
@@ -630,6 +661,23 @@ class Runtime:
         self._mode = mode
         return ModeChange(previous, mode)
 
+    async def _pass_live_gate(self) -> None:
+        """A LIVE start: the gate decides (and audits) before any session or order."""
+        if self.options.feed != "kite":
+            raise ConfigError(f"mode LIVE needs the live feed 'kite', not {self.options.feed!r}")
+        from aitrapp.report.credentials import kite_verifier
+        from aitrapp.report.live_gate import enforce_live_gate
+
+        async with self.pool.acquire() as conn:
+            await enforce_live_gate(
+                conn,
+                self.settings,
+                actor="runtime:start",
+                verify_credentials=kite_verifier(),
+                params={"at": "session start"},
+            )  # raises ModeRefusedError with the gate's reasons
+        self._mode = "LIVE"
+
     async def _live_gate(self, actor: str) -> list[str]:
         try:
             from aitrapp.report import live_gate
@@ -877,6 +925,8 @@ class Runtime:
             await self._drain_paper()
         if self.watcher is not None:
             await self.watcher.stop()
+        if self._live_broker is not None:
+            await self._live_broker.stop()
         if self._session_id is not None and self._writer is not None and self.orchestrator:
             self._writer.submit(
                 SessionEnd(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import tomllib
-from datetime import date, time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +15,19 @@ from rich.console import Console
 
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError
+from aitrapp.feeds.base import Feed
+from aitrapp.kite.session import (
+    kite_access_from_env,
+    kite_feed_factory,
+    kite_universe,
+    live_trading_day,
+    session_end,
+)
 from aitrapp.logs import setup_logging
 from aitrapp.runtime import RuntimeOptions
 from aitrapp.session import SessionPlan, run_session, summary_table
 from aitrapp.settings import load_settings
+from aitrapp.universe import Universe, load_universe
 
 
 def _engine_config(path: Path | None) -> EngineConfig | None:
@@ -43,6 +53,22 @@ def _ist_time(value: str | None) -> time | None:
         raise typer.BadParameter(f"expected HH:MM (IST) or 'off', got {value!r}") from None
 
 
+def _kite_feed(
+    day: date | None, symbols: tuple[str, ...], duration_s: float | None
+) -> tuple[date, Callable[[Universe, date], Feed]]:
+    """Today's live session: access, universe and end are checked before any database work."""
+    now = datetime.now(UTC)
+    today = live_trading_day(now)
+    if day is not None and day != today:
+        raise typer.BadParameter(
+            f"the live feed trades today ({today}), not {day}", param_hint="--date"
+        )
+    access = kite_access_from_env(now=now)
+    kite_universe(load_universe(on=today), symbols)
+    session_end(today, now=now, duration_s=duration_s)
+    return today, kite_feed_factory(access, duration_s=duration_s)
+
+
 def paper(
     speed: Annotated[str, typer.Option(help="Replay speed: 1x, 10x, ... or max.")] = "max",
     day: Annotated[
@@ -55,7 +81,19 @@ def paper(
     config: Annotated[
         Path | None, typer.Option(help="Engine config (JSON or TOML: risk, session, strategies).")
     ] = None,
-    feed: Annotated[str, typer.Option(help="synthetic or replay.")] = "synthetic",
+    feed: Annotated[
+        str,
+        typer.Option(
+            help="synthetic, replay, or kite (the live Kite ticker, paper fills; "
+            "needs KITE_API_KEY, KITE_API_SECRET and `aitrapp kite login`)."
+        ),
+    ] = "synthetic",
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="--feed kite: stop after this many seconds (default: at the 15:30 IST close)."
+        ),
+    ] = None,
     replay: Annotated[
         list[Path] | None, typer.Option(help="Replay file or folder (CSV/Parquet); repeatable.")
     ] = None,
@@ -83,12 +121,19 @@ def paper(
     try:
         settings = load_settings()
         trading_day = date.fromisoformat(day) if day else None
-        if feed not in ("synthetic", "replay"):
-            raise typer.BadParameter("expected synthetic or replay", param_hint="--feed")
+        if feed not in ("synthetic", "replay", "kite"):
+            raise typer.BadParameter("expected synthetic, replay or kite", param_hint="--feed")
+        chosen = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else ()
+        feed_factory = None
+        if feed == "kite":
+            trading_day, feed_factory = _kite_feed(trading_day, chosen, duration)
+        elif duration is not None:
+            raise typer.BadParameter("only with --feed kite", param_hint="--duration")
         options = RuntimeOptions(
             feed=feed,  # type: ignore[arg-type]
             day=trading_day,
-            symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
+            symbols=chosen,
+            feed_factory=feed_factory,
             seed=seed,
             speed=speed,
             replay_paths=tuple(replay or ()),
