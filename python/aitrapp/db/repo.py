@@ -577,9 +577,12 @@ def _page(limit: int, offset: int) -> None:
 class _Where:
     """Accumulates ``col op $n`` clauses with numbered parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, **equal: object) -> None:
+        """Each keyword is ``column = value``, skipped when the value is None."""
         self.clauses: list[str] = []
         self.args: list[object] = []
+        for col, value in equal.items():
+            self.add(f"{col} = ?", value)
 
     def add(self, clause: str, value: object) -> None:
         if value is None:
@@ -610,6 +613,11 @@ class _Where:
         return f" LIMIT ${n - 1} OFFSET ${n}"
 
 
+async def _one(conn: Conn, cls: type[T], sql: str, *args: object) -> T | None:
+    r = await conn.fetchrow(sql, *args)
+    return _build(cls, r) if r else None
+
+
 async def _list(
     conn: Conn, cls: type[T], table: str, where: _Where, order: str, limit: int, offset: int
 ) -> list[T]:
@@ -621,8 +629,7 @@ async def _list(
 
 
 async def get_session(conn: Conn, session_id: UUID) -> SessionRow | None:
-    r = await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
-    return _build(SessionRow, r) if r else None
+    return await _one(conn, SessionRow, "SELECT * FROM sessions WHERE id = $1", session_id)
 
 
 async def list_sessions(
@@ -636,9 +643,7 @@ async def list_sessions(
     offset: int = 0,
 ) -> list[SessionRow]:
     """Newest first; ``date_from``/``date_to`` bound ``trading_date`` inclusively."""
-    w = _Where()
-    w.add("mode = ?", mode)
-    w.add("status = ?", status)
+    w = _Where(mode=mode, status=status)
     w.add("trading_date >= ?", date_from)
     w.add("trading_date <= ?", date_to)
     return await _list(
@@ -647,10 +652,12 @@ async def list_sessions(
 
 
 async def get_instrument(conn: Conn, instrument_token: int) -> InstrumentRow | None:
-    r = await conn.fetchrow(
-        "SELECT * FROM instruments WHERE instrument_token = $1", instrument_token
+    return await _one(
+        conn,
+        InstrumentRow,
+        "SELECT * FROM instruments WHERE instrument_token = $1",
+        instrument_token,
     )
-    return _build(InstrumentRow, r) if r else None
 
 
 async def list_signals(
@@ -665,17 +672,13 @@ async def list_signals(
     limit: int = 100,
     offset: int = 0,
 ) -> list[SignalRow]:
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("strategy = ?", strategy)
-    w.add("tradingsymbol = ?", tradingsymbol)
+    w = _Where(session_id=session_id, strategy=strategy, tradingsymbol=tradingsymbol)
     w.time_range("ts", day, since, until)
     return await _list(conn, SignalRow, "signals", w, "ts, id", limit, offset)
 
 
 async def get_decision(conn: Conn, plan_id: str) -> DecisionRow | None:
-    r = await conn.fetchrow("SELECT * FROM decisions WHERE plan_id = $1", plan_id)
-    return _build(DecisionRow, r) if r else None
+    return await _one(conn, DecisionRow, "SELECT * FROM decisions WHERE plan_id = $1", plan_id)
 
 
 async def list_decisions(
@@ -689,9 +692,7 @@ async def list_decisions(
     limit: int = 100,
     offset: int = 0,
 ) -> list[DecisionRow]:
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("strategy = ?", strategy)
+    w = _Where(session_id=session_id, strategy=strategy)
     w.time_range("ts", day, since, until)
     return await _list(conn, DecisionRow, "decisions", w, "ts, id", limit, offset)
 
@@ -707,9 +708,7 @@ async def list_risk_events(
     limit: int = 100,
     offset: int = 0,
 ) -> list[RiskEventRow]:
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("reason = ?", reason)
+    w = _Where(session_id=session_id, reason=reason)
     w.time_range("ts", day, since, until)
     return await _list(conn, RiskEventRow, "risk_events", w, "ts, id", limit, offset)
 
@@ -723,24 +722,25 @@ async def count_risk_events_by_reason(conn: Conn, session_id: UUID) -> dict[str,
 
 
 async def get_order(conn: Conn, client_order_id: str) -> OrderRow | None:
-    r = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", client_order_id)
-    return _build(OrderRow, r) if r else None
+    return await _one(
+        conn, OrderRow, "SELECT * FROM orders WHERE client_order_id = $1", client_order_id
+    )
 
 
 async def get_order_by_broker_id(conn: Conn, broker_order_id: str) -> OrderRow | None:
     """The most recent order with this broker id (paper ids may repeat across sessions)."""
-    r = await conn.fetchrow(
+    return await _one(
+        conn,
+        OrderRow,
         "SELECT * FROM orders WHERE broker_order_id = $1 ORDER BY created_at DESC LIMIT 1",
         broker_order_id,
     )
-    return _build(OrderRow, r) if r else None
 
 
 async def get_order_by_tag(conn: Conn, tag: str) -> OrderRow | None:
-    r = await conn.fetchrow(
-        "SELECT * FROM orders WHERE tag = $1 ORDER BY created_at DESC LIMIT 1", tag
+    return await _one(
+        conn, OrderRow, "SELECT * FROM orders WHERE tag = $1 ORDER BY created_at DESC LIMIT 1", tag
     )
-    return _build(OrderRow, r) if r else None
 
 
 async def list_orders(
@@ -755,9 +755,7 @@ async def list_orders(
     limit: int = 100,
     offset: int = 0,
 ) -> list[OrderRow]:
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("plan_id = ?", plan_id)
+    w = _Where(session_id=session_id, plan_id=plan_id)
     if isinstance(status, str):
         w.add("status = ?", status)
     elif status is not None:
@@ -768,8 +766,7 @@ async def list_orders(
 
 async def list_live_orders(conn: Conn, session_id: UUID | None = None) -> list[OrderRow]:
     """Every non-terminal order (reconciliation, restart recovery); unpaginated."""
-    w = _Where()
-    w.add("session_id = ?", session_id)
+    w = _Where(session_id=session_id)
     w.clauses.append("status NOT IN ('COMPLETE', 'CANCELLED', 'REJECTED')")
     rows = await conn.fetch(f"SELECT * FROM orders{w.sql()} ORDER BY created_at, id", *w.args)
     return [_build(OrderRow, r) for r in rows]
@@ -778,8 +775,7 @@ async def list_live_orders(conn: Conn, session_id: UUID | None = None) -> list[O
 async def list_order_events(
     conn: Conn, client_order_id: str, *, limit: int = 1000, offset: int = 0
 ) -> list[OrderEventRow]:
-    w = _Where()
-    w.add("client_order_id = ?", client_order_id)
+    w = _Where(client_order_id=client_order_id)
     return await _list(conn, OrderEventRow, "order_events", w, "ts, id", limit, offset)
 
 
@@ -792,8 +788,7 @@ async def list_fills(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[FillRow]:
-    w = _Where()
-    w.add("client_order_id = ?", client_order_id)
+    w = _Where(client_order_id=client_order_id)
     w.add(
         "client_order_id IN (SELECT client_order_id FROM orders WHERE session_id = ?)", session_id
     )
@@ -802,10 +797,9 @@ async def list_fills(
 
 
 async def get_open_position(conn: Conn, plan_id: str) -> PositionRow | None:
-    r = await conn.fetchrow(
-        "SELECT * FROM positions WHERE plan_id = $1 AND status = 'OPEN'", plan_id
+    return await _one(
+        conn, PositionRow, "SELECT * FROM positions WHERE plan_id = $1 AND status = 'OPEN'", plan_id
     )
-    return _build(PositionRow, r) if r else None
 
 
 async def list_positions(
@@ -813,12 +807,15 @@ async def list_positions(
     *,
     session_id: UUID | None = None,
     status: PositionStatusT | None = None,
+    day: date | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[PositionRow]:
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("status = ?", status)
+    """Filtered on ``opened_at``; ``day`` is an IST calendar day."""
+    w = _Where(session_id=session_id, status=status)
+    w.time_range("opened_at", day, since, until)
     return await _list(conn, PositionRow, "positions", w, "opened_at, id", limit, offset)
 
 
@@ -835,10 +832,7 @@ async def list_trades(
     offset: int = 0,
 ) -> list[TradeRow]:
     """Filtered on ``closed_at``; ``day`` is an IST calendar day."""
-    w = _Where()
-    w.add("session_id = ?", session_id)
-    w.add("strategy = ?", strategy)
-    w.add("tradingsymbol = ?", tradingsymbol)
+    w = _Where(session_id=session_id, strategy=strategy, tradingsymbol=tradingsymbol)
     w.time_range("closed_at", day, since, until)
     return await _list(conn, TradeRow, "trades", w, "closed_at, id", limit, offset)
 
@@ -857,8 +851,7 @@ async def trade_stats(
     conn: Conn, *, session_id: UUID | None = None, day: date | None = None
 ) -> TradeStats:
     """Totals for the daily report and the burn-in check (wins: net_pnl > 0)."""
-    w = _Where()
-    w.add("session_id = ?", session_id)
+    w = _Where(session_id=session_id)
     w.time_range("closed_at", day, None, None)
     r = await conn.fetchrow(
         "SELECT count(*) AS trades, count(*) FILTER (WHERE net_pnl > 0) AS wins, "
@@ -888,9 +881,7 @@ async def list_bracket_transitions(
     conn: Conn, *, plan_id: str | None = None, session_id: UUID | None = None, limit: int = 1000
 ) -> list[BracketTransitionRow]:
     """Steps of one bracket, or of a session's brackets, in order."""
-    where = _Where()
-    where.add("plan_id = ?", plan_id)
-    where.add("session_id = ?", session_id)
+    where = _Where(plan_id=plan_id, session_id=session_id)
     return await _list(
         conn, BracketTransitionRow, "bracket_transitions", where, "ts, plan_id, seq", limit, 0
     )
@@ -909,9 +900,6 @@ async def list_audit(
     offset: int = 0,
 ) -> list[AuditRow]:
     """Newest first."""
-    w = _Where()
-    w.add("action = ?", action)
-    w.add("actor = ?", actor)
-    w.add("session_id = ?", session_id)
+    w = _Where(action=action, actor=actor, session_id=session_id)
     w.time_range("ts", day, since, until)
     return await _list(conn, AuditRow, "audit_log", w, "ts DESC, id", limit, offset)

@@ -326,38 +326,12 @@ async def _order_latencies(conn: Conn, ids: list[UUID]) -> dict[UUID, list[float
     return out
 
 
-def _latency_from_summary(
-    metric: LatencyMetric, session_id: UUID, doc: Mapping[str, Any], source: str
-) -> tuple[LatencyFigures | None, str | None]:
-    block, problem = summary.latency(doc, metric)
-    if block is None:
-        return None, problem
-    return (
-        LatencyFigures(
-            metric=metric,
-            session_id=session_id,
-            source=source,
-            count=block.count,
-            p50_ms=block.p50_ms,
-            p99_ms=block.p99_ms,
-            p999_ms=block.p999_ms,
-            slo_ms=block.slo_ms,
-            slo_compliance=block.slo_compliance,
-        ),
-        None,
-    )
-
-
-def _latency_from_samples(
+def _figures(
     metric: LatencyMetric,
     session_id: UUID,
-    values: Sequence[float],
-    slo_ms: float | None,
     source: str,
-) -> LatencyFigures | None:
-    p = stats.summarize(values, slo_ms)
-    if p is None:
-        return None
+    p: summary.SummaryLatency | stats.Percentiles,
+) -> LatencyFigures:
     return LatencyFigures(
         metric=metric,
         session_id=session_id,
@@ -369,3 +343,23 @@ def _latency_from_samples(
         slo_ms=p.slo_ms,
         slo_compliance=p.slo_compliance,
     )
+
+
+def _latency_from_summary(
+    metric: LatencyMetric, session_id: UUID, doc: Mapping[str, Any], source: str
+) -> tuple[LatencyFigures | None, str | None]:
+    block, problem = summary.latency(doc, metric)
+    if block is None:
+        return None, problem
+    return _figures(metric, session_id, source, block), None
+
+
+def _latency_from_samples(
+    metric: LatencyMetric,
+    session_id: UUID,
+    values: Sequence[float],
+    slo_ms: float | None,
+    source: str,
+) -> LatencyFigures | None:
+    p = stats.summarize(values, slo_ms)
+    return None if p is None else _figures(metric, session_id, source, p)

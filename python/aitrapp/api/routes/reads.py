@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypedDict
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -32,7 +32,6 @@ from aitrapp.api.schemas import (
     TradeOut,
 )
 from aitrapp.db import repo
-from aitrapp.db.pool import Pool
 
 router = APIRouter(
     tags=["journal"], dependencies=[Depends(require_reader)], responses=VALIDATION_ERROR
@@ -73,6 +72,17 @@ IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 Text = Annotated[str, Query(pattern=_TEXT)]
 
 
+class WindowArgs(TypedDict):
+    """A window as the keyword arguments every ``repo.list_*`` the API calls takes."""
+
+    session_id: UUID | None
+    day: date | None
+    since: datetime | None
+    until: datetime | None
+    limit: int
+    offset: int
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """A page of rows from one IST day or day range, in one session or all."""
@@ -84,10 +94,21 @@ class Window:
     limit: int
     offset: int
 
-    def page(self, items: Sequence[BaseModel]) -> dict[str, object]:
-        full = len(items) == self.limit
+    def args(self) -> WindowArgs:
+        return WindowArgs(
+            session_id=self.session_id,
+            day=self.day,
+            since=self.since,
+            until=self.until,
+            limit=self.limit,
+            offset=self.offset,
+        )
+
+    def page(self, model: type[BaseModel], rows: Sequence[object]) -> dict[str, object]:
+        """The rows as ``model`` items of a :class:`~aitrapp.api.schemas.Page`."""
+        full = len(rows) == self.limit
         return {
-            "items": list(items),
+            "items": [model.model_validate(r) for r in rows],
             "limit": self.limit,
             "offset": self.offset,
             "next_offset": self.offset + self.limit if full else None,
@@ -129,11 +150,6 @@ def window(
 
 
 WindowDep = Annotated[Window, Depends(window)]
-OutT = TypeVar("OutT", bound=BaseModel)
-
-
-def _out(model: type[OutT], rows: Sequence[object]) -> list[OutT]:
-    return [model.model_validate(r) for r in rows]
 
 
 @router.get("/orders", response_model=Page[OrderOut], summary="Orders, oldest first")
@@ -152,18 +168,8 @@ async def orders(
         if WORKING in status_:
             wanted.update(_WORKING_STATUSES)
         statuses = sorted(wanted)
-    rows = await repo.list_orders(
-        pool,
-        session_id=w.session_id,
-        plan_id=plan_id,
-        status=statuses,
-        day=w.day,
-        since=w.since,
-        until=w.until,
-        limit=w.limit,
-        offset=w.offset,
-    )
-    return w.page(_out(OrderOut, rows))
+    rows = await repo.list_orders(pool, **w.args(), plan_id=plan_id, status=statuses)
+    return w.page(OrderOut, rows)
 
 
 @router.get("/positions", response_model=Page[PositionOut], summary="Positions, oldest first")
@@ -173,39 +179,8 @@ async def positions(
     status_: Annotated[Literal["OPEN", "CLOSED"] | None, Query(alias="status")] = None,
 ) -> dict[str, object]:
     """The day filters apply to the time the position was opened."""
-    rows = await _list_positions(pool, w, status_)
-    return w.page(_out(PositionOut, rows))
-
-
-async def _list_positions(
-    pool: Pool, w: Window, status_: repo.PositionStatusT | None
-) -> list[repo.PositionRow]:
-    if w.day is None and w.since is None and w.until is None:
-        return await repo.list_positions(
-            pool, session_id=w.session_id, status=status_, limit=w.limit, offset=w.offset
-        )
-    # repo.list_positions has no time filter: the same query with one.
-    clauses: list[str] = []
-    args: list[object] = []
-
-    def add(clause: str, value: object) -> None:
-        if value is not None:
-            args.append(value)
-            clauses.append(clause.replace("?", f"${len(args)}"))
-
-    lo, hi = repo.ist_day_bounds(w.day) if w.day is not None else (None, None)
-    add("session_id = ?", w.session_id)
-    add("status = ?", status_)
-    add("opened_at >= ?", lo)
-    add("opened_at < ?", hi)
-    add("opened_at >= ?", w.since)
-    add("opened_at < ?", w.until)
-    args += [w.limit, w.offset]
-    sql = (
-        f"SELECT * FROM positions WHERE {' AND '.join(clauses)} "
-        f"ORDER BY opened_at, id LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    )
-    return [repo.PositionRow(**dict(r)) for r in await pool.fetch(sql, *args)]
+    rows = await repo.list_positions(pool, **w.args(), status=status_)
+    return w.page(PositionOut, rows)
 
 
 @router.get("/trades", response_model=Page[TradeOut], summary="Closed trades, oldest first")
@@ -216,18 +191,8 @@ async def trades(
     symbol: Text | None = None,
 ) -> dict[str, object]:
     """The day filters apply to the time the trade closed."""
-    rows = await repo.list_trades(
-        pool,
-        session_id=w.session_id,
-        strategy=strategy,
-        tradingsymbol=symbol,
-        day=w.day,
-        since=w.since,
-        until=w.until,
-        limit=w.limit,
-        offset=w.offset,
-    )
-    return w.page(_out(TradeOut, rows))
+    rows = await repo.list_trades(pool, **w.args(), strategy=strategy, tradingsymbol=symbol)
+    return w.page(TradeOut, rows)
 
 
 @router.get("/signals", response_model=Page[SignalOut], summary="Strategy signals, oldest first")
@@ -237,35 +202,16 @@ async def signals(
     strategy: Text | None = None,
     symbol: Text | None = None,
 ) -> dict[str, object]:
-    rows = await repo.list_signals(
-        pool,
-        session_id=w.session_id,
-        strategy=strategy,
-        tradingsymbol=symbol,
-        day=w.day,
-        since=w.since,
-        until=w.until,
-        limit=w.limit,
-        offset=w.offset,
-    )
-    return w.page(_out(SignalOut, rows))
+    rows = await repo.list_signals(pool, **w.args(), strategy=strategy, tradingsymbol=symbol)
+    return w.page(SignalOut, rows)
 
 
 @router.get(
     "/decisions", response_model=Page[DecisionOut], summary="Risk-approved plans, oldest first"
 )
 async def decisions(pool: PoolDep, w: WindowDep, strategy: Text | None = None) -> dict[str, object]:
-    rows = await repo.list_decisions(
-        pool,
-        session_id=w.session_id,
-        strategy=strategy,
-        day=w.day,
-        since=w.since,
-        until=w.until,
-        limit=w.limit,
-        offset=w.offset,
-    )
-    return w.page(_out(DecisionOut, rows))
+    rows = await repo.list_decisions(pool, **w.args(), strategy=strategy)
+    return w.page(DecisionOut, rows)
 
 
 @router.get(
@@ -278,14 +224,5 @@ async def risk_events(
         str | None, Query(pattern=_TEXT, description="e.g. DAILY_LOSS, PORTFOLIO_HEAT")
     ] = None,
 ) -> dict[str, object]:
-    rows = await repo.list_risk_events(
-        pool,
-        session_id=w.session_id,
-        reason=reason,
-        day=w.day,
-        since=w.since,
-        until=w.until,
-        limit=w.limit,
-        offset=w.offset,
-    )
-    return w.page(_out(RiskEventOut, rows))
+    rows = await repo.list_risk_events(pool, **w.args(), reason=reason)
+    return w.page(RiskEventOut, rows)
