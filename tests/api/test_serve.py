@@ -38,7 +38,9 @@ def test_refuses_a_non_loopback_bind_without_a_token(tmp_path: Path) -> None:
 
 def test_bad_options_name_the_option(tmp_path: Path) -> None:
     for args, option in (
-        (["--feed", "kite"], "--feed"),
+        (["--feed", "bogus"], "--feed"),
+        (["--mode", "SIDEWAYS"], "--mode"),
+        (["--mode", "LIVE"], "--mode"),  # LIVE trades on the live feed only
         (["--feed", "replay"], "--replay"),
         (["--date", "5-1-2026"], "--date"),
         (["--speed", "fast"], "--speed"),
@@ -49,6 +51,33 @@ def test_bad_options_name_the_option(tmp_path: Path) -> None:
         )  # fmt: skip
         assert out.returncode == 2, (args, out)
         assert option in out.stderr, (args, out.stderr)
+
+
+@pytest.mark.integration
+async def test_live_is_refused_before_anything_trades(db_url: str, tmp_path: Path) -> None:
+    """--mode LIVE without passing burn-ins: the gate refuses at start, audited; no session."""
+    env = _env(
+        DATABASE_URL=db_url,
+        AITRAPP_DATA_DIR=str(tmp_path / "var"),
+        AITRAPP_LOGS_DIR=str(tmp_path / "logs"),
+        AITRAPP_API_PORT=str(free_port()),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aitrapp", "serve", "--mode", "LIVE", "--feed", "kite",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode != 0, out.decode()
+    log = (tmp_path / "logs" / "aitrapp.log").read_text()
+    assert "burn-in" in log.lower(), log[-2000:]
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sessions") == 0
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 0
+        audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE '%live%'")
+        assert audited >= 1
+    finally:
+        await conn.close()
 
 
 @pytest.mark.integration

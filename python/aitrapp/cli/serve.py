@@ -81,13 +81,24 @@ def _runtime_factory(options: RuntimeOptions) -> RuntimeFactory:
 
 
 def runtime_options(
-    feed: str, speed: str, day: str | None, replay: list[Path] | None, seed: int
+    feed: str,
+    speed: str,
+    day: str | None,
+    replay: list[Path] | None,
+    seed: int,
+    mode: str = "PAPER",
 ) -> RuntimeOptions:
     """The session the server runs, from the command line (errors name the option)."""
     from aitrapp.runtime import RuntimeOptions
 
-    if feed not in ("synthetic", "replay"):
-        raise typer.BadParameter(f"synthetic or replay, got {feed!r}", param_hint="--feed")
+    if feed not in ("synthetic", "replay", "kite"):
+        raise typer.BadParameter(f"synthetic, replay or kite, got {feed!r}", param_hint="--feed")
+    if mode not in ("PAPER", "LIVE"):
+        raise typer.BadParameter(f"PAPER or LIVE, got {mode!r}", param_hint="--mode")
+    if mode == "LIVE" and feed != "kite":
+        raise typer.BadParameter(
+            "LIVE trades on the live feed: add --feed kite", param_hint="--mode"
+        )
     if feed == "replay" and not replay:
         raise typer.BadParameter("--feed replay needs --replay PATH", param_hint="--replay")
     try:
@@ -99,7 +110,8 @@ def runtime_options(
     except AitrappError as exc:
         raise typer.BadParameter(str(exc), param_hint="--speed") from None
     return RuntimeOptions(
-        feed="replay" if feed == "replay" else "synthetic",
+        feed="replay" if feed == "replay" else "kite" if feed == "kite" else "synthetic",
+        mode="LIVE" if mode == "LIVE" else "PAPER",
         day=trading_day,
         speed=speed,
         replay_paths=tuple(replay or ()),
@@ -114,7 +126,15 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help=f"Port (default {ENV_PREFIX}API_PORT or 8765)")
     ] = None,
-    feed: Annotated[str, typer.Option(help="synthetic or replay")] = "synthetic",
+    feed: Annotated[
+        str, typer.Option(help="synthetic, replay or kite (the live KiteTicker feed)")
+    ] = "synthetic",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="PAPER, or LIVE (Kite broker and feed; refused unless the LIVE gate passes)"
+        ),
+    ] = "PAPER",
     speed: Annotated[str, typer.Option(help="Feed pace: 1x (real time), 10x, ... or max")] = "1x",
     day: Annotated[
         str | None, typer.Option("--date", help="Trading date YYYY-MM-DD (default: latest)")
@@ -124,13 +144,17 @@ def serve(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic feed")] = 7,
 ) -> None:
-    """Start the trading runtime (PAPER) and serve the control API until interrupted."""
+    """Start the trading runtime and serve the control API until interrupted.
+
+    PAPER by default. ``--mode LIVE --feed kite`` trades on Kite Connect and is
+    refused (audited, with the reasons in the log) unless the LIVE gate passes:
+    enough passing PAPER burn-ins on the live feed, verified credentials, a token."""
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["api_host"] = host
     if port is not None:
         overrides["api_port"] = port
-    options = runtime_options(feed, speed, day, replay, seed)
+    options = runtime_options(feed, speed, day, replay, seed, mode.upper())
     try:
         settings = load_settings(**overrides)
         app = create_app(settings, runtime_factory=_runtime_factory(options))  # checks the bind
