@@ -58,6 +58,7 @@ from aitrapp.metrics import Metrics
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
+from aitrapp.pipeline.engine_restore import EngineRestore, restore_engine
 from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
 from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
 from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
@@ -95,6 +96,9 @@ class RuntimeOptions:
     # Start trading even when the broker and the database disagree at start-up
     # (repairs are applied first); otherwise the session starts PAUSED.
     accept_reconcile: bool = False
+    # Resume today's open brackets, trade count and PnL in the engine from the
+    # database; None = only on the live feed (see Runtime._start).
+    restore_day: bool | None = None
     auto_migrate: bool = True
     slo_ms: float = 1.0
     flatten_on_stop: bool = True
@@ -146,6 +150,7 @@ class Runtime:
         self._next_timer_ns = 0
         self.flatten_results: list[dict[str, Any]] = []
         self.reconcile: StartupReconcile | None = None
+        self.restored: EngineRestore | None = None
         self.started_at = datetime.now(UTC)
         self._stopped = False
         self._closed = False
@@ -252,6 +257,14 @@ class Runtime:
             for line in self.reconcile.lines():
                 log.warning("reconcile: %s", line)
             log.warning("broker and database disagree: trading starts PAUSED (no entries)")
+        # The engine resumes the day: open brackets (as reconciled), heat, trade count, PnL.
+        # Only a real day is resumed: each synthetic or replayed session is its own
+        # simulated account and must not inherit another run's trades.
+        restore = o.restore_day if o.restore_day is not None else self.feed.kind == "kite"
+        if restore:
+            self.restored = await restore_engine(
+                self.engine, self._db.pool, self.day, mode=self._mode
+            )
         self.clock = clock_for(self.feed.kind, o.speed)
         self.oco = OCOManager(
             self._require(self.journal),
@@ -834,6 +847,7 @@ class Runtime:
             "alerts": orch.alerts[-10:],
             "flatten": self.flatten_results[-1] if self.flatten_results else None,
             "reconcile": self.reconcile.summary() if self.reconcile is not None else None,
+            "restored": self.restored.summary() if self.restored is not None else None,
         }
 
     def health(self) -> dict[str, ComponentHealth]:

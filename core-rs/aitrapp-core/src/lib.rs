@@ -18,7 +18,9 @@ pub mod strategies;
 pub mod tick;
 
 pub use config::{ConfigError, EngineConfig};
-pub use engine::{Decision, Engine, EngineError, Outcome, PortfolioSnapshot, TickColumns};
+pub use engine::{
+    BracketRestore, Decision, Engine, EngineError, Outcome, PortfolioSnapshot, TickColumns,
+};
 pub use ids::{broker_tag, order_client_id, plan_client_id, IdError, OrderTag, PlanKey};
 pub use instrument::{Instrument, InstrumentError, Segment};
 pub use price::{Price, PriceError, Rounding};

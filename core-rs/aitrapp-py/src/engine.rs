@@ -8,8 +8,8 @@ use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
 use aitrapp_core::risk::{Detail, OpenBracket, RiskBlock};
 use aitrapp_core::{
-    Decision, Engine, EngineConfig, Outcome, PortfolioSnapshot, Price, RawTick, TickColumns,
-    TradingState,
+    BracketRestore, Decision, Engine, EngineConfig, Outcome, PortfolioSnapshot, Price, RawTick,
+    Side, TickColumns, TradingState,
 };
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::exceptions::PyTypeError;
@@ -628,6 +628,65 @@ impl PyEngine {
         Ok(self
             .engine
             .on_plan_cancelled(plan_id, ts_ns)
+            .map_err(CoreErr::from)?)
+    }
+
+    /// After a restart: today's gross realized PnL (paise) and plans issued
+    /// for IST day `ist_day` (days since 1970-01-01), which becomes the
+    /// engine's day if it has none. Replaces the figures; refuses another day.
+    fn restore_day(
+        &mut self,
+        ist_day: i64,
+        realized_pnl_paise: i64,
+        trades_today: u32,
+    ) -> PyResult<()> {
+        Ok(self
+            .engine
+            .restore_day(ist_day, realized_pnl_paise, trades_today)
+            .map_err(CoreErr::from)?)
+    }
+
+    /// After a restart: an open bracket of an earlier process (prices in
+    /// rupees). Holds heat, exposure, an open position and its instrument.
+    #[pyo3(signature = (plan_id, instrument_token, side, strategy, entry, stop, tp, planned_qty, filled_qty, avg_fill=None, signal_ts=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn restore_bracket(
+        &mut self,
+        plan_id: &str,
+        instrument_token: u32,
+        side: &str,
+        strategy: &str,
+        entry: f64,
+        stop: f64,
+        tp: f64,
+        planned_qty: u64,
+        filled_qty: u64,
+        avg_fill: Option<f64>,
+        signal_ts: i64,
+    ) -> PyResult<()> {
+        let side = side.parse::<Side>().map_err(CoreErr::from)?;
+        let r = BracketRestore {
+            plan_id,
+            token: instrument_token,
+            side,
+            strategy,
+            entry_rupees: entry,
+            stop_rupees: stop,
+            tp_rupees: tp,
+            planned_qty,
+            filled_qty,
+            avg_fill_rupees: avg_fill,
+            signal_ts,
+        };
+        Ok(self.engine.restore_bracket(&r).map_err(CoreErr::from)?)
+    }
+
+    /// After a restart: the cooldown left by a bracket on `instrument_token`
+    /// closed at `closed_ts_ns` (UTC); none if closed on another IST day.
+    fn restore_cooldown(&mut self, instrument_token: u32, closed_ts_ns: i64) -> PyResult<()> {
+        Ok(self
+            .engine
+            .restore_cooldown(instrument_token, closed_ts_ns)
             .map_err(CoreErr::from)?)
     }
 

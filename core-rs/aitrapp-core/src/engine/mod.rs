@@ -92,6 +92,35 @@ pub struct PortfolioSnapshot {
     pub daily_loss_halted: bool,
 }
 
+/// An open bracket of an earlier process, for [`Engine::restore_bracket`].
+/// Prices in rupees, as the database holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BracketRestore<'a> {
+    pub plan_id: &'a str,
+    pub token: u32,
+    pub side: Side,
+    /// Name of the strategy that issued the plan (one the engine knows).
+    pub strategy: &'a str,
+    pub entry_rupees: f64,
+    pub stop_rupees: f64,
+    pub tp_rupees: f64,
+    pub planned_qty: u64,
+    /// Units filled and still held.
+    pub filled_qty: u64,
+    /// Average entry fill; required when `filled_qty` is positive.
+    pub avg_fill_rupees: Option<f64>,
+    /// Exchange time (UTC ns) of the signal, for the read-outs.
+    pub signal_ts: i64,
+}
+
+/// Names of every strategy the engine can run (plans carry them).
+const STRATEGY_NAMES: [&str; 4] = [
+    strategies::Orb::NAME,
+    strategies::TrendPullback::NAME,
+    strategies::VwapReversion::NAME,
+    strategies::EmaCross::NAME,
+];
+
 /// Per-instrument state.
 #[derive(Debug)]
 struct Slot {
@@ -462,6 +491,97 @@ impl Engine {
         Ok(())
     }
 
+    /// After a restart: today's realized PnL (gross, as
+    /// [`Engine::on_bracket_closed`] receives it) and count of plans issued
+    /// for IST day `ist_day`, which becomes the engine's day if it has none
+    /// yet. Refuses another day than the engine's. A realized loss beyond the
+    /// daily limit latches the daily-loss halt, as it would have live.
+    pub fn restore_day(
+        &mut self,
+        ist_day: i64,
+        realized_paise: i64,
+        trades_today: u32,
+    ) -> Result<(), EngineError> {
+        self.portfolio
+            .restore_day(ist_day, realized_paise, trades_today)?;
+        self.latch_daily_loss();
+        Ok(())
+    }
+
+    /// After a restart: an open bracket as if it had been decided (and
+    /// filled) by this engine: it counts toward heat, gross exposure, open
+    /// positions and holds its instrument until closed or cancelled.
+    pub fn restore_bracket(&mut self, r: &BracketRestore<'_>) -> Result<(), EngineError> {
+        let bad = |key: &'static str, problem: String| PortfolioError::BadRestore {
+            what: format!("plan {:?}", r.plan_id),
+            key,
+            problem,
+        };
+        let slot = self.slot_of(i64::from(r.token)).ok_or_else(|| {
+            bad(
+                "instrument_token",
+                format!("{} is not traded by this engine", r.token),
+            )
+        })?;
+        let strategy = STRATEGY_NAMES
+            .into_iter()
+            .find(|n| *n == r.strategy)
+            .ok_or_else(|| {
+                bad(
+                    "strategy",
+                    format!("{:?} is not a strategy of this engine", r.strategy),
+                )
+            })?;
+        let price = |key: &'static str, rupees: f64| {
+            if !(rupees.is_finite() && rupees > 0.0) {
+                return Err(bad(
+                    key,
+                    format!("must be a positive finite rupee price, got {rupees}"),
+                ));
+            }
+            Price::from_rupees_f64(rupees).map_err(|e| bad(key, e.to_string()))
+        };
+        // Kept as a float like a live fill, so heat is computed the same way.
+        let avg_fill_paise = match r.avg_fill_rupees {
+            Some(a) => price("avg_fill", a).map(|_| Some(a * 100.0))?,
+            None => None,
+        };
+        self.portfolio.restore_bracket(OpenBracket {
+            plan_id: r.plan_id.to_string(),
+            token: r.token,
+            slot,
+            side: r.side,
+            entry: price("entry", r.entry_rupees)?,
+            stop: price("stop", r.stop_rupees)?,
+            tp: price("tp", r.tp_rupees)?,
+            planned_qty: r.planned_qty,
+            filled_qty: r.filled_qty,
+            avg_fill_paise,
+            exited_qty: 0,
+            partial_realized_paise: 0,
+            strategy,
+            signal_ts: r.signal_ts,
+        })?;
+        Ok(())
+    }
+
+    /// After a restart: the cooldown a bracket on `token` closed at `ts_ns`
+    /// (UTC) left, as [`Engine::on_bracket_closed`] would have started it.
+    /// A close on another IST day than the engine's leaves none.
+    pub fn restore_cooldown(&mut self, token: u32, ts_ns: i64) -> Result<(), EngineError> {
+        let slot = self
+            .slot_of(i64::from(token))
+            .ok_or_else(|| PortfolioError::BadRestore {
+                what: "a cooldown".into(),
+                key: "instrument_token",
+                problem: format!("{token} is not traded by this engine"),
+            })?;
+        let day = IstTime::from_utc_ns(ts_ns).day;
+        self.portfolio
+            .restore_cooldown(slot, ts_ns, day, self.limits.cooldown_ns);
+        Ok(())
+    }
+
     fn unrealized_paise(&self) -> i64 {
         self.portfolio
             .unrealized_paise(|s| self.slots.get(s).and_then(|x| x.last_price))
@@ -517,5 +637,247 @@ impl Engine {
     /// Session VWAP in paise.
     pub fn vwap_paise(&self, token: i64) -> Option<f64> {
         self.slots[self.slot_of(token)?].vwap.value()
+    }
+}
+
+#[cfg(test)]
+mod restore_tests {
+    //! A restarted engine, restored from what the first one left, blocks as
+    //! the first one would have.
+    use super::*;
+    use crate::tick::NS_PER_SEC;
+
+    /// 2026-01-01 09:15:00 IST.
+    const OPEN: i64 = 1_767_239_100_000_000_000;
+    /// Falls then rises: one upward cross of EMA2 over EMA4.
+    const PATH: [f64; 8] = [100.0, 99.9, 99.8, 99.7, 99.6, 99.8, 100.1, 100.4];
+
+    fn day() -> i64 {
+        IstTime::from_utc_ns(OPEN).day
+    }
+
+    fn inst(token: u32) -> Instrument {
+        Instrument {
+            exchange: "NSE".into(),
+            tradingsymbol: format!("SYM{token}"),
+            instrument_token: token,
+            segment: Segment::Eq,
+            tick_size: Price::from_paise(5),
+            lot_size: 1,
+            freeze_qty: 100_000,
+        }
+    }
+
+    fn config() -> EngineConfig {
+        let mut cfg = EngineConfig::default();
+        cfg.strategies.orb.enabled = false;
+        cfg.strategies.trend_pullback.enabled = false;
+        cfg.strategies.vwap_reversion.enabled = false;
+        cfg.strategies.ema_cross.fast_period = 2;
+        cfg.strategies.ema_cross.slow_period = 4;
+        cfg.risk.max_position_notional_pct = 100.0;
+        cfg
+    }
+
+    fn engine(cfg: EngineConfig) -> Engine {
+        Engine::new(cfg, vec![inst(1), inst(2), inst(3)]).unwrap()
+    }
+
+    /// "DECISION" or the block reason of each outcome of the path on `token`.
+    fn feed(e: &mut Engine, token: i64, start_sec: i64) -> (Vec<&'static str>, Vec<Outcome>) {
+        let mut out = Vec::new();
+        for (i, px) in PATH.iter().enumerate() {
+            let s = start_sec + i64::try_from(i).unwrap();
+            let raw = RawTick {
+                token,
+                ts_ns: OPEN + s * NS_PER_SEC,
+                last_price: *px,
+                last_qty: 1,
+                volume: s,
+                bid: None,
+                ask: None,
+                oi: None,
+            };
+            e.on_tick(&raw, &mut out).unwrap();
+        }
+        let kinds = out
+            .iter()
+            .map(|o| match o {
+                Outcome::Decision(_) => "DECISION",
+                Outcome::Block(b) => b.reason.as_str(),
+            })
+            .collect();
+        (kinds, out)
+    }
+
+    fn held<'a>(plan_id: &'a str, token: u32, stop: f64, qty: u64) -> BracketRestore<'a> {
+        BracketRestore {
+            plan_id,
+            token,
+            side: Side::Buy,
+            strategy: "EmaCross",
+            entry_rupees: 100.0,
+            stop_rupees: stop,
+            tp_rupees: 110.0,
+            planned_qty: qty,
+            filled_qty: qty,
+            avg_fill_rupees: Some(100.0),
+            signal_ts: OPEN,
+        }
+    }
+
+    /// The first process trades token 1 and is filled; a second one restores
+    /// from its snapshot and reads and blocks the same.
+    #[test]
+    fn a_restored_engine_matches_the_one_before_the_restart() {
+        let mut first = engine(config());
+        let (k, out) = feed(&mut first, 1, 600);
+        assert_eq!(k, ["DECISION"]);
+        let Outcome::Decision(d) = &out[0] else {
+            panic!()
+        };
+        first.on_entry_filled(&d.plan_id, d.qty, 100.12).unwrap();
+        let before = first.portfolio();
+        let b = &before.open_brackets[0];
+
+        let mut second = engine(config());
+        assert_eq!(second.portfolio().day, None);
+        second
+            .restore_day(day(), before.realized_paise, before.trades_today)
+            .unwrap();
+        second
+            .restore_bracket(&BracketRestore {
+                plan_id: &b.plan_id,
+                token: b.token,
+                side: b.side,
+                strategy: b.strategy,
+                entry_rupees: b.entry.to_rupees_f64(),
+                stop_rupees: b.stop.to_rupees_f64(),
+                tp_rupees: b.tp.to_rupees_f64(),
+                planned_qty: b.planned_qty,
+                filled_qty: b.filled_qty,
+                avg_fill_rupees: Some(100.12),
+                signal_ts: b.signal_ts,
+            })
+            .unwrap();
+        let after = second.portfolio();
+        assert_eq!(after.day, Some(day()));
+        assert_eq!(after.open_brackets, before.open_brackets);
+        assert_eq!(
+            (
+                after.heat_paise,
+                after.gross_exposure_paise,
+                after.trades_today
+            ),
+            (before.heat_paise, before.gross_exposure_paise, 1)
+        );
+        assert_eq!(feed(&mut second, 1, 700).0, ["INSTRUMENT_BUSY"]);
+        assert_eq!(feed(&mut second, 2, 700).0, ["DECISION"]);
+        assert_eq!(second.portfolio().trades_today, 2);
+
+        // Closing the restored plan works like closing a live one.
+        for e in [&mut first, &mut second] {
+            e.on_bracket_closed(&d.plan_id, -1_234.5, OPEN + 710 * NS_PER_SEC)
+                .unwrap();
+        }
+        let closed = second.portfolio();
+        assert_eq!(closed.realized_paise, -123_450);
+        assert_eq!(closed.open_brackets.len(), 1, "token 2's plan stays");
+        assert_eq!(feed(&mut second, 1, 800).0, ["COOLDOWN", "COOLDOWN"]);
+        assert!(second.on_bracket_closed(&d.plan_id, 0.0, OPEN).is_err());
+    }
+
+    #[test]
+    fn restored_brackets_count_toward_positions_and_heat() {
+        let mut cfg = config();
+        cfg.risk.max_open_positions = 1;
+        let mut e = engine(cfg);
+        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_bracket(&held("p2", 2, 99.0, 10)).unwrap();
+        assert_eq!(feed(&mut e, 1, 600).0, ["MAX_OPEN_POSITIONS"]);
+
+        // 1.8% of 10 lakh at risk already; the next 0.5% plan breaks 2%.
+        let mut e = engine(config());
+        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_bracket(&held("p2", 2, 90.0, 1_800)).unwrap();
+        let snap = e.portfolio();
+        assert_eq!(snap.heat_paise, 1_800_000);
+        assert_eq!(snap.gross_exposure_paise, 18_000_000);
+        assert_eq!(feed(&mut e, 1, 600).0, ["PORTFOLIO_HEAT"]);
+        // Cancelling it (had it not filled) would free the heat; it has fills.
+        assert!(e.on_plan_cancelled("p2", OPEN).is_err());
+    }
+
+    #[test]
+    fn restored_day_figures_block_like_the_live_ones() {
+        // 2.5% of 10 lakh lost already: halted for the day.
+        let mut e = engine(config());
+        e.restore_day(day(), -2_500_000, 3).unwrap();
+        assert!(e.portfolio().daily_loss_halted);
+        assert_eq!(feed(&mut e, 1, 600).0, ["DAILY_LOSS"]);
+
+        let mut e = engine(config());
+        e.restore_day(day(), -2_499_900, 3).unwrap();
+        assert!(!e.portfolio().daily_loss_halted);
+        assert_eq!(feed(&mut e, 1, 600).0, ["DECISION"]);
+
+        let mut e = engine(config());
+        e.restore_day(day(), 0, 20).unwrap();
+        assert_eq!(feed(&mut e, 1, 600).0, ["MAX_TRADES"]);
+
+        // A bracket closed 100 s before the path still cools token 1 down.
+        let mut e = engine(config());
+        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_cooldown(1, OPEN + 500 * NS_PER_SEC).unwrap();
+        e.restore_cooldown(2, OPEN - 86_400 * NS_PER_SEC).unwrap(); // yesterday: none
+        assert_eq!(feed(&mut e, 1, 600).0, ["COOLDOWN"]);
+        assert_eq!(feed(&mut e, 2, 600).0, ["DECISION"]);
+        assert!(e.restore_cooldown(9, OPEN).is_err());
+
+        // A later day of ticks starts clean.
+        let next = 86_400;
+        assert_eq!(
+            feed(&mut e, 1, next + 600).0,
+            ["DECISION", "INSTRUMENT_BUSY"]
+        );
+        assert_eq!(e.portfolio().trades_today, 1);
+    }
+
+    #[test]
+    fn bad_restores_are_refused_and_change_nothing() {
+        let mut e = engine(config());
+        e.restore_day(day(), 0, 0).unwrap();
+        assert!(e.restore_day(day() + 1, 0, 0).is_err(), "another day");
+        e.restore_bracket(&held("p1", 1, 99.0, 10)).unwrap();
+        let msg = |r: Result<(), EngineError>| r.unwrap_err().to_string();
+        assert!(msg(e.restore_bracket(&held("p1", 2, 99.0, 10))).contains("already"));
+        assert!(msg(e.restore_bracket(&held("p9", 1, 99.0, 10))).contains("instrument_token"));
+        assert!(msg(e.restore_bracket(&held("p9", 7, 99.0, 10))).contains("instrument_token"));
+        assert!(msg(e.restore_bracket(&held("", 2, 99.0, 10))).contains("plan_id"));
+        assert!(msg(e.restore_bracket(&held("p9", 2, 101.0, 10))).contains("stop/tp"));
+        assert!(msg(e.restore_bracket(&held("p9", 2, f64::NAN, 10))).contains("stop"));
+        assert!(msg(e.restore_bracket(&held("p9", 2, 99.0, 0))).contains("planned_qty"));
+        let mut r = held("p9", 2, 99.0, 10);
+        r.strategy = "Nope";
+        assert!(msg(e.restore_bracket(&r)).contains("strategy"));
+        r.strategy = "EmaCross";
+        r.filled_qty = 11;
+        assert!(msg(e.restore_bracket(&r)).contains("filled_qty"));
+        r.filled_qty = 10;
+        r.avg_fill_rupees = None;
+        assert!(msg(e.restore_bracket(&r)).contains("avg_fill"));
+        r.avg_fill_rupees = Some(-1.0);
+        assert!(msg(e.restore_bracket(&r)).contains("avg_fill"));
+        assert!(matches!(
+            e.restore_bracket(&r),
+            Err(EngineError::Portfolio(PortfolioError::BadRestore { .. }))
+        ));
+        // A working entry (nothing filled yet) is fine, without a fill price.
+        r.filled_qty = 0;
+        r.avg_fill_rupees = None;
+        e.restore_bracket(&r).unwrap();
+        assert_eq!(e.portfolio().open_brackets.len(), 2);
+        e.on_plan_cancelled("p9", OPEN).unwrap();
+        assert_eq!(e.portfolio().open_brackets.len(), 1);
     }
 }

@@ -21,6 +21,13 @@ pub enum PortfolioError {
     HasFills(String),
     #[error("trading state must be ACTIVE, PAUSED or HALTED, got {0:?}")]
     BadState(String),
+    /// A restore after a restart that would not describe a possible book.
+    #[error("cannot restore {what}: {key} {problem}")]
+    BadRestore {
+        what: String,
+        key: &'static str,
+        problem: String,
+    },
 }
 
 /// Only ACTIVE opens positions; PAUSED and HALTED still manage exits.
@@ -277,6 +284,99 @@ impl Portfolio {
             .position(|b| b.plan_id == plan_id)
             .ok_or_else(|| PortfolioError::UnknownPlan(plan_id.to_string()))?;
         Ok(self.brackets.swap_remove(i))
+    }
+
+    /// After a restart: today's figures as an earlier process left them.
+    /// `day` must be the day the portfolio is on; an unset day is set to it
+    /// (a later tick of the same day then changes nothing). Replaces, not
+    /// adds, so a repeated restore cannot double the count or the PnL.
+    pub fn restore_day(
+        &mut self,
+        day: i64,
+        realized_paise: i64,
+        trades_today: u32,
+    ) -> Result<(), PortfolioError> {
+        if let Some(d) = self.day.filter(|d| *d != day) {
+            return Err(PortfolioError::BadRestore {
+                what: "the day".into(),
+                key: "ist_day",
+                problem: format!("is {day} but the engine is already on day {d}"),
+            });
+        }
+        self.roll_day(day);
+        self.closed_realized_paise = realized_paise;
+        self.trades_today = trades_today;
+        Ok(())
+    }
+
+    /// After a restart: an open bracket of an earlier process. It holds heat,
+    /// exposure and its instrument like a plan issued now, but does not count
+    /// as a trade (that count comes with [`Portfolio::restore_day`]).
+    pub fn restore_bracket(&mut self, b: OpenBracket) -> Result<(), PortfolioError> {
+        let bad = |key: &'static str, problem: String| PortfolioError::BadRestore {
+            what: format!("plan {:?}", b.plan_id),
+            key,
+            problem,
+        };
+        if b.plan_id.is_empty() {
+            return Err(bad("plan_id", "must not be empty".into()));
+        }
+        if self.brackets.iter().any(|o| o.plan_id == b.plan_id) {
+            return Err(bad("plan_id", "is already an open bracket".into()));
+        }
+        if let Some(o) = self.open_on_slot(b.slot) {
+            return Err(bad(
+                "instrument_token",
+                format!("{} already has the open bracket {}", b.token, o.plan_id),
+            ));
+        }
+        let (e, s, t) = (b.entry, b.stop, b.tp);
+        if s.paise() <= 0 || t.paise() <= 0 || e.paise() <= 0 {
+            return Err(bad("entry/stop/tp", "must all be positive".into()));
+        }
+        let ordered = match b.side {
+            Side::Buy => s < e && e < t,
+            Side::Sell => t < e && e < s,
+        };
+        if !ordered {
+            return Err(bad(
+                "stop/tp",
+                format!("on the wrong side of the entry for {}", b.side.as_str()),
+            ));
+        }
+        if b.planned_qty == 0 {
+            return Err(bad("planned_qty", "must be positive".into()));
+        }
+        if b.filled_qty > b.planned_qty {
+            return Err(bad(
+                "filled_qty",
+                format!("{} exceeds planned_qty {}", b.filled_qty, b.planned_qty),
+            ));
+        }
+        if (b.filled_qty > 0) != b.avg_fill_paise.is_some() {
+            return Err(bad(
+                "avg_fill",
+                "is required exactly when filled_qty is positive".into(),
+            ));
+        }
+        if b.exited_qty > b.filled_qty {
+            return Err(bad("exited_qty", "exceeds filled_qty".into()));
+        }
+        self.brackets.push(b);
+        Ok(())
+    }
+
+    /// After a restart: an instrument's cooldown from a bracket closed at
+    /// `ts_ns` on `day`, as [`Portfolio::on_bracket_closed`] would have set it.
+    /// A close on another day than the portfolio's has no cooldown left.
+    pub fn restore_cooldown(&mut self, slot: usize, ts_ns: i64, day: i64, cooldown_ns: i64) {
+        if self.day != Some(day) {
+            return;
+        }
+        if let Some(c) = self.cooldown_until.get_mut(slot) {
+            let until = ts_ns.saturating_add(cooldown_ns);
+            *c = Some(c.map_or(until, |prev| prev.max(until)));
+        }
     }
 
     /// Cumulative entry fill (as brokers report it). A stale or repeated

@@ -1,0 +1,204 @@
+"""After a restart: give the engine back the day an earlier process traded.
+
+A new engine starts with an empty book, so heat, open positions, "one bracket
+per instrument", trades today, cooldowns and the daily PnL would be
+understated until the day rolls. :func:`restore_engine` reads them from the
+database and hands them to the engine:
+
+* the day's realized PnL: the summed gross PnL of the trades closed on the
+  IST session day (the engine is told gross rupees on each close);
+* trades today: the decisions issued that day (the engine counts every plan
+  it issues toward ``max_trades_per_day``, even one cancelled unfilled);
+* cooldowns: the last close on each instrument that day;
+* open brackets: every OPEN position, with its decision, as the start-up
+  reconciliation left it (so call this after the reconciliation).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aitrapp._core import Engine
+from aitrapp.calendar import IST, datetime_to_ns
+from aitrapp.db.pool import Conn
+from aitrapp.exceptions import PortfolioError
+
+log = logging.getLogger(__name__)
+
+_EPOCH = date(1970, 1, 1)
+_TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
+
+# Sessions whose trading figures belong to this day (same mode: a paper run
+# beside a live one must not eat into the live daily-loss budget).
+_DAY_SESSIONS = (
+    "SELECT id FROM sessions WHERE trading_date = $1 AND ($2::text IS NULL OR mode = $2)"
+)
+
+_DAY_SQL = f"""
+SELECT
+  (SELECT coalesce(sum(gross_pnl), 0) FROM trades
+    WHERE session_id IN ({_DAY_SESSIONS}) AND closed_at >= $3 AND closed_at < $4) AS gross,
+  (SELECT count(*) FROM trades
+    WHERE session_id IN ({_DAY_SESSIONS}) AND closed_at >= $3 AND closed_at < $4) AS closed,
+  (SELECT count(*) FROM decisions
+    WHERE session_id IN ({_DAY_SESSIONS}) AND ts >= $3 AND ts < $4) AS decisions
+"""
+
+_COOLDOWN_SQL = f"""
+SELECT o.instrument_token AS token, max(t.closed_at) AS closed_at
+FROM trades t
+JOIN LATERAL (SELECT instrument_token FROM orders WHERE plan_id = t.plan_id LIMIT 1) o ON true
+WHERE t.session_id IN ({_DAY_SESSIONS}) AND t.closed_at >= $3 AND t.closed_at < $4
+GROUP BY o.instrument_token
+ORDER BY o.instrument_token
+"""
+
+# Every OPEN position, from any earlier session: it is held at the broker now.
+_OPEN_SQL = """
+SELECT p.plan_id, p.instrument_token, p.side, p.qty, p.avg_entry,
+       d.plan_id IS NOT NULL AS has_decision, d.side AS decision_side, d.strategy,
+       d.qty AS planned_qty, d.entry, d.stop, d.tp, d.ts AS decided_at,
+       EXISTS (SELECT 1 FROM orders o WHERE o.plan_id = p.plan_id AND o.role = 'ENTRY'
+               AND o.status <> ALL($1::text[])) AS entry_working
+FROM positions p
+LEFT JOIN decisions d ON d.plan_id = p.plan_id
+WHERE p.status = 'OPEN'
+ORDER BY p.opened_at, p.id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRestore:
+    """What :func:`restore_engine` gave the engine, and what it could not."""
+
+    session_day: date
+    realized_gross: Decimal
+    closed_trades: int
+    trades_today: int  # decisions issued that day
+    brackets: tuple[str, ...]  # plan ids restored as open brackets
+    cooldowns: int
+    skipped: tuple[tuple[str, str], ...]  # (plan id, why) of positions not restored
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready counts for the runtime's state and the log."""
+        return {
+            "session_day": self.session_day.isoformat(),
+            "realized_gross": str(self.realized_gross),
+            "closed_trades": self.closed_trades,
+            "trades_today": self.trades_today,
+            "open_brackets": len(self.brackets),
+            "plan_ids": list(self.brackets),
+            "cooldowns": self.cooldowns,
+            "skipped": [{"plan_id": p, "why": w} for p, w in self.skipped],
+        }
+
+
+def ist_day_number(day: date) -> int:
+    """The engine's day numbering: days since 1970-01-01 (IST dates)."""
+    return (day - _EPOCH).days
+
+
+def _ist_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=IST).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def _paise(rupees: Decimal) -> int:
+    # Trades are written in whole paise; rounding only guards hand-made rows.
+    return int((rupees * 100).to_integral_value(ROUND_HALF_UP))
+
+
+async def restore_engine(
+    engine: Engine, pool: Conn, session_day: date, *, mode: str | None = None
+) -> EngineRestore:
+    """Restores ``session_day``'s figures and the open brackets into a fresh ``engine``.
+
+    ``mode`` ("PAPER"/"LIVE"), when given, limits the day's figures to
+    sessions of that mode. A position the engine cannot hold (no decision,
+    an instrument it does not trade, bad prices) is logged and listed in
+    ``skipped``, never raised: the rest still counts.
+    """
+    start, end = _ist_bounds(session_day)
+    day_row = await pool.fetchrow(_DAY_SQL, session_day, mode, start, end)
+    if day_row is None:  # an aggregate always returns a row
+        raise RuntimeError("restore_engine: the day's totals query returned nothing")
+    gross = Decimal(day_row["gross"])
+    trades_today = int(day_row["decisions"])
+    engine.restore_day(ist_day_number(session_day), _paise(gross), trades_today)
+
+    cooldowns = 0
+    for r in await pool.fetch(_COOLDOWN_SQL, session_day, mode, start, end):
+        try:
+            engine.restore_cooldown(int(r["token"]), datetime_to_ns(r["closed_at"]))
+            cooldowns += 1
+        except PortfolioError as e:  # an instrument this engine does not trade
+            log.info("restore: no cooldown for token %s: %s", r["token"], e)
+
+    restored: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for r in await pool.fetch(_OPEN_SQL, list(_TERMINAL)):
+        plan_id = str(r["plan_id"])
+        why = _restore_bracket(engine, r)
+        if why is None:
+            restored.append(plan_id)
+        else:
+            skipped.append((plan_id, why))
+            log.error("restore: open position %s not restored: %s", plan_id, why)
+
+    out = EngineRestore(
+        session_day=session_day,
+        realized_gross=gross,
+        closed_trades=int(day_row["closed"]),
+        trades_today=trades_today,
+        brackets=tuple(restored),
+        cooldowns=cooldowns,
+        skipped=tuple(skipped),
+    )
+    log.info(
+        "restore: day %s realized gross %s over %d closed trades, %d plans issued, "
+        "%d open brackets, %d cooldowns, %d skipped",
+        session_day,
+        gross,
+        out.closed_trades,
+        trades_today,
+        len(restored),
+        cooldowns,
+        len(skipped),
+    )
+    return out
+
+
+def _restore_bracket(engine: Engine, r: Any) -> str | None:
+    """Restores one OPEN position; returns why not, or None when it was restored."""
+    if not r["has_decision"]:
+        return "no decision row for the plan"
+    if r["decision_side"] != r["side"]:
+        return f"position side {r['side']} differs from the decision's {r['decision_side']}"
+    held = int(r["qty"])
+    # An entry still working may fill the rest of the plan; otherwise only
+    # the held units are at risk.
+    planned = max(held, int(r["planned_qty"])) if r["entry_working"] else held
+    try:
+        engine.restore_bracket(
+            str(r["plan_id"]),
+            int(r["instrument_token"]),
+            str(r["side"]),
+            str(r["strategy"]),
+            float(r["entry"]),
+            float(r["stop"]),
+            float(r["tp"]),
+            planned,
+            held,
+            avg_fill=float(r["avg_entry"]),
+            signal_ts=datetime_to_ns(r["decided_at"]),
+        )
+    except (PortfolioError, ValueError) as e:
+        return str(e)
+    return None
+
+
+__all__ = ["EngineRestore", "ist_day_number", "restore_engine"]
