@@ -34,6 +34,11 @@ from aitrapp.settings import AppSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_DRILL_AT = dtime(15, 10)  # IST: after most entries, before the 15:20 square-off
+# Besides the drill near the end (often with nothing open: the day's trade
+# budget tends to go early), a first drill runs the first time positions are
+# open, so the kill switch is exercised on real exits too. Both are checked
+# between feed batches, at most one second of session time apart, and both are
+# judged by the burn-in.
 
 
 @dataclass(slots=True)
@@ -122,6 +127,21 @@ async def run_session(
         if on_started is not None:
             on_started(rt)
         drill_ns = ist_ns(rt.day, plan.drill_at) if plan.drill_at is not None else None
+        live_drill_pending = drill_ns is not None
+
+        async def drill_when_due() -> None:
+            nonlocal drill_ns, live_drill_pending
+            if drill_ns is None:
+                return
+            now = rt.now_ns()
+            if now >= drill_ns:
+                drill_ns = None
+                await _drill(rt, console)
+            elif live_drill_pending and rt.orchestrator and rt.orchestrator.open_positions():
+                live_drill_pending = False
+                await _drill(rt, console)
+
+        rt.after_batch = drill_when_due
         label = rt.feed.label if rt.feed is not None else ""
         rt.start_feed()
         with _progress(console, plan.progress) as progress:
@@ -129,9 +149,6 @@ async def run_session(
             while not rt.feed_done.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(rt.feed_done.wait(), 0.1)
-                if drill_ns is not None and rt.now_ns() >= drill_ns:
-                    drill_ns = None
-                    await _drill(rt, console)
                 st = rt.state()
                 c = st["counters"]
                 progress.update(

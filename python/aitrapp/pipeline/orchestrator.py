@@ -533,6 +533,10 @@ class Orchestrator:
     def book(self, plan_id: str) -> _Book | None:
         return self._books.get(plan_id)
 
+    def open_positions(self) -> int:
+        """Plans holding filled quantity right now (cheap: live plans only)."""
+        return sum(1 for b in self._books.values() if b.entry_cum > b.exited)
+
     def _refresh_gauges(self) -> None:
         p = self.engine.portfolio()
         self.metrics.positions_open.set(p.open_positions)
