@@ -56,6 +56,10 @@ def test_size_below_one_lot_is_blocked_never_rounded_up() -> None:
         "lot_size": 20_000,
     }
     assert (b.strategy, b.side, b.instrument_token, b.signal_ts) == ("EmaCross", "BUY", 7, at(6))
+    # The refused signal keeps its prices (they are persisted with the signal).
+    assert (b.entry, b.stop, b.tp) == (100.10, 99.60, 100.60)
+    assert (b.entry_paise, b.stop_paise, b.tp_paise) == (10_010, 9_960, 10_060)
+    assert b.to_dict()["entry"] == 100.10
 
 
 def test_market_hours_are_judged_by_the_tick_time() -> None:

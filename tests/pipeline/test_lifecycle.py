@@ -121,6 +121,19 @@ async def test_brackets_end_with_one_child_filled_and_its_sibling_cancelled(
     assert by_reason["STOP"] >= 1
 
 
+async def test_every_signal_is_recorded_with_its_prices(recorded: Recorded) -> None:
+    """Blocked signals too: entry, stop and take-profit as the strategy set them."""
+    pool = recorded.pool
+    total, bad = await pool.fetchrow(
+        "SELECT count(*), count(*) FILTER (WHERE entry <= 0 OR stop <= 0 OR tp <= 0 "
+        "OR (side = 'BUY' AND NOT (stop < entry AND entry < tp)) "
+        "OR (side = 'SELL' AND NOT (tp < entry AND entry < stop))) "
+        "FROM signals WHERE session_id = $1",
+        recorded.sid,
+    )
+    assert total > 0 and bad == 0
+
+
 async def test_trade_decision_signal_chain(recorded: Recorded) -> None:
     pool = recorded.pool
     trades = await repo.list_trades(pool, session_id=recorded.sid)

@@ -192,6 +192,31 @@ impl PyRiskBlock {
     fn signal_ts(&self) -> i64 {
         self.block.signal_ts
     }
+    /// The refused signal's entry, in rupees (``entry_paise`` exact).
+    #[getter]
+    fn entry(&self) -> f64 {
+        self.block.entry.to_rupees_f64()
+    }
+    #[getter]
+    fn stop(&self) -> f64 {
+        self.block.stop.to_rupees_f64()
+    }
+    #[getter]
+    fn tp(&self) -> f64 {
+        self.block.tp.to_rupees_f64()
+    }
+    #[getter]
+    fn entry_paise(&self) -> i64 {
+        self.block.entry.paise()
+    }
+    #[getter]
+    fn stop_paise(&self) -> i64 {
+        self.block.stop.paise()
+    }
+    #[getter]
+    fn tp_paise(&self) -> i64 {
+        self.block.tp.paise()
+    }
     /// A new dict on each access.
     #[getter]
     fn details<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -206,6 +231,9 @@ impl PyRiskBlock {
         d.set_item("instrument_token", self.block.token)?;
         d.set_item("side", self.side())?;
         d.set_item("signal_ts", self.block.signal_ts)?;
+        d.set_item("entry", self.entry())?;
+        d.set_item("stop", self.stop())?;
+        d.set_item("tp", self.tp())?;
         d.set_item("details", details_dict(py, &self.block)?)?;
         Ok(d)
     }

@@ -214,12 +214,10 @@ class Orchestrator:
         self.bus.publish("signals", payload)
 
     def _on_block(self, b: RiskBlock) -> None:
-        details = dict(b.details)
-        prices = {k: _money(float(details.get(k, 0) or 0)) for k in ("entry", "stop", "tp")}
-        sig = self._signal_row(b, **prices)
+        sig = self._signal_row(b, entry=_money(b.entry), stop=_money(b.stop), tp=_money(b.tp))
         self.writer.submit(sig)
         self._count_signal({"strategy": b.strategy, "side": b.side, "blocked": b.reason})
-        self._risk_event(b.reason, {**details, "strategy": b.strategy}, b.signal_ts, sig.id)
+        self._risk_event(b.reason, {**dict(b.details), "strategy": b.strategy}, b.signal_ts, sig.id)
 
     def _risk_event(
         self, reason: str, details: dict[str, Any], ts_ns: int, signal_id: UUID | None

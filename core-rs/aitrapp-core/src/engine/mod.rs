@@ -371,6 +371,9 @@ impl Engine {
                     strategy: sig.strategy,
                     token: sig.token,
                     side: sig.side,
+                    entry: sig.entry,
+                    stop: sig.stop,
+                    tp: sig.tp,
                     signal_ts: sig.signal_ts,
                     details: vec![("error", Detail::Text(e.to_string()))],
                 })

@@ -14,6 +14,7 @@ use super::sizing::{
 };
 use crate::config::{FreezePolicy, RiskLimits, SessionTimes, PCT_SCALE};
 use crate::instrument::Instrument;
+use crate::price::Price;
 use crate::side::Side;
 use crate::strategies::Signal;
 use crate::tick::{IstTime, NS_PER_SEC};
@@ -76,6 +77,10 @@ pub struct RiskBlock {
     pub strategy: &'static str,
     pub token: u32,
     pub side: Side,
+    /// The refused signal's prices, so a blocked signal is recorded as it was.
+    pub entry: Price,
+    pub stop: Price,
+    pub tp: Price,
     pub signal_ts: i64,
     pub details: Vec<(&'static str, Detail)>,
 }
@@ -151,6 +156,9 @@ pub fn evaluate(
         strategy: sig.strategy,
         token: sig.token,
         side: sig.side,
+        entry: sig.entry,
+        stop: sig.stop,
+        tp: sig.tp,
         signal_ts: sig.signal_ts,
         details,
     };
