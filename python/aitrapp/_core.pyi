@@ -532,9 +532,44 @@ class OcoOrder:
     def is_working(self) -> bool: ...
 
 @final
+class AdoptedOrder:
+    """A child order of a bracket adopted after a restart, as the broker has it."""
+
+    def __new__(
+        cls,
+        tag_name: str,
+        qty: int,
+        filled: int = 0,
+        avg_price: Price | str | float | None = None,
+        *,
+        working: bool = True,
+        client_order_id: str | None = None,
+        price: Price | str | float | None = None,
+        trigger: Price | str | float | None = None,
+    ) -> AdoptedOrder: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def filled(self) -> int: ...
+    @property
+    def working(self) -> bool: ...
+    @property
+    def client_order_id(self) -> str | None: ...
+
+@final
 class OcoBracket:
     @staticmethod
     def open(spec: BracketSpec, now_ns: int) -> tuple[OcoBracket, list[OcoCommand]]: ...
+    @staticmethod
+    def adopt(
+        spec: BracketSpec,
+        now_ns: int,
+        entry_filled: int,
+        entry_avg: Price | str | float,
+        children: list[AdoptedOrder],
+    ) -> tuple[OcoBracket, list[OcoCommand]]: ...
     def on_order(
         self,
         tag_name: str,

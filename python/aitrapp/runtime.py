@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -58,7 +58,7 @@ from aitrapp.metrics import Metrics
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
-from aitrapp.pipeline.engine_restore import EngineRestore, restore_engine
+from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
 from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
 from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
 from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
@@ -289,6 +289,16 @@ class Runtime:
             bracket=o.bracket,
             slo_ms=o.slo_ms,
         )
+        # The same positions get their OCO machine back (a stop fill cancels the TP),
+        # unless the broker disagrees with the database: no orders on a mismatch.
+        if restore and self.reconcile.may_trade(o.accept_reconcile):
+            await adopt_open_brackets(
+                self.oco,
+                self._db.pool,
+                self.instruments,
+                asdict(o.bracket),
+                book=self.orchestrator.book_adopted,
+            )
         self.watcher = OrderWatcher(
             self._require(self.broker),
             writer=self._writer,

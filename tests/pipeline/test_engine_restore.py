@@ -326,3 +326,46 @@ async def test_a_simulated_session_does_not_inherit_another_runs_day(
         assert (p.open_positions, p.trades_today, p.daily_realized_pnl) == (0, 0, 0.0)
     finally:
         await rt.stop()
+
+
+async def test_an_adopted_bracket_is_booked_and_closes_into_a_trade(
+    runtime: tuple[Runtime, str],
+) -> None:
+    """The RELIANCE position of the earlier process (entry 1450.50, stop 1445, tp 1460)
+    is adopted: its missing STOP and TP are placed, the TP fills, the STOP is cancelled,
+    and the orchestrator records the trade against the original decision and releases
+    the engine's restored bracket."""
+    from dataclasses import asdict
+
+    from aitrapp.pipeline.engine_restore import adopt_open_brackets
+    from aitrapp.pipeline.orchestrator import BracketOptions
+
+    rt, open_plan = runtime
+    assert rt.oco is not None and rt.orchestrator is not None and rt.engine is not None
+    assert rt.engine.portfolio().open_positions == 1
+    token = by_symbol()["RELIANCE"].instrument_token
+    t0 = ist_ns(TEST_DAY, time(11, 0))
+    # Session time first (the adoption is judged at it: before the square-off).
+    await rt._process(token, t0, 1452.0, 10, 999, 1451.95, 1452.05, None, 0)
+    adopted, skipped = await adopt_open_brackets(
+        rt.oco,
+        rt.pool,
+        rt.instruments,
+        asdict(BracketOptions()),
+        book=rt.orchestrator.book_adopted,
+    )
+    assert adopted == (open_plan,) and skipped == ()
+    # Inside the bracket, then the market trades through the 1460 target.
+    for i, px in enumerate((1452.5, 1453.0, 1461.0, 1461.5, 1462.0), start=1):
+        await rt._process(token, t0 + i * SEC, px, 10, 1000 + i, px - 0.05, px + 0.05, None, 0)
+    assert rt.oco.bracket(open_plan).state == "CLOSED"
+    await rt.writer.flush()
+    trades = await repo.list_trades(rt.pool, session_id=rt.session_id)
+    assert [(t.plan_id, t.exit_reason, t.qty) for t in trades] == [(open_plan, "TP", 10)]
+    # The market gapped through the 1460 limit: the TP sold at the 1460.95 bid.
+    assert trades[0].gross_pnl == Decimal("104.50")  # (1460.95 - 1450.50) x 10
+    decision = await repo.get_decision(rt.pool, open_plan)
+    assert decision is not None and trades[0].decision_id == decision.id
+    position = await repo.get_open_position(rt.pool, open_plan)
+    assert position is None  # closed
+    assert rt.engine.portfolio().open_positions == 0  # the restored bracket is released

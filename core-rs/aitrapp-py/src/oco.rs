@@ -5,8 +5,8 @@ use crate::errors::{CoreErr, CoreResult};
 use crate::instrument::PyInstrument;
 use crate::price::{price_from_py, PyPrice};
 use aitrapp_core::oco::{
-    Bracket, BracketSpec, Command, EntryKind, Event, Fill, FillReport, Leg, OcoError, OrderStatus,
-    ScaleOut, StopKind, Trailing, Transition,
+    AdoptedChild, Bracket, BracketSpec, Command, EntryKind, Event, Fill, FillReport, Leg, OcoError,
+    OrderStatus, ScaleOut, StopKind, Trailing, Transition,
 };
 use aitrapp_core::{OrderTag, Side};
 use pyo3::prelude::*;
@@ -496,6 +496,82 @@ impl PyOcoOrder {
     }
 }
 
+/// A child order of a bracket adopted after a restart, as the broker reports it.
+#[pyclass(name = "AdoptedOrder", module = "aitrapp._core", frozen)]
+#[derive(Clone)]
+pub struct PyAdoptedOrder {
+    c: AdoptedChild,
+}
+
+#[pymethods]
+impl PyAdoptedOrder {
+    /// `tag_name`: STOP, TP, TP1, TP2 (or EXIT / EXITn); `qty` is the total
+    /// order quantity, `filled` / `avg_price` cumulative; `working` while the
+    /// broker still has it OPEN / TRIGGER PENDING.
+    #[new]
+    #[pyo3(signature = (
+        tag_name, qty, filled = 0, avg_price = None, *, working = true,
+        client_order_id = None, price = None, trigger = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        tag_name: &str,
+        qty: u64,
+        filled: u64,
+        avg_price: Option<&Bound<'_, PyAny>>,
+        working: bool,
+        client_order_id: Option<String>,
+        price: Option<&Bound<'_, PyAny>>,
+        trigger: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let opt = |v: Option<&Bound<'_, PyAny>>| v.map(price_from_py).transpose();
+        Ok(PyAdoptedOrder {
+            c: AdoptedChild {
+                tag: tag(tag_name)?,
+                client_order_id,
+                qty,
+                filled,
+                avg_price: opt(avg_price)?.unwrap_or(aitrapp_core::Price::ZERO),
+                price: opt(price)?,
+                trigger: opt(trigger)?,
+                working,
+            },
+        })
+    }
+
+    #[getter]
+    fn tag(&self) -> String {
+        self.c.tag.to_string()
+    }
+
+    #[getter]
+    fn qty(&self) -> u64 {
+        self.c.qty
+    }
+
+    #[getter]
+    fn filled(&self) -> u64 {
+        self.c.filled
+    }
+
+    #[getter]
+    fn working(&self) -> bool {
+        self.c.working
+    }
+
+    #[getter]
+    fn client_order_id(&self) -> Option<String> {
+        self.c.client_order_id.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "AdoptedOrder({}, qty={}, filled={}, working={})",
+            self.c.tag, self.c.qty, self.c.filled, self.c.working
+        )
+    }
+}
+
 /// The bracket state machine. Feed it events with `now_ns` (UTC ns); execute
 /// the returned commands in order and feed back what the broker answers.
 #[pyclass(name = "OcoBracket", module = "aitrapp._core")]
@@ -521,6 +597,37 @@ impl PyOcoBracket {
         now_ns: i64,
     ) -> PyResult<(PyOcoBracket, Vec<PyOcoCommand>)> {
         let (b, cmds) = Bracket::open(spec.spec.clone(), now_ns).map_err(CoreErr::from)?;
+        let cmds = cmds.iter().map(PyOcoCommand::new).collect();
+        Ok((
+            PyOcoBracket {
+                b,
+                spec: spec.clone(),
+            },
+            cmds,
+        ))
+    }
+
+    /// Rebuilds a bracket of an earlier process (after a restart): the entry
+    /// filled `entry_filled` at `entry_avg`, `children` as the broker reports
+    /// them. Returns the bracket and the commands that complete it (e.g.
+    /// placing a missing stop).
+    #[staticmethod]
+    fn adopt(
+        spec: PyRef<'_, PyBracketSpec>,
+        now_ns: i64,
+        entry_filled: u64,
+        entry_avg: &Bound<'_, PyAny>,
+        children: Vec<PyRef<'_, PyAdoptedOrder>>,
+    ) -> PyResult<(PyOcoBracket, Vec<PyOcoCommand>)> {
+        let children: Vec<AdoptedChild> = children.iter().map(|c| c.c.clone()).collect();
+        let (b, cmds) = Bracket::adopt(
+            spec.spec.clone(),
+            now_ns,
+            entry_filled,
+            price_from_py(entry_avg)?,
+            &children,
+        )
+        .map_err(CoreErr::from)?;
         let cmds = cmds.iter().map(PyOcoCommand::new).collect();
         Ok((
             PyOcoBracket {
@@ -705,6 +812,7 @@ impl PyOcoBracket {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBracketSpec>()?;
     m.add_class::<PyOcoBracket>()?;
+    m.add_class::<PyAdoptedOrder>()?;
     m.add_class::<PyOcoCommand>()?;
     m.add_class::<PyOcoFill>()?;
     m.add_class::<PyOcoTransition>()?;

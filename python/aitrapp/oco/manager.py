@@ -27,6 +27,7 @@ from functools import partial
 from typing import TypeVar
 
 from aitrapp._core import (
+    AdoptedOrder,
     BracketSpec,
     IdError,
     Instrument,
@@ -170,6 +171,58 @@ class OCOManager:
             await self._call(self._on_transition, record)
             await self._alerts(slot, commands, now)
             await self._drain(slot, await self._execute(slot, commands))
+        return plan_id
+
+    async def adopt_bracket(
+        self,
+        spec: BracketSpec,
+        *,
+        entry_filled: int,
+        entry_avg: float | Price,
+        children: list[AdoptedOrder],
+        order_ids: dict[str, str],
+    ) -> str:
+        """Takes over an open bracket of an earlier process (after a restart).
+
+        ``entry_filled`` units were bought (sold) at ``entry_avg``; ``children``
+        are its stop / take-profit orders as the broker has them and
+        ``order_ids`` maps their client order ids to broker order ids, so
+        later updates route here. Whatever the bracket lacks (a missing stop)
+        is placed at once. Allowed during a flatten (the position exists
+        either way): the adopted bracket is flattened too.
+        """
+        plan_id = spec.plan_id
+        if plan_id in self._slots:
+            raise BracketExistsError(f"bracket {plan_id} is already managed")
+        for cid in order_ids:
+            try:
+                owner, _ = parse_order_client_id(cid)
+            except IdError as e:
+                raise ValueError(f"order_ids: key {cid!r} is not a client order id: {e}") from e
+            if owner != plan_id:
+                raise ValueError(f"order_ids: key {cid!r} belongs to plan {owner}, not {plan_id}")
+        now = self._clock()
+        machine, commands = OcoBracket.adopt(spec, now, entry_filled, entry_avg, children)
+        slot = _Slot(machine, spec.instrument)
+        self._slots[plan_id] = slot
+        for o in machine.orders():
+            self._cid_by_tag[broker_tag(o.client_order_id)] = o.client_order_id
+        for cid, order_id in order_ids.items():
+            slot.order_ids[cid] = order_id
+            self._cid_by_order_id[order_id] = cid
+        async with slot.lock:
+            detail = (
+                f"{spec!r} entry_filled={entry_filled} entry_avg={entry_avg} children={children!r}"
+            )
+            record = TransitionRecord(
+                plan_id, 0, now, "NEW", machine.state, "ADOPT", detail, tuple(commands), ()
+            )
+            await self._call(self._on_transition, record)
+            await self._alerts(slot, commands, now)
+            await self._drain(slot, await self._execute(slot, commands))
+            if self._halted:
+                await self._drain(slot, [_Flatten()])
+        log.info("adopted bracket %s: %s net=%d", plan_id, machine.state, machine.net_qty)
         return plan_id
 
     async def on_order_update(self, update: OrderUpdate) -> bool:

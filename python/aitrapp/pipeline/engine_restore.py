@@ -12,20 +12,35 @@ database and hands them to the engine:
 * cooldowns: the last close on each instrument that day;
 * open brackets: every OPEN position, with its decision, as the start-up
   reconciliation left it (so call this after the reconciliation).
+
+:func:`adopt_open_brackets` then hands the same positions, with their stop
+and take-profit orders, to the OCO manager, so one-cancels-other keeps
+working after the restart (a filled stop cancels its take-profit).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from uuid import UUID
 
-from aitrapp._core import Engine
+from aitrapp._core import (
+    AdoptedOrder,
+    AitrappError,
+    BracketSpec,
+    Engine,
+    Instrument,
+    Price,
+    parse_order_client_id,
+)
 from aitrapp.calendar import IST, datetime_to_ns
 from aitrapp.db.pool import Conn
 from aitrapp.exceptions import PortfolioError
+from aitrapp.oco.manager import OCOManager
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +74,9 @@ ORDER BY o.instrument_token
 
 # Every OPEN position, from any earlier session: it is held at the broker now.
 _OPEN_SQL = """
-SELECT p.plan_id, p.instrument_token, p.side, p.qty, p.avg_entry,
-       d.plan_id IS NOT NULL AS has_decision, d.side AS decision_side, d.strategy,
+SELECT p.plan_id, p.instrument_token, p.side, p.qty, p.avg_entry, p.opened_at,
+       d.plan_id IS NOT NULL AS has_decision, d.id AS decision_id, d.side AS decision_side,
+       d.strategy,
        d.qty AS planned_qty, d.entry, d.stop, d.tp, d.ts AS decided_at,
        EXISTS (SELECT 1 FROM orders o WHERE o.plan_id = p.plan_id AND o.role = 'ENTRY'
                AND o.status <> ALL($1::text[])) AS entry_working
@@ -69,6 +85,24 @@ LEFT JOIN decisions d ON d.plan_id = p.plan_id
 WHERE p.status = 'OPEN'
 ORDER BY p.opened_at, p.id
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptedPlan:
+    """An open bracket of an earlier process, as the orchestrator books it."""
+
+    plan_id: str
+    decision_id: UUID
+    instrument: Instrument
+    side: str
+    strategy: str
+    entry_filled: int
+    entry_avg: float  # rupees
+    exited: int
+    opened_at: datetime
+
+
+BookAdopted = Callable[[AdoptedPlan], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,4 +235,161 @@ def _restore_bracket(engine: Engine, r: Any) -> str | None:
     return None
 
 
-__all__ = ["EngineRestore", "ist_day_number", "restore_engine"]
+# Children of the open positions (market exits too: their ids are taken).
+_CHILDREN_SQL = """
+SELECT plan_id, client_order_id, role, side, status, broker_order_id, qty, filled_qty,
+       avg_price, price, trigger_price
+FROM orders
+WHERE plan_id = ANY($1::text[]) AND role <> 'ENTRY'
+ORDER BY plan_id, created_at, id
+"""
+_ENTRY_SQL = """
+SELECT plan_id, filled_qty, avg_price FROM orders
+WHERE plan_id = ANY($1::text[]) AND role = 'ENTRY'
+"""
+# Live at the broker: the machine treats them as working.
+_LIVE = ("PENDING", "OPEN", "TRIGGER PENDING")
+
+
+def _price(v: Any) -> Price | None:
+    # numeric(18, 4) columns: "1445.0000" holds whole paise.
+    return None if v is None else Price(_paise(Decimal(v)))
+
+
+def _adopted(o: Any) -> AdoptedOrder | None:
+    """One child row as the machine adopts it; None when it is dead and did
+    nothing (a missing stop is then placed again)."""
+    live, filled = o["status"] in _LIVE, int(o["filled_qty"])
+    cid = str(o["client_order_id"])
+    _, tag = parse_order_client_id(cid)
+    # Market exits are kept even unfilled: their ids are taken.
+    if not live and filled == 0 and not tag.startswith("EXIT"):
+        return None
+    return AdoptedOrder(
+        tag,
+        int(o["qty"]),
+        filled,
+        _price(o["avg_price"]) if filled else None,
+        working=live,
+        client_order_id=cid,
+        price=_price(o["price"]),
+        trigger=_price(o["trigger_price"]),
+    )
+
+
+async def adopt_open_brackets(
+    oco: OCOManager,
+    pool: Conn,
+    instruments: dict[int, Instrument],
+    spec_options: dict[str, Any],
+    book: BookAdopted | None = None,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Hands every OPEN position (as reconciled) to ``oco`` as an adopted bracket.
+
+    ``spec_options`` are the BracketSpec keywords the runtime opens brackets
+    with (entry/stop types, scale-out, ...). Returns (adopted plan ids,
+    (plan id, why) of those not adopted); a position that cannot be adopted
+    is logged, never raised.
+    """
+    rows = await pool.fetch(_OPEN_SQL, list(_TERMINAL))
+    plan_ids = [str(r["plan_id"]) for r in rows]
+    entries = {str(e["plan_id"]): e for e in await pool.fetch(_ENTRY_SQL, plan_ids)}
+    children: dict[str, list[Any]] = {}
+    for o in await pool.fetch(_CHILDREN_SQL, plan_ids):
+        children.setdefault(str(o["plan_id"]), []).append(o)
+    adopted: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for r in rows:
+        plan_id = str(r["plan_id"])
+        try:
+            why = await _adopt_one(
+                oco,
+                r,
+                entries.get(plan_id),
+                children.get(plan_id, []),
+                instruments,
+                spec_options,
+                book,
+            )
+        except (AitrappError, ValueError) as e:
+            why = str(e)
+        if why is None:
+            adopted.append(plan_id)
+        else:
+            skipped.append((plan_id, why))
+            log.error("restore: open bracket %s not adopted by the OCO manager: %s", plan_id, why)
+    log.info("restore: %d open brackets adopted, %d not", len(adopted), len(skipped))
+    return tuple(adopted), tuple(skipped)
+
+
+async def _adopt_one(
+    oco: OCOManager,
+    r: Any,
+    entry: Any,
+    orders: list[Any],
+    instruments: dict[int, Instrument],
+    spec_options: dict[str, Any],
+    book: BookAdopted | None = None,
+) -> str | None:
+    if not r["has_decision"]:
+        return "no decision row for the plan"
+    if r["entry_working"]:
+        # The machine adopts a finished entry only: a working one could fill
+        # unprotected later. Reconciliation or the operator must settle it.
+        return "its ENTRY is still working"
+    if any(o["side"] == r["side"] for o in orders):
+        # Only a corrective (overfill) order trades in the entry direction.
+        return "it has a corrective (overfill) order: settle it by hand"
+    inst = instruments.get(int(r["instrument_token"]))
+    if inst is None:
+        return f"instrument {r['instrument_token']} is not in this session's universe"
+    adopted = [a for a in map(_adopted, orders) if a is not None]
+    if entry is not None and int(entry["filled_qty"]) > 0 and entry["avg_price"] is not None:
+        entry_filled, entry_avg = (
+            int(entry["filled_qty"]),
+            Price(_paise(Decimal(entry["avg_price"]))),
+        )
+    else:  # no entry row: what is held plus what already exited
+        exited = sum(a.filled for a in adopted)
+        entry_filled, entry_avg = int(r["qty"]) + exited, Price(_paise(Decimal(r["avg_entry"])))
+    spec = BracketSpec(
+        plan_id=str(r["plan_id"]),
+        instrument=inst,
+        side=str(r["side"]),
+        qty=max(int(r["planned_qty"]), entry_filled),
+        entry_price=Price(_paise(Decimal(r["entry"]))),
+        stop=Price(_paise(Decimal(r["stop"]))),
+        take_profit=Price(_paise(Decimal(r["tp"]))),
+        **spec_options,
+    )
+    order_ids = {
+        str(o["client_order_id"]): str(o["broker_order_id"])
+        for o in orders
+        if o["broker_order_id"] is not None
+    }
+    if book is not None:
+        # Booked before the machine runs: its first commands may already fill.
+        book(
+            AdoptedPlan(
+                plan_id=str(r["plan_id"]),
+                decision_id=r["decision_id"],
+                instrument=inst,
+                side=str(r["side"]),
+                strategy=str(r["strategy"]),
+                entry_filled=entry_filled,
+                entry_avg=entry_avg.paise / 100,
+                exited=entry_filled - int(r["qty"]),
+                opened_at=r["opened_at"],
+            )
+        )
+    await oco.adopt_bracket(
+        spec,
+        entry_filled=entry_filled,
+        entry_avg=entry_avg,
+        children=adopted,
+        order_ids=order_ids,
+    )
+    return None
+
+
+__all__ = ["EngineRestore", "adopt_open_brackets", "ist_day_number", "restore_engine"]

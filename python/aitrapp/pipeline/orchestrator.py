@@ -36,6 +36,7 @@ from aitrapp._core import (
     RiskBlock,
 )
 from aitrapp.bus import EventBus
+from aitrapp.calendar import datetime_to_ns
 from aitrapp.charges import ChargeSchedule, ExecutedOrder, charge_kind
 from aitrapp.db.repo import (
     BracketTransitionRow,
@@ -58,6 +59,7 @@ from aitrapp.oco.records import (
     OcoAlert,
     TransitionRecord,
 )
+from aitrapp.pipeline.engine_restore import AdoptedPlan
 from aitrapp.pipeline.latency import LatencyRecorder
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,10 @@ class BracketOptions:
 class _Book:
     """What the orchestrator remembers of one plan until its trade is written."""
 
-    decision: Decision
+    plan_id: str
+    side: str
+    strategy: str
+    signal_ts: int
     decision_id: UUID
     instrument: Instrument
     decided_ns: int
@@ -274,9 +279,11 @@ class Orchestrator:
         refusal = self._entry_refusal()
         if refusal is not None:
             self._risk_event(refusal, {"plan_id": d.plan_id}, d.signal_ts, sig.id)
-            self._release(d)
+            self._release(d.plan_id, d.signal_ts)
             return
-        self._books[d.plan_id] = _Book(d, row.id, inst, d.decided_ns, signal_id=sig.id)
+        self._books[d.plan_id] = _Book(
+            d.plan_id, d.side, d.strategy, d.signal_ts, row.id, inst, d.decided_ns, signal_id=sig.id
+        )
         o = self.bracket
         spec = BracketSpec(
             plan_id=d.plan_id,
@@ -303,7 +310,7 @@ class Orchestrator:
             self._risk_event(
                 "BRACKET_REFUSED", {"plan_id": d.plan_id, "error": str(exc)}, d.signal_ts, sig.id
             )
-            self._release(d)
+            self._release(d.plan_id, d.signal_ts)
             return
         self.counters.brackets_opened += 1
 
@@ -315,7 +322,7 @@ class Orchestrator:
         if book is None:
             return
         details = {"plan_id": plan_id, "error": reason}
-        self._risk_event("DB_UNAVAILABLE", details, book.decision.signal_ts, book.signal_id)
+        self._risk_event("DB_UNAVAILABLE", details, book.signal_ts, book.signal_id)
 
     def _entry_refusal(self) -> str | None:
         if not self.writer.healthy:
@@ -324,11 +331,33 @@ class Orchestrator:
             return self._entries_allowed()
         return None
 
-    def _release(self, d: Decision) -> None:
+    def _release(self, plan_id: str, ts_ns: int) -> None:
         try:
-            self.engine.on_plan_cancelled(d.plan_id, d.signal_ts)
+            self.engine.on_plan_cancelled(plan_id, ts_ns)
         except PortfolioError:
-            log.exception("engine refused to release plan %s", d.plan_id)
+            log.exception("engine refused to release plan %s", plan_id)
+
+    def book_adopted(self, plan: AdoptedPlan) -> None:
+        """Books an open bracket of an earlier process (adopted by the OCO manager
+        at start), so its exits, close and trade are recorded like any other."""
+        opened_ns = datetime_to_ns(plan.opened_at)
+        book = _Book(
+            plan.plan_id,
+            plan.side,
+            plan.strategy,
+            opened_ns,
+            plan.decision_id,
+            plan.instrument,
+            time.perf_counter_ns(),
+            opened_ns=opened_ns,
+            entry_cum=plan.entry_filled,
+            entry_avg=plan.entry_avg,
+            exited=plan.exited,
+        )
+        # The entry is one of the bracket's executed orders (charges).
+        book.orders[f"{plan.plan_id}:ENTRY"] = (plan.side, plan.entry_filled, plan.entry_avg)
+        self._books[plan.plan_id] = book
+        self._plans_seen.add(plan.plan_id)
 
     # ------------------------------------------------------------------ OCO hooks
     async def on_transition(self, t: TransitionRecord) -> None:
@@ -374,7 +403,7 @@ class Orchestrator:
             self.engine.on_entry_filled(f.bracket_id, f.cum_qty, f.avg_price)
         except PortfolioError:
             log.exception("engine refused entry fill of %s", f.bracket_id)
-        book.orders[f.client_order_id] = (book.decision.side, f.cum_qty, f.avg_price)
+        book.orders[f.client_order_id] = (book.side, f.cum_qty, f.avg_price)
         first = book.opened_ns is None
         book.entry_cum, book.entry_avg = f.cum_qty, f.avg_price
         ts = utc(f.now_ns)
@@ -388,7 +417,7 @@ class Orchestrator:
                     instrument_token=inst.instrument_token,
                     exchange=inst.exchange,
                     tradingsymbol=inst.tradingsymbol,
-                    side=book.decision.side,  # type: ignore[arg-type]
+                    side=book.side,  # type: ignore[arg-type]
                     qty=f.cum_qty,
                     avg_entry=_money(f.avg_price),
                     opened_at=ts,
@@ -431,9 +460,8 @@ class Orchestrator:
         if book is None:
             log.error("terminal bracket %s was never booked", r.bracket_id)
             return
-        d = book.decision
         if r.entry_qty == 0:
-            self._release(d)
+            self._release(book.plan_id, book.signal_ts)
             self._refresh_gauges()
             return
         gross_paise = r.realized_pnl_paise or 0
@@ -454,10 +482,10 @@ class Orchestrator:
                 session_id=self.session_id,
                 decision_id=book.decision_id,
                 plan_id=r.bracket_id,
-                strategy=d.strategy,
+                strategy=book.strategy,
                 exchange=book.instrument.exchange,
                 tradingsymbol=book.instrument.tradingsymbol,
-                side=d.side,  # type: ignore[arg-type]
+                side=book.side,  # type: ignore[arg-type]
                 qty=r.entry_qty,
                 entry_price=_money(r.entry_avg_price),
                 exit_price=_money(exit_price),
@@ -477,9 +505,9 @@ class Orchestrator:
             "trades",
             {
                 "plan_id": r.bracket_id,
-                "strategy": d.strategy,
+                "strategy": book.strategy,
                 "symbol": book.instrument.tradingsymbol,
-                "side": d.side,
+                "side": book.side,
                 "qty": r.entry_qty,
                 "gross": str(gross),
                 "charges": str(charges),

@@ -15,6 +15,14 @@ pub enum OcoError {
         "bracket {plan_id}: cannot open at or after the square-off time ({minute_ist} min IST)"
     )]
     AfterSquareOff { plan_id: String, minute_ist: u16 },
+    /// An adopted bracket (restored after a restart) is inconsistent;
+    /// `field` names the argument.
+    #[error("bracket {plan_id}: adopt: {field} {problem}")]
+    BadAdoption {
+        plan_id: String,
+        field: &'static str,
+        problem: String,
+    },
     /// No row of the transition table accepts this event in this state.
     #[error("bracket {plan_id}: event {event} is not valid in state {state}")]
     InvalidTransition {

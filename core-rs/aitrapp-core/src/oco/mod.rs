@@ -24,6 +24,7 @@
 //! that order and cancels it, so it cannot become an orphan.
 
 mod actions;
+mod adopt;
 mod command;
 mod error;
 mod event;
@@ -35,6 +36,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub use adopt::AdoptedChild;
 pub use command::{
     Alert, AlertCode, Command, ExitReason, FillReport, ModifyOrder, NewOrder, OrderType, Severity,
 };

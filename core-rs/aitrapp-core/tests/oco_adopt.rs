@@ -1,0 +1,335 @@
+//! Adopting a bracket of an earlier process: the rebuilt machine routes,
+//! sizes and closes like one it opened itself.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use aitrapp_core::oco::{
+    AdoptedChild, Bracket, BracketSpec, Command, EntryKind, Event, Fill, OcoError, OrderStatus,
+    State,
+};
+use aitrapp_core::{Instrument, OrderTag, Price, Segment, Side};
+
+const PLAN: &str = "0123456789abcdef01234567";
+/// 2026-01-01 04:00 UTC = 09:30 IST.
+const T0: i64 = 1_767_240_000_000_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn px(p: i64) -> Price {
+    Price::from_paise(p)
+}
+
+fn inst() -> Instrument {
+    Instrument {
+        exchange: "NSE".into(),
+        tradingsymbol: "RELIANCE".into(),
+        instrument_token: 738_561,
+        segment: Segment::Eq,
+        tick_size: px(5),
+        lot_size: 1,
+        freeze_qty: 100_000,
+    }
+}
+
+/// Long 10 @ 2500.00, stop 2480.00, target 2540.00.
+fn long() -> BracketSpec {
+    BracketSpec::for_instrument(
+        PLAN,
+        &inst(),
+        Side::Buy,
+        10,
+        EntryKind::Limit,
+        px(250_000),
+        px(248_000),
+        px(254_000),
+    )
+    .unwrap()
+}
+
+fn child(tag: OrderTag, qty: u64, filled: u64, avg: i64) -> AdoptedChild {
+    AdoptedChild {
+        tag,
+        client_order_id: None,
+        qty,
+        filled,
+        avg_price: px(avg),
+        price: None,
+        trigger: None,
+        working: true,
+    }
+}
+
+fn both(qty: u64) -> Vec<AdoptedChild> {
+    vec![
+        child(OrderTag::Stop, qty, 0, 0),
+        child(OrderTag::Tp, qty, 0, 0),
+    ]
+}
+
+fn update(
+    b: &mut Bracket,
+    tag: OrderTag,
+    status: OrderStatus,
+    filled: u64,
+    avg: i64,
+) -> Vec<Command> {
+    let fill = Fill {
+        filled,
+        avg_price: px(avg),
+    };
+    let e = Event::from_order_status(tag, status, fill, None);
+    b.handle(T0 + SEC, &e).unwrap().commands
+}
+
+fn cancels(cmds: &[Command]) -> Vec<OrderTag> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Cancel { tag, .. } => Some(*tag),
+            _ => None,
+        })
+        .collect()
+}
+
+fn orders(cmds: &[Command]) -> Vec<(OrderTag, u64, bool)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder(o) => Some((o.tag, o.qty, false)),
+            Command::ExitAtMarket(o) => Some((o.tag, o.qty, true)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn adopted_open_bracket_needs_no_command() {
+    let (b, cmds) = Bracket::adopt(long(), T0, 10, px(250_100), &both(10)).unwrap();
+    assert_eq!(b.state(), State::Open);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(b.net_qty(), 10);
+    assert_eq!(b.entry_avg_price(), px(250_100));
+    assert_eq!(b.working_legs().count(), 2);
+    assert_eq!(
+        b.leg(OrderTag::Stop).unwrap().client_order_id,
+        format!("{PLAN}:STOP")
+    );
+}
+
+#[test]
+fn tp_fill_cancels_the_stop_and_closes_with_pnl_from_the_adopted_entry() {
+    let (mut b, _) = Bracket::adopt(long(), T0, 10, px(250_100), &both(10)).unwrap();
+    let cmds = update(&mut b, OrderTag::Tp, OrderStatus::Complete, 10, 254_000);
+    assert_eq!(cancels(&cmds), vec![OrderTag::Stop]);
+    assert!(orders(&cmds).is_empty(), "{cmds:?}");
+    assert_eq!(b.state(), State::Closing);
+    update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.realized_pnl_paise(), Some((254_000 - 250_100) * 10));
+    // The same fill again changes nothing.
+    let t = b
+        .handle(
+            T0 + 2 * SEC,
+            &Event::from_order_status(
+                OrderTag::Tp,
+                OrderStatus::Complete,
+                Fill {
+                    filled: 10,
+                    avg_price: px(254_000),
+                },
+                None,
+            ),
+        )
+        .unwrap();
+    assert!(!t.changed && t.commands.is_empty());
+}
+
+#[test]
+fn stop_fill_cancels_the_tp() {
+    let (mut b, _) = Bracket::adopt(long(), T0, 10, px(250_000), &both(10)).unwrap();
+    let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Complete, 10, 247_900);
+    assert_eq!(cancels(&cmds), vec![OrderTag::Tp]);
+    update(&mut b, OrderTag::Tp, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.realized_pnl_paise(), Some((247_900 - 250_000) * 10));
+}
+
+#[test]
+fn partial_tp_fill_resizes_the_stop() {
+    let (mut b, _) = Bracket::adopt(long(), T0, 10, px(250_000), &both(10)).unwrap();
+    let cmds = update(&mut b, OrderTag::Tp, OrderStatus::Open, 4, 254_000);
+    let modify: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modify, vec![(OrderTag::Stop, 6)]);
+    assert_eq!(b.state(), State::Open);
+    // Duplicate partial: nothing new.
+    assert!(update(&mut b, OrderTag::Tp, OrderStatus::Open, 4, 254_000).is_empty());
+}
+
+#[test]
+fn flatten_cancels_both_and_exits_the_open_quantity() {
+    let children = vec![
+        child(OrderTag::Stop, 6, 0, 0),
+        child(OrderTag::Tp, 10, 4, 254_000),
+    ];
+    let (mut b, cmds) = Bracket::adopt(long(), T0, 10, px(250_000), &children).unwrap();
+    assert!(cmds.is_empty(), "{cmds:?}");
+    let cmds = b.handle(T0 + SEC, &Event::Flatten).unwrap().commands;
+    let mut c = cancels(&cmds);
+    c.sort_by_key(|t| t.to_string());
+    assert_eq!(c, vec![OrderTag::Stop, OrderTag::Tp]);
+    // The stop covers its part until its cancel is confirmed.
+    assert!(orders(&cmds).is_empty());
+    let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(orders(&cmds), vec![(OrderTag::Exit, 6, true)]);
+    update(&mut b, OrderTag::Tp, OrderStatus::Cancelled, 4, 254_000);
+    update(&mut b, OrderTag::Exit, OrderStatus::Complete, 6, 249_000);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(
+        b.realized_pnl_paise(),
+        Some(4 * 254_000 + 6 * 249_000 - 10 * 250_000)
+    );
+}
+
+#[test]
+fn missing_stop_is_placed_exactly_once() {
+    let (mut b, cmds) =
+        Bracket::adopt(long(), T0, 7, px(250_000), &[child(OrderTag::Tp, 7, 0, 0)]).unwrap();
+    assert_eq!(orders(&cmds), vec![(OrderTag::Stop, 7, false)]);
+    assert_eq!(b.state(), State::Open);
+    assert!(update(&mut b, OrderTag::Stop, OrderStatus::TriggerPending, 0, 0).is_empty());
+    assert!(update(&mut b, OrderTag::Stop, OrderStatus::TriggerPending, 0, 0).is_empty());
+    assert!(b
+        .handle(T0 + 2 * SEC, &Event::TimeAdvance)
+        .unwrap()
+        .commands
+        .is_empty());
+}
+
+#[test]
+fn missing_children_are_both_placed() {
+    let (_, cmds) = Bracket::adopt(long(), T0, 10, px(250_000), &[]).unwrap();
+    assert_eq!(
+        orders(&cmds),
+        vec![(OrderTag::Stop, 10, false), (OrderTag::Tp, 10, false)]
+    );
+}
+
+#[test]
+fn dead_stop_exits_at_market_with_an_alert() {
+    let mut stop = child(OrderTag::Stop, 10, 0, 0);
+    stop.working = false;
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[stop, child(OrderTag::Tp, 10, 0, 0)],
+    )
+    .unwrap();
+    assert_eq!(b.state(), State::Closing);
+    assert_eq!(orders(&cmds), vec![(OrderTag::Exit, 10, true)]);
+    assert_eq!(cancels(&cmds), vec![OrderTag::Tp]);
+    assert!(cmds.iter().any(|c| matches!(c, Command::Alert(_))));
+}
+
+#[test]
+fn wrong_sized_stop_is_resized_and_a_trailed_trigger_is_kept() {
+    let mut stop = child(OrderTag::Stop, 10, 0, 0);
+    stop.trigger = Some(px(249_000));
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[stop, child(OrderTag::Tp, 10, 3, 254_000)],
+    )
+    .unwrap();
+    assert_eq!(b.stop_target(), px(249_000));
+    let modify: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty, m.trigger)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modify, vec![(OrderTag::Stop, 7, Some(px(249_000)))]);
+}
+
+#[test]
+fn adopting_after_square_off_closes() {
+    // 2026-01-01 09:50 UTC = 15:20 IST.
+    let late = T0 + (5 * 60 + 50) * 60 * SEC;
+    let (b, cmds) = Bracket::adopt(long(), late, 10, px(250_000), &both(10)).unwrap();
+    assert_eq!(b.state(), State::Closing);
+    assert_eq!(cancels(&cmds).len(), 2);
+}
+
+#[test]
+fn next_market_exit_follows_adopted_exits() {
+    let mut exit = child(OrderTag::Exit, 2, 2, 249_000);
+    exit.working = false;
+    let (mut b, _) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            exit,
+            child(OrderTag::Stop, 8, 0, 0),
+            child(OrderTag::Tp, 8, 0, 0),
+        ],
+    )
+    .unwrap();
+    assert_eq!(b.net_qty(), 8);
+    b.handle(T0 + SEC, &Event::Flatten).unwrap();
+    let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(orders(&cmds), vec![(OrderTag::ExitN(1), 8, true)]);
+}
+
+#[test]
+fn inconsistent_adoptions_are_refused_naming_the_field() {
+    let err = |r: Result<(Bracket, Vec<Command>), OcoError>| match r {
+        Err(OcoError::BadAdoption { field, .. }) => field,
+        other => panic!("expected BadAdoption, got {other:?}"),
+    };
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 0, px(250_000), &[])),
+        "entry_filled"
+    );
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 11, px(250_000), &[])),
+        "entry_filled"
+    );
+    assert_eq!(err(Bracket::adopt(long(), T0, 10, px(0), &[])), "entry_avg");
+    let dup = [
+        child(OrderTag::Stop, 10, 0, 0),
+        child(OrderTag::Stop, 10, 0, 0),
+    ];
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 10, px(250_000), &dup)),
+        "children.tag"
+    );
+    let tp1 = [child(OrderTag::TpN(1), 10, 0, 0)];
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 10, px(250_000), &tp1)),
+        "children.tag"
+    );
+    let entry = [child(OrderTag::Entry, 10, 0, 0)];
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 10, px(250_000), &entry)),
+        "children.tag"
+    );
+    let over = [child(OrderTag::Tp, 10, 11, 254_000)];
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 10, px(250_000), &over)),
+        "children.qty"
+    );
+    let no_avg = [child(OrderTag::Tp, 10, 3, 0)];
+    assert_eq!(
+        err(Bracket::adopt(long(), T0, 10, px(250_000), &no_avg)),
+        "children.avg_price"
+    );
+}
