@@ -16,6 +16,7 @@ pub mod risk;
 pub mod side;
 pub mod strategies;
 pub mod tick;
+pub mod venue;
 
 pub use config::{ConfigError, EngineConfig};
 pub use engine::{

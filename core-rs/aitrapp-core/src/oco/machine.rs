@@ -606,6 +606,33 @@ impl Bracket {
         self.any_leg(tag, event)
     }
 
+    /// The earliest exchange time at which a `TimeAdvance` could change this
+    /// bracket (square-off, entry timeout, time stop, exit retry), so an
+    /// event loop can fire it at its own time instead of on the next tick.
+    /// `None` once terminal.
+    pub fn next_deadline_ns(&self) -> Option<i64> {
+        let mut due = match self.state {
+            State::Closed | State::Cancelled => return None,
+            State::Closing => None,
+            State::Pending | State::Entering | State::Open => Some(self.square_off_ns),
+        };
+        let mut at = |t: i64| due = Some(due.map_or(t, |d: i64| d.min(t)));
+        match self.state {
+            State::Pending => at(self.entry_deadline_ns()),
+            State::Entering if !self.legs[ENTRY].cancel_sent => at(self.entry_deadline_ns()),
+            _ => {}
+        }
+        if matches!(self.state, State::Entering | State::Open) {
+            if let (Some(t0), Some(d)) = (self.first_fill_ns, self.spec.time_stop_ns) {
+                at(t0.saturating_add(d));
+            }
+        }
+        if let Some(t) = self.exit_retry_at_ns {
+            at(t);
+        }
+        due
+    }
+
     fn entry_deadline_ns(&self) -> i64 {
         self.created_ns.saturating_add(self.spec.entry_timeout_ns)
     }
