@@ -61,7 +61,7 @@ fmt: develop ## Format Rust and Python sources in place
 	$(BIN)/ruff check --fix -q python tests benches || true
 
 .PHONY: paper
-paper: develop ## Run one PAPER session end to end (embedded PostgreSQL, synthetic feed, API on 127.0.0.1:8765)
+paper: develop ## Run one PAPER session end to end (embedded PostgreSQL, synthetic feed, API on 127.0.0.1:8000)
 	$(BIN)/aitrapp paper $(ARGS)
 
 .PHONY: migrate
@@ -83,7 +83,7 @@ dev: develop ## Serve the control API + PAPER runtime (DATABASE_URL/REDIS_URL if
 
 .PHONY: metrics
 metrics: ## Print trader_* metrics of the running API (AITRAPP_API_HOST/PORT, token if set)
-	@host="$${AITRAPP_API_HOST:-127.0.0.1}"; port="$${AITRAPP_API_PORT:-8765}"; auth=(); \
+	@host="$${AITRAPP_API_HOST:-127.0.0.1}"; port="$${AITRAPP_API_PORT:-8000}"; auth=(); \
 	if [ -n "$${AITRAPP_API_TOKEN:-}" ]; then auth=(-H "Authorization: Bearer $$AITRAPP_API_TOKEN"); fi; \
 	curl -fsS "$${auth[@]}" "http://$$host:$$port/metrics" | grep -E '^(# (HELP|TYPE) )?trader_'
 

@@ -27,7 +27,7 @@ def test_defaults() -> None:
     assert s.data_dir == Path("var")
     assert s.pgdata == Path("var/pgdata")
     assert s.logs_dir == Path("logs")
-    assert (s.api_host, s.api_port, s.api_token) == ("127.0.0.1", 8765, None)
+    assert (s.api_host, s.api_port, s.api_token) == ("127.0.0.1", 8000, None)
     assert s.mode == "PAPER"
 
 

@@ -61,7 +61,7 @@ class AppSettings(BaseSettings):
     log_level: LogLevel = "INFO"
 
     api_host: str = "127.0.0.1"
-    api_port: int = Field(8765, ge=1, le=65535)
+    api_port: int = Field(8000, ge=1, le=65535)
     api_token: SecretStr | None = None
 
     mode: Literal["PAPER", "LIVE"] = "PAPER"

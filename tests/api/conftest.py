@@ -49,7 +49,7 @@ async def make_api(db_pool: Pool) -> AsyncIterator[MakeApi]:
             app = create_app(settings, runtime_factory=factory)
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765"
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
             )
             await stack.enter_async_context(client)
             return Api(client=client, runtime=rt, app=app)

@@ -119,7 +119,7 @@ async def client(
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765"
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
         ) as c,
     ):
         c.app = app  # type: ignore[attr-defined]

@@ -124,7 +124,7 @@ def serve(
         str | None, typer.Option(help=f"Bind address (default {ENV_PREFIX}API_HOST or 127.0.0.1)")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help=f"Port (default {ENV_PREFIX}API_PORT or 8765)")
+        int | None, typer.Option(help=f"Port (default {ENV_PREFIX}API_PORT or 8000)")
     ] = None,
     feed: Annotated[
         str, typer.Option(help="synthetic, replay or kite (the live KiteTicker feed)")
