@@ -10,6 +10,7 @@ pub mod engine;
 pub mod ids;
 pub mod indicators;
 pub mod instrument;
+pub mod kernel;
 pub mod oco;
 pub mod price;
 pub mod risk;

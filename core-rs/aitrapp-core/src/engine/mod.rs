@@ -121,6 +121,13 @@ const STRATEGY_NAMES: [&str; 4] = [
     strategies::EmaCross::NAME,
 ];
 
+/// A tick that passed [`Engine::intake`], ready for [`Engine::decide_on`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    slot: usize,
+    pub tick: crate::tick::Tick,
+}
+
 /// Per-instrument state.
 #[derive(Debug)]
 struct Slot {
@@ -266,6 +273,17 @@ impl Engine {
     }
 
     fn process(&mut self, raw: &RawTick, out: &mut Vec<Outcome>) -> Result<(), TickReject> {
+        let accepted = self.intake(raw)?;
+        self.decide_on(&accepted, out);
+        Ok(())
+    }
+
+    /// First half of a tick: validation, bars, VWAP and the last price. A
+    /// rejected tick changes nothing (the caller counts it through
+    /// [`Engine::count_reject`]). The kernel matches the venue between the two
+    /// halves, so the strategies decide on a book that already holds the fills
+    /// this very tick caused.
+    pub fn intake(&mut self, raw: &RawTick) -> Result<Accepted, TickReject> {
         let ix = self
             .slot_of(raw.token)
             .ok_or(TickReject::UnknownInstrument)?;
@@ -273,7 +291,6 @@ impl Engine {
             slots,
             portfolio,
             counters,
-            pending,
             times,
             ..
         } = self;
@@ -302,11 +319,25 @@ impl Engine {
             slot.vwap.update(tick.last.paise(), tick.volume_delta);
         }
         slot.last_price = Some(tick.last);
+        Ok(Accepted { slot: ix, tick })
+    }
+
+    /// Counts a tick [`Engine::intake`] refused.
+    pub fn count_reject(&mut self, why: TickReject) {
+        self.counters.reject(why);
+    }
+
+    /// Second half of a tick: strategies and the risk gate.
+    pub fn decide_on(&mut self, accepted: &Accepted, out: &mut Vec<Outcome>) {
+        let ix = accepted.slot;
+        let tick = &accepted.tick;
+        let Engine { slots, pending, .. } = self;
+        let slot = &mut slots[ix];
         if slot.strategies.is_empty() {
-            return Ok(());
+            return;
         }
         let view = MarketView {
-            tick: &tick,
+            tick,
             tick_size: slot.inst.tick_size,
             vwap_paise: slot.vwap.value(),
         };
@@ -323,7 +354,6 @@ impl Engine {
             self.pending = signals;
             self.pending.clear();
         }
-        Ok(())
     }
 
     /// Runs the gate on one signal and, if it passes, issues the plan.

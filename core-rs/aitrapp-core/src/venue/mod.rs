@@ -7,3 +7,26 @@ mod types;
 pub use types::{
     Protection, Quote, Validity, VenueError, VenueModify, VenueOrder, VenueStatus, VenueUpdate,
 };
+
+/// What the kernel asks of a venue. `SimVenue` answers with its own timers
+/// and matching; the external venue (Kite) only queues the commands for
+/// Python to execute, and its updates come back through the kernel.
+pub trait Venue {
+    /// A new order reaching the venue at `now_ns`; returns the venue's id.
+    /// A refusal is a REJECTED update in `out`, never an error.
+    fn submit(&mut self, now_ns: i64, order: VenueOrder, out: &mut Vec<VenueUpdate>) -> u64;
+    /// Refused at once (Kite's InputException) for an order that is
+    /// terminal, unknown or out of modifications.
+    fn modify(&mut self, now_ns: i64, order_id: u64, m: VenueModify) -> Result<(), VenueError>;
+    fn cancel(&mut self, now_ns: i64, order_id: u64) -> Result<(), VenueError>;
+    /// The earliest timer the venue holds (acknowledgements, arrivals).
+    fn next_due_ns(&self) -> Option<i64>;
+    /// Fires every timer due at or before `ts_ns`.
+    fn advance_to(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>);
+    /// Matches one validated tick.
+    fn on_quote(&mut self, q: &Quote, out: &mut Vec<VenueUpdate>);
+    /// The replay is over: what waits for a tick is settled now.
+    fn feed_ended(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>);
+    /// How long a command takes to reach the exchange (races are judged by it).
+    fn command_latency_ns(&self) -> i64;
+}
