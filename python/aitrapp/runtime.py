@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
+import numpy as np
+
 from aitrapp._core import Engine, Instrument
 from aitrapp.brokers.base import Broker, OrderRequest, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
-from aitrapp.calendar import is_trading_day, previous_trading_day
+from aitrapp.calendar import DAY_NS, IST_OFFSET_NS, is_trading_day, previous_trading_day
 from aitrapp.clock import ReplayClock, WallClock, clock_for
 from aitrapp.config import EngineConfig
 from aitrapp.control import (
@@ -53,7 +55,7 @@ from aitrapp.db.pool import Database, open_database
 from aitrapp.db.repo import AuditRow, InstrumentRow, SessionEnd, SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
-from aitrapp.feeds.base import Feed, FeedKind, TickBatch
+from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.metrics import Metrics
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
@@ -74,6 +76,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _SECOND_NS = 1_000_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,9 @@ class RuntimeOptions:
     flatten_on_stop: bool = True
     flatten_timeout_s: float = 10.0
     batch_rows: int = 4096
+    # Your own instruments (aitrapp.instruments_csv); None: the built-in universe of the day.
+    universe: Universe | None = None
+    backtest_id: UUID | None = None  # the backtest this session is one day of
     # Injected parts (tests, the Kite session): used instead of building them.
     feed_factory: Callable[[Universe, date], Feed] | None = None
     broker_factory: Callable[[list[Instrument]], Broker] | None = None
@@ -129,6 +135,7 @@ class Runtime:
         self._writer: DbWriter | None = None
         self._bus: EventBus | None = None
         self._session_id: UUID | None = None
+        self.replay_sha: str | None = None  # content hash of a replay (see _refuse_rerun)
         self.day: date = options.day or date.today()
         self.universe: Universe | None = None
         self.instruments: dict[int, Instrument] = {}
@@ -220,7 +227,7 @@ class Runtime:
 
         engine_cfg = o.engine or EngineConfig()
         self.day = await self._pick_day(engine_cfg.config_sha)
-        universe = load_universe(on=self.day)
+        universe = o.universe if o.universe is not None else load_universe(on=self.day)
         if o.feed == "kite":  # only rows with Kite's own tokens can be streamed
             from aitrapp.kite.session import kite_universe
 
@@ -238,6 +245,8 @@ class Runtime:
             started_at=self.started_at,
             config_sha=engine_cfg.config_sha,
             summary={"feed": self._feed_info()},
+            backtest_id=o.backtest_id,
+            replay_sha=self.replay_sha,
         )
         await repo.create_session(self._db.pool, session)
         self._session_id = session.id
@@ -343,18 +352,53 @@ class Runtime:
         raise ConfigError("no synthetic trading day left to run: use another --seed")
 
     async def _refuse_rerun(self, config_sha: str) -> None:
+        """A replay is identified by its content (ticks, instruments, simulation settings)
+        and config_sha, not by its file name. Only a run that placed orders blocks a
+        rerun (client ids are deterministic, so they would come back); a run that failed
+        before any order leaves nothing to collide with. The data is loaded here, so a
+        bad file fails before any session row exists."""
         feed = self._require(self.feed)
         if feed.kind != "replay":
             return
+        label_day = self.day
+        if isinstance(feed, ArrayFeed):
+            from aitrapp.backtest.hashing import replay_sha
+
+            await feed.start()
+            self._adopt_replay_day(feed)
+            o = self.options
+            paper = o.paper or default_paper_config()
+            self.replay_sha = replay_sha(feed.data, feed.instruments, paper, o.bracket)
+        # Sessions from before content hashes (replay_sha NULL) are matched by label.
         taken = await self.pool.fetchval(
-            "SELECT id FROM sessions WHERE trading_date = $1 AND feed = 'replay' "
-            "AND config_sha = $2 AND summary->'feed'->>'label' = $3 LIMIT 1",
-            self.day,
+            "SELECT s.id FROM sessions s WHERE s.feed = 'replay' AND s.config_sha = $1 "
+            "AND (s.replay_sha = $2 OR (s.replay_sha IS NULL AND s.trading_date = $3 "
+            "AND s.summary->'feed'->>'label' = $4)) "
+            "AND EXISTS (SELECT 1 FROM orders o WHERE o.session_id = s.id) LIMIT 1",
             config_sha,
+            self.replay_sha,
+            label_day,
             feed.label,
         )
         if taken is not None:
-            raise ConfigError(_rerun_message(f"replay {feed.label}", taken))
+            what = f"replay {feed.label}"
+            if self.replay_sha is not None:
+                what += f" (content {self.replay_sha[:12]})"
+            raise ConfigError(_rerun_message(what, taken))
+
+    def _adopt_replay_day(self, feed: ArrayFeed) -> None:
+        """Without --date a replay is stamped with the day its data holds; data of
+        several days is refused (one session per day: that is `aitrapp backtest`)."""
+        if self.options.day is not None or not len(feed.data):
+            return
+        days = np.unique((feed.data.ts_ns + IST_OFFSET_NS) // DAY_NS)
+        if len(days) > 1:
+            first, last = (date.fromordinal(_EPOCH_ORDINAL + int(d)) for d in (days[0], days[-1]))
+            raise ConfigError(
+                f"replay: the data covers {len(days)} days ({first}..{last}); pick one with "
+                "--date, or run each as its own session with `aitrapp backtest --replay ...`"
+            )
+        self.day = date.fromordinal(_EPOCH_ORDINAL + int(days[0]))
 
     def _make_feed(self) -> Feed:
         o = self.options

@@ -78,11 +78,17 @@ def test_unknown_freeze_or_sub_paisa_tick_is_not_tradable() -> None:
 @pytest.mark.parametrize(
     ("row", "match"),
     [
-        ("x,2885,RELIANCE,R,0,,0,0.05,1,EQ,NSE,NSE", "line 2: instrument_token is not an integer"),
-        ("1,2885,RELIANCE,R,0,,0,abc,1,EQ,NSE,NSE", "line 2: tick_size is not a number"),
-        ("1,2885,RELIANCE,R,0,,0,0.05,1.5,EQ,NSE,NSE", "line 2: lot_size is not an integer"),
-        ("1,2885,RELIANCE,R,0,2026-13-01,0,0.05,1,EQ,NSE,NSE", "line 2: expiry is not YYYY-MM-DD"),
-        ("1,2885,,R,0,,0,0.05,1,EQ,NSE,NSE", "line 2: missing tradingsymbol"),
+        (
+            "x,2885,RELIANCE,R,0,,0,0.05,1,EQ,NSE,NSE",
+            "row 2, column instrument_token: not an integer",
+        ),
+        ("1,2885,RELIANCE,R,0,,0,abc,1,EQ,NSE,NSE", "row 2, column tick_size: not a number"),
+        ("1,2885,RELIANCE,R,0,,0,0.05,1.5,EQ,NSE,NSE", "row 2, column lot_size: not an integer"),
+        (
+            "1,2885,RELIANCE,R,0,2026-13-01,0,0.05,1,EQ,NSE,NSE",
+            "row 2, column expiry: not YYYY-MM-DD",
+        ),
+        ("1,2885,,R,0,,0,0.05,1,EQ,NSE,NSE", "row 2, column tradingsymbol: missing value"),
     ],
 )
 def test_bad_rows_name_line_and_column(row: str, match: str) -> None:

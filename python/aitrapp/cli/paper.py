@@ -16,6 +16,7 @@ from rich.console import Console
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError
 from aitrapp.feeds.base import Feed
+from aitrapp.instruments_csv import FileUniverse, load_own_universe
 from aitrapp.kite.session import (
     kite_access_from_env,
     kite_feed_factory,
@@ -54,7 +55,10 @@ def _ist_time(value: str | None) -> time | None:
 
 
 def _kite_feed(
-    day: date | None, symbols: tuple[str, ...], duration_s: float | None
+    day: date | None,
+    symbols: tuple[str, ...],
+    duration_s: float | None,
+    universe: Universe | None = None,
 ) -> tuple[date, Callable[[Universe, date], Feed]]:
     """Today's live session: access, universe and end are checked before any database work."""
     now = datetime.now(UTC)
@@ -64,9 +68,16 @@ def _kite_feed(
             f"the live feed trades today ({today}), not {day}", param_hint="--date"
         )
     access = kite_access_from_env(now=now)
-    kite_universe(load_universe(on=today), symbols)
+    kite_universe(universe if universe is not None else load_universe(on=today), symbols)
     session_end(today, now=now, duration_s=duration_s)
     return today, kite_feed_factory(access, duration_s=duration_s)
+
+
+def _check_own(own: FileUniverse, symbols: tuple[str, ...], feed: str) -> None:
+    """Symbols of your file are checked before any database work (errors name the row)."""
+    chosen = own.select(symbols) if symbols else own.defaults()
+    if feed == "synthetic":
+        own.require_prices(chosen.symbols)
 
 
 def paper(
@@ -98,6 +109,17 @@ def paper(
         list[Path] | None, typer.Option(help="Replay file or folder (CSV/Parquet); repeatable.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic feed.")] = 7,
+    instruments: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own instruments: a CSV in Kite's instrument dump format "
+            "(optionally with a freeze_qty column). Default: the built-in universe."
+        ),
+    ] = None,
+    freeze_file: Annotated[
+        Path | None,
+        typer.Option(help="Freeze quantities for --instruments: CSV symbol,freeze_qty."),
+    ] = None,
     serve: Annotated[bool, typer.Option(help="Serve the control API during the session.")] = True,
     keep_serving: Annotated[
         bool, typer.Option(help="Keep the API up after the close (Ctrl-C to stop).")
@@ -124,9 +146,12 @@ def paper(
         if feed not in ("synthetic", "replay", "kite"):
             raise typer.BadParameter("expected synthetic, replay or kite", param_hint="--feed")
         chosen = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else ()
+        own = load_own_universe(instruments, freeze_file)
+        if own is not None:
+            _check_own(own, chosen, feed)
         feed_factory = None
         if feed == "kite":
-            trading_day, feed_factory = _kite_feed(trading_day, chosen, duration)
+            trading_day, feed_factory = _kite_feed(trading_day, chosen, duration, own)
         elif duration is not None:
             raise typer.BadParameter("only with --feed kite", param_hint="--duration")
         options = RuntimeOptions(
@@ -139,6 +164,7 @@ def paper(
             replay_paths=tuple(replay or ()),
             engine=_engine_config(config),
             accept_reconcile=accept_reconcile,
+            universe=own,
         )
         plan = SessionPlan(
             options=options,

@@ -87,6 +87,8 @@ def runtime_options(
     replay: list[Path] | None,
     seed: int,
     mode: str = "PAPER",
+    instruments: Path | None = None,
+    freeze_file: Path | None = None,
 ) -> RuntimeOptions:
     """The session the server runs, from the command line (errors name the option)."""
     from aitrapp.runtime import RuntimeOptions
@@ -109,6 +111,16 @@ def runtime_options(
         Speed.parse(speed)
     except AitrappError as exc:
         raise typer.BadParameter(str(exc), param_hint="--speed") from None
+    from aitrapp.instruments_csv import load_own_universe
+
+    try:
+        own = load_own_universe(instruments, freeze_file)
+        if own is not None:
+            chosen = own.defaults()  # your file's tradable rows (errors name the row)
+            if feed == "synthetic":
+                own.require_prices(chosen.symbols)
+    except AitrappError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--instruments") from None
     return RuntimeOptions(
         feed="replay" if feed == "replay" else "kite" if feed == "kite" else "synthetic",
         mode="LIVE" if mode == "LIVE" else "PAPER",
@@ -116,6 +128,7 @@ def runtime_options(
         speed=speed,
         replay_paths=tuple(replay or ()),
         seed=seed,
+        universe=own,
     )
 
 
@@ -143,6 +156,16 @@ def serve(
         list[Path] | None, typer.Option(help="Replay file or folder (CSV/Parquet); repeatable")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic feed")] = 7,
+    instruments: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own instruments: a CSV in Kite's instrument dump format "
+            "(optionally with a freeze_qty column). Default: the built-in universe"
+        ),
+    ] = None,
+    freeze_file: Annotated[
+        Path | None, typer.Option(help="Freeze quantities for --instruments: CSV symbol,freeze_qty")
+    ] = None,
 ) -> None:
     """Start the trading runtime and serve the control API until interrupted.
 
@@ -154,7 +177,9 @@ def serve(
         overrides["api_host"] = host
     if port is not None:
         overrides["api_port"] = port
-    options = runtime_options(feed, speed, day, replay, seed, mode.upper())
+    options = runtime_options(
+        feed, speed, day, replay, seed, mode.upper(), instruments, freeze_file
+    )
     try:
         settings = load_settings(**overrides)
         app = create_app(settings, runtime_factory=_runtime_factory(options))  # checks the bind

@@ -101,6 +101,9 @@ class SessionRow(Row):
     status: SessionStatusT = "RUNNING"
     summary: dict[str, Any] = field(default_factory=dict)
     burnin_verdict: dict[str, Any] | None = None
+    # A backtest's day, and the SHA-256 of a replay's data (see aitrapp.backtest.hashing).
+    backtest_id: UUID | None = None
+    replay_sha: str | None = None
     id: UUID = field(default_factory=uuid4)
 
 

@@ -62,6 +62,7 @@ class KiteInstrument:
     segment: str  # NSE, NFO-FUT, NFO-OPT, INDICES, ...
     exchange: str
     freeze_qty: int | None = None
+    last_price: Decimal = Decimal(0)  # rupees, as of the dump (0 when Kite has none)
 
     @property
     def key(self) -> str:
@@ -130,74 +131,99 @@ def freeze_key(instrument_type: str, name: str, tradingsymbol: str) -> str:
     return name if instrument_type in ("FUT", "CE", "PE") and name else tradingsymbol
 
 
-def _decimal(row: Mapping[str, str], key: str, line: int) -> Decimal:
+def _decimal(row: Mapping[str, str], key: str, at: str) -> Decimal:
     raw = (row.get(key) or "0").strip() or "0"
     try:
         value = Decimal(raw)
     except InvalidOperation as exc:
-        raise InstrumentError(f"instruments line {line}: {key} is not a number: {raw!r}") from exc
+        raise InstrumentError(f"{at}, column {key}: not a number: {raw!r}") from exc
     if not value.is_finite():
-        raise InstrumentError(f"instruments line {line}: {key} is not finite: {raw!r}")
+        raise InstrumentError(f"{at}, column {key}: not finite: {raw!r}")
     return value
 
 
-def _int(row: Mapping[str, str], key: str, line: int, *, default: int | None = None) -> int:
+def _int(row: Mapping[str, str], key: str, at: str, *, default: int | None = None) -> int:
     raw = (row.get(key) or "").strip()
     if not raw and default is not None:
         return default
     try:
         return int(raw)
     except ValueError as exc:
-        raise InstrumentError(f"instruments line {line}: {key} is not an integer: {raw!r}") from exc
+        raise InstrumentError(f"{at}, column {key}: not an integer: {raw!r}") from exc
 
 
-def _parse_row(row: Mapping[str, str], line: int, freeze: Mapping[str, int]) -> KiteInstrument:
+def _freeze_column(row: Mapping[str, str], at: str) -> int | None:
+    """The optional per-row ``freeze_qty`` column (empty: not known here)."""
+    raw = (row.get("freeze_qty") or "").strip()
+    if not raw:
+        return None
+    qty = _int(row, "freeze_qty", at)
+    if qty <= 0:
+        raise InstrumentError(f"{at}, column freeze_qty: must be positive, got {qty}")
+    return qty
+
+
+def _parse_row(row: Mapping[str, str], at: str, freeze: Mapping[str, int]) -> KiteInstrument:
     for key in _REQUIRED:
         if not (row.get(key) or "").strip():
-            raise InstrumentError(f"instruments line {line}: missing {key}")
+            raise InstrumentError(f"{at}, column {key}: missing value")
     expiry_raw = (row.get("expiry") or "").strip()
     try:
         expiry = date.fromisoformat(expiry_raw) if expiry_raw else None
     except ValueError as exc:
-        raise InstrumentError(
-            f"instruments line {line}: expiry is not YYYY-MM-DD: {expiry_raw!r}"
-        ) from exc
-    tick = _decimal(row, "tick_size", line)
-    lot = _int(row, "lot_size", line)
+        raise InstrumentError(f"{at}, column expiry: not YYYY-MM-DD: {expiry_raw!r}") from exc
+    tick = _decimal(row, "tick_size", at)
+    lot = _int(row, "lot_size", at)
     if tick < 0:
-        raise InstrumentError(f"instruments line {line}: tick_size is negative: {tick}")
+        raise InstrumentError(f"{at}, column tick_size: negative: {tick}")
     if lot < 0:
-        raise InstrumentError(f"instruments line {line}: lot_size is negative: {lot}")
+        raise InstrumentError(f"{at}, column lot_size: negative: {lot}")
+    last = _decimal(row, "last_price", at)
+    if last < 0:
+        raise InstrumentError(f"{at}, column last_price: negative: {last}")
     tradingsymbol = row["tradingsymbol"].strip()
     name = (row.get("name") or "").strip()
     itype = row["instrument_type"].strip()
     key = freeze_key(itype, name, tradingsymbol)
+    own = _freeze_column(row, at)
     return KiteInstrument(
-        instrument_token=_int(row, "instrument_token", line),
-        exchange_token=_int(row, "exchange_token", line, default=0),
+        instrument_token=_int(row, "instrument_token", at),
+        exchange_token=_int(row, "exchange_token", at, default=0),
         tradingsymbol=tradingsymbol,
         name=name,
         expiry=expiry,
-        strike=_decimal(row, "strike", line),
+        strike=_decimal(row, "strike", at),
         tick_size=tick,
         lot_size=lot,
         instrument_type=itype,
         segment=(row.get("segment") or "").strip(),
         exchange=(row.get("exchange") or "").strip(),
-        freeze_qty=freeze.get(key),
+        freeze_qty=own if own is not None else freeze.get(key),
+        last_price=last,
     )
 
 
 def parse_instruments_csv(
-    text: str, freeze: Mapping[str, int] | None = None
+    text: str,
+    freeze: Mapping[str, int] | None = None,
+    *,
+    source: str = "instruments",
+    required: Sequence[str] = _REQUIRED,
 ) -> list[KiteInstrument]:
-    """Every row of a Kite instruments dump; errors name the line and the column."""
+    """Every row of a Kite instruments dump; errors name the source, row and column.
+
+    Rows are numbered like a spreadsheet (the header is row 1). An optional
+    ``freeze_qty`` column wins over the ``freeze`` table for its row.
+    """
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in _REQUIRED if c not in (reader.fieldnames or ())]
+    missing = [c for c in required if c not in (reader.fieldnames or ())]
     if missing:
-        raise InstrumentError(f"instruments CSV: missing column(s) {', '.join(missing)}")
+        raise InstrumentError(
+            f"{source}: missing column(s) {', '.join(missing)}; a Kite instrument dump has "
+            f"{', '.join(COLUMNS)} (and optionally freeze_qty)"
+        )
     table = freeze or {}
-    return [_parse_row(row, i, table) for i, row in enumerate(reader, start=2)]
+    return [_parse_row(row, f"{source} row {reader.line_num}", table) for row in reader]
 
 
 def rows_to_csv(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -1,0 +1,1 @@
+"""Backtests: each trading day of your data as its own session, and the multi-day report."""
