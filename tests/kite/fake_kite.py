@@ -7,14 +7,28 @@ REST speaks what the official ``kiteconnect`` client expects: routes
 ``{"status": "success", "data": ...}`` or ``{"status": "error",
 "error_type": ..., "message": ...}`` with Kite's HTTP codes. It validates
 the way Kite does (auth header, tag <= 20, market_protection on MARKET/SL-M,
-tick multiples, lot multiples, freeze quantity).
+tick multiples, lot multiples, freeze quantity, the trigger side of a stop
+against the last price, at most 25 modifications of an order).
+
+Rate limits are counted like Kite counts them: by request *arrival*, in a
+sliding window. Order requests (POST/PUT/DELETE under ``/orders/``) may
+arrive at most 10 in any 1 s, 400 in any minute and 5,000 a day; every other
+request at most 10 in any 1 s. Over the rate the answer is HTTP 429
+(NetworkException, "Too many requests"), and the refused arrival counts too.
+``too_many`` lists every 429 served, ``arrivals`` every counted request;
+``ingress_delay`` holds requests back before they arrive (network delay).
+
+Matching, where the last price is known (``set_ltp``): a MARKET order, or a
+stop modified to MARKET, fills at once at the last price; a LIMIT order that
+is marketable when it arrives fills at once at the last price (an exchange
+never lets a crossing limit rest).
 
 The websocket checks ``api_key``/``access_token`` in the query, records
 subscribe/mode messages, sends binary tick frames (ticker_codec) in each
 client's subscribed mode, heartbeats, and text order updates whenever an
 order changes (not on placement, as Kite).
 
-Test controls: ``fill``, ``trigger``, ``rms_reject``, ``set_ltp``,
+Test controls: ``fill``, ``trigger``, ``rms_reject``, ``set_ltp``, ``modifications``,
 ``fail_next`` (scripted HTTP failures, optionally after the action happened),
 ``drop_websockets``, ``expire_token``, ``broadcast_ticks``.
 """
@@ -31,8 +45,10 @@ import itertools
 import json
 import logging
 import re
-from collections import deque
-from collections.abc import Sequence
+import time
+from bisect import bisect_right
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -52,6 +68,11 @@ from aitrapp.kite.ticker_codec import (
 )
 
 IST = timezone(timedelta(hours=5, minutes=30))
+KITE_ORDER_RATE: tuple[tuple[int, float], ...] = ((10, 1.0), (400, 60.0), (5000, 86_400.0))
+KITE_OTHER_RATE: tuple[tuple[int, float], ...] = ((10, 1.0),)
+MAX_MODIFICATIONS = 25
+_STOP_TYPES = ("SL", "SL-M")
+_MARKET_TYPES = ("MARKET", "SL-M")
 
 
 @dataclass
@@ -85,6 +106,31 @@ class WsClient:
     conn: ServerConnection
     modes: dict[int, str] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    t: float  # the fake's clock when the whole request had arrived
+    method: str
+    path: str
+    kind: str  # "order" (place/modify/cancel) or "other"
+
+
+class _Window:
+    """Arrivals of one kind; refuses one that makes any window exceed its limit."""
+
+    def __init__(self, limits: Sequence[tuple[int, float]]) -> None:
+        self.limits = tuple(limits)
+        self._longest = max((p for _, p in self.limits), default=0.0)
+        self._stamps: list[float] = []
+
+    def admit(self, t: float) -> bool:
+        del self._stamps[: bisect_right(self._stamps, t - self._longest)]
+        self._stamps.append(t)  # a refused arrival is counted as well
+        return all(
+            len(self._stamps) - bisect_right(self._stamps, t - period) <= limit
+            for limit, period in self.limits
+        )
 
 
 class KiteError(Exception):
@@ -126,6 +172,10 @@ class FakeKite:
         request_token: str = "fakerequesttoken42",
         instruments: Sequence[FakeInstrument] | None = None,
         heartbeat_interval: float = 0.5,
+        order_rate: Sequence[tuple[int, float]] = KITE_ORDER_RATE,
+        other_rate: Sequence[tuple[int, float]] = KITE_OTHER_RATE,
+        max_modifications: int = MAX_MODIFICATIONS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -136,6 +186,14 @@ class FakeKite:
         self.orders: dict[str, dict[str, Any]] = {}
         self.ltp: dict[int, Decimal] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.arrivals: list[Arrival] = []
+        self.too_many: list[Arrival] = []  # every request answered with HTTP 429
+        self.max_modifications = max_modifications
+        self.modifications: dict[str, int] = defaultdict(int)  # order id -> accepted modifies
+        self._clock = clock
+        self._windows = {"order": _Window(order_rate), "other": _Window(other_rate)}
+        # Network delay on the way in: seconds a request takes to "arrive" once sent.
+        self.ingress_delay: Callable[[str, str], float] | None = None
         self.failures: deque[ScriptedFailure] = deque()
         self.rms_reject_next: str | None = None
         self.ws_clients: list[WsClient] = []
@@ -310,9 +368,12 @@ class FakeKite:
                 params = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 if body:
                     params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+                if self.ingress_delay is not None:
+                    await asyncio.sleep(self.ingress_delay(method, url.path))
+                arrival = self._arrive(method, url.path)
                 self.requests.append((method, url.path, params))
                 status, ctype, payload, drop = await self._dispatch(
-                    method, url.path, params, headers
+                    method, url.path, params, headers, arrival
                 )
                 if drop:
                     writer.transport.abort()
@@ -333,6 +394,16 @@ class FakeKite:
             self._writers.discard(writer)
             writer.close()
 
+    def _arrive(self, method: str, path: str) -> Arrival:
+        is_order = method in ("POST", "PUT", "DELETE") and path.startswith("/orders/")
+        arrival = Arrival(self._clock(), method, path, "order" if is_order else "other")
+        self.arrivals.append(arrival)
+        return arrival
+
+    def order_arrivals(self) -> list[float]:
+        """Arrival times of every order request (place, modify, cancel)."""
+        return [a.t for a in self.arrivals if a.kind == "order"]
+
     def _scripted(self, method: str, path: str) -> ScriptedFailure | None:
         for f in self.failures:
             if f.method == method and path.startswith(f.path):
@@ -341,8 +412,16 @@ class FakeKite:
         return None
 
     async def _dispatch(
-        self, method: str, path: str, params: dict[str, str], headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        arrival: Arrival,
     ) -> tuple[int, str, bytes, bool]:
+        if not self._windows[arrival.kind].admit(arrival.t):
+            self.too_many.append(arrival)
+            return self._error(KiteError(429, "NetworkException", "Too many requests"))
         failure = self._scripted(method, path)
         if failure is not None and not failure.accept:
             if failure.drop:
@@ -470,14 +549,8 @@ class FakeKite:
         ot = p["order_type"]
         if ot not in ("MARKET", "LIMIT", "SL", "SL-M"):
             raise KiteError(400, "InputException", "Invalid `order_type`.")
-        if ot in ("MARKET", "SL-M"):
-            mp = p.get("market_protection")
-            if mp is None or not (float(mp) == -1 or 0 < float(mp) <= 100):
-                raise KiteError(
-                    400,
-                    "InputException",
-                    "Market orders without market protection are not allowed via API.",
-                )
+        if ot in _MARKET_TYPES:
+            self._check_protection(p)
         for key, needed in (("price", ("LIMIT", "SL")), ("trigger_price", ("SL", "SL-M"))):
             if ot in needed and not p.get(key):
                 raise KiteError(400, "InputException", f"Missing `{key}`.")
@@ -485,6 +558,7 @@ class FakeKite:
         trig = (
             self._price(p["trigger_price"], inst, "trigger_price") if ot in ("SL", "SL-M") else None
         )
+        self._check_stop_limit(ot, p["transaction_type"], price, trig)
         order_id = str(next(self._ids))
         o = {
             "order_id": order_id,
@@ -519,11 +593,73 @@ class FakeKite:
         if self.rms_reject_next is not None:
             message, self.rms_reject_next = self.rms_reject_next, None
             await self.rms_reject(order_id, message)
-        elif ot == "MARKET":
-            ltp = self.ltp.get(inst.instrument_token)
-            if ltp is not None:
-                await self.fill(order_id, price=str(ltp))
+        elif (wrong_side := self._trigger_side_error(o)) is not None:
+            # Kite records this one as an order rejected by its RMS, not as an HTTP error.
+            await self.rms_reject(order_id, wrong_side)
+        else:
+            await self._match(o)
         return order_id
+
+    def _trigger_side_error(self, o: dict[str, Any]) -> str | None:
+        """A stop that would trigger at once: SELL needs trigger < LTP, BUY trigger > LTP."""
+        ltp = self.ltp.get(o["instrument_token"])
+        if o["order_type"] not in _STOP_TYPES or o["status"] != "TRIGGER PENDING" or ltp is None:
+            return None
+        trig = Decimal(str(o["trigger_price"]))
+        if o["transaction_type"] == "SELL" and trig >= ltp:
+            return (
+                "Trigger price for stoploss sell orders should be lower than the last traded price."
+            )
+        if o["transaction_type"] == "BUY" and trig <= ltp:
+            return (
+                "Trigger price for stoploss buy orders should be higher than the last traded price."
+            )
+        return None
+
+    async def _match(self, o: dict[str, Any]) -> None:
+        """Fill at the last price what would trade at once: MARKET, or a crossing LIMIT."""
+        ltp = self.ltp.get(o["instrument_token"])
+        if ltp is None or o["status"] != "OPEN":
+            return
+        buy = o["transaction_type"] == "BUY"
+        limit = Decimal(str(o["price"]))
+        crossing = o["order_type"] == "LIMIT" and (limit >= ltp if buy else limit <= ltp)
+        if o["order_type"] == "MARKET" or crossing:
+            await self.fill(o["order_id"], price=str(ltp))
+
+    @staticmethod
+    def _check_protection(p: dict[str, str]) -> None:
+        mp = p.get("market_protection")
+        try:
+            ok = mp is not None and (float(mp) == -1 or 0 < float(mp) <= 100)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise KiteError(
+                400,
+                "InputException",
+                "Market orders without market protection are not allowed via API.",
+            )
+
+    @staticmethod
+    def _check_stop_limit(
+        order_type: str, side: str, price: Decimal | None, trig: Decimal | None
+    ) -> None:
+        """A stop-limit's limit must let it fill once triggered."""
+        if order_type != "SL" or price is None or trig is None:
+            return
+        if side == "SELL" and price > trig:
+            raise KiteError(
+                400,
+                "InputException",
+                "Trigger price for stoploss sell orders should be higher than the limit price.",
+            )
+        if side == "BUY" and price < trig:
+            raise KiteError(
+                400,
+                "InputException",
+                "Trigger price for stoploss buy orders should be lower than the limit price.",
+            )
 
     async def _modify(self, order_id: str, p: dict[str, str]) -> str:
         o = self.orders.get(order_id)
@@ -533,21 +669,52 @@ class FakeKite:
             raise KiteError(
                 400, "InputException", f"Order cannot be modified as it is {o['status'].lower()}."
             )
+        if self.modifications[order_id] >= self.max_modifications:
+            raise KiteError(400, "InputException", "Maximum allowed order modifications exceeded.")
         inst = self.instruments[o["instrument_token"]]
+        ot = p.get("order_type", o["order_type"])
+        if ot not in ("MARKET", "LIMIT", "SL", "SL-M"):
+            raise KiteError(400, "InputException", "Invalid `order_type`.")
+        if ot in _MARKET_TYPES:
+            self._check_protection(p)
+        new = dict(o)
         if "quantity" in p:
             qty = int(p["quantity"])
             if qty % inst.lot_size or qty <= o["filled_quantity"]:
                 raise KiteError(400, "InputException", "Invalid `quantity`.")
-            o["quantity"] = qty
-            o["pending_quantity"] = qty - o["filled_quantity"]
-        if "price" in p:
-            o["price"] = float(self._price(p["price"], inst, "price"))
-        if "trigger_price" in p:
-            o["trigger_price"] = float(self._price(p["trigger_price"], inst, "trigger_price"))
-        if "order_type" in p:
-            o["order_type"] = p["order_type"]
+            if qty > inst.freeze_qty:
+                raise KiteError(400, "InputException", "Quantity exceeds the freeze limit.")
+            new["quantity"] = qty
+            new["pending_quantity"] = qty - o["filled_quantity"]
+        if "price" in p and ot in ("LIMIT", "SL"):
+            new["price"] = float(self._price(p["price"], inst, "price"))
+        if "trigger_price" in p and ot in _STOP_TYPES:
+            new["trigger_price"] = float(self._price(p["trigger_price"], inst, "trigger_price"))
+        if ot in ("LIMIT", "SL") and not new["price"]:
+            raise KiteError(400, "InputException", "Missing `price`.")
+        if ot in _STOP_TYPES and not new["trigger_price"]:
+            raise KiteError(400, "InputException", "Missing `trigger_price`.")
+        new["order_type"] = ot
+        if ot not in ("LIMIT", "SL"):
+            new["price"] = 0
+        if ot not in _STOP_TYPES:
+            new["trigger_price"] = 0
+            if new["status"] == "TRIGGER PENDING":
+                new["status"] = "OPEN"  # a stop turned into MARKET or LIMIT works at once
+        elif o["order_type"] not in _STOP_TYPES:
+            raise KiteError(400, "InputException", "An open order cannot become a stoploss order.")
+        price = Decimal(str(new["price"])) if new["price"] else None
+        trig = Decimal(str(new["trigger_price"])) if new["trigger_price"] else None
+        self._check_stop_limit(ot, o["transaction_type"], price, trig)
+        if (wrong_side := self._trigger_side_error(new)) is not None:
+            raise KiteError(400, "InputException", wrong_side)
+        if ot in _MARKET_TYPES:
+            new["market_protection"] = float(p["market_protection"])
+        o.update(new)
+        self.modifications[order_id] += 1
         self._touch(o)
         await self._push(o, status="UPDATE")
+        await self._match(o)
         return order_id
 
     async def _cancel(self, order_id: str) -> str:

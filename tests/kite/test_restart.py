@@ -96,13 +96,13 @@ async def test_stop_rejected_while_down_exits_at_market(
     fake: FakeKite, make_broker: BrokerFactory
 ) -> None:
     b = the_bracket()
-    fake.set_ltp(b.entry.instrument_token, "2470.00")
     first = await make_broker()
     entry_id = await first.place_order(b.entry)
     await fake.fill(entry_id, price="2500.00")
     stop_id = await first.place_order(b.stop)
     tp_id = await first.place_order(b.tp)
     await first.stop()
+    fake.set_ltp(b.entry.instrument_token, "2470.00")  # the price falls while we are down
     await fake.rms_reject(
         stop_id, "Trigger price for stoploss sell orders should be lower than LTP"
     )

@@ -675,10 +675,10 @@ async def test_open_position_without_any_stop_plan_is_exited_at_market(
 ) -> None:
     """Nothing says where the stop was: rather than guess one, exit at market."""
     before = await new_session(db_pool, T0 - timedelta(hours=1))
-    fake.set_ltp(RELIANCE, "2490.00")
     first = await make_kite()
     ids = await open_bracket_at_kite(fake, first, stop=False, tp=False)
     await first.stop()
+    fake.set_ltp(RELIANCE, "2490.00")  # the market exit fills here
     entry, stop, _ = bracket()
     await write_order(
         db_pool, before, entry, status="COMPLETE", filled=10, avg="2500", broker_id=ids["ENTRY"]
