@@ -13,8 +13,11 @@ Placing (variety ``regular``):
   already keeps plans under the freeze quantity.
 - The tag is the plan's broker tag (1-20 letters/digits); Kite rejects
   longer tags, and so do we, before sending.
-- A token bucket (``RateLimiter``) keeps order requests under 10/s and
-  400/min. A 429 is retried with backoff (the order was not accepted).
+- ``RateLimiter`` keeps order requests (place, modify, cancel) within 10/s
+  and 400/min and every other request within 10/s, counting each request
+  until it completes (Kite counts arrivals: a request stamped when sent has
+  no margin). Stops and exits go ahead of queued entries and cancels. A 429
+  is retried with backoff (the order was not accepted); so is a read.
   Everything else with an unknown outcome (timeouts, 5xx, network) is never
   retried blindly: the tag is looked up in ``orders()`` and the order found
   there is the answer; if it is not there, ``BrokerError`` tells the caller.
@@ -38,11 +41,11 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from aitrapp import Instrument, Price
+from aitrapp import Instrument, Price, parse_order_client_id
 from aitrapp.brokers.base import (
     BrokerError,
     BrokerPosition,
@@ -63,10 +66,17 @@ from aitrapp.kite.errors import (
     KiteUnavailableError,
 )
 from aitrapp.kite.mapping import KitePayloadError, map_status, to_position, to_update
-from aitrapp.kite.rate_limit import RateLimiter
+from aitrapp.kite.rate_limit import (
+    KITE_MARGIN_S,
+    KITE_ORDER_LIMITS,
+    KITE_OTHER_LIMITS,
+    Priority,
+    RateLimiter,
+)
 from aitrapp.kite.ws import DEFAULT_WS_ROOT, KiteWebSocket
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VARIETY = "regular"
 TAG_MAX = 20
@@ -75,6 +85,7 @@ TOKEN_ERROR_POLL_INTERVAL = 30.0  # seconds between polls while the session is d
 LOCAL_REJECT_PREFIX = "REJECTED:"
 _TAG_RE = re.compile(r"[A-Za-z0-9]{1,20}")
 _MARKET_TYPES = (OrderType.MARKET, OrderType.SLM)
+_STOP_TYPES = (OrderType.SL, OrderType.SLM)
 # How far along an order is; an interim status after a main one carries nothing new.
 _RANK = {
     OrderStatus.PENDING: 0,
@@ -137,6 +148,7 @@ class KiteBroker:
         order_stream: bool = True,
         market_protection: float = -1,
         limiter: RateLimiter | None = None,
+        read_limiter: RateLimiter | None = None,
         resolver: Callable[[str], str | None] | None = None,
         poll_interval: float | None = 3.0,
         rate_limit_retries: int = 3,
@@ -168,7 +180,8 @@ class KiteBroker:
         )
         self._instruments = instruments
         self.market_protection = market_protection
-        self._limiter = limiter or RateLimiter()
+        self._limiter = limiter or RateLimiter(KITE_ORDER_LIMITS, margin_s=KITE_MARGIN_S)
+        self._reads = read_limiter or RateLimiter(KITE_OTHER_LIMITS, margin_s=KITE_MARGIN_S)
         self._resolver = resolver
         self._poll_interval = poll_interval
         self._rl_retries = rate_limit_retries
@@ -254,13 +267,37 @@ class KiteBroker:
             self._cids[req.tag] = req.client_order_id  # updates may beat the HTTP answer
             return await self._send(req, params)
 
+    @staticmethod
+    def _placement_priority(req: OrderRequest) -> Priority:
+        """Stops and exits protect an open position: they go first."""
+        try:
+            role = parse_order_client_id(req.client_order_id)[1]
+        except AitrappError:
+            return Priority.NORMAL
+        return Priority.PROTECTIVE if role == "STOP" or role.startswith("EXIT") else Priority.NORMAL
+
+    def _modify_priority(self, known: _Known, order_type: OrderType | None) -> Priority:
+        """Turning an order into a market exit, or moving a stop, protects a position."""
+        if order_type is OrderType.MARKET or known.order_type in _STOP_TYPES:
+            return Priority.PROTECTIVE
+        cid = self._cids.get(known.tag or "")
+        if cid is not None:
+            try:
+                role = parse_order_client_id(cid)[1]
+            except AitrappError:
+                return Priority.NORMAL
+            if role == "STOP" or role.startswith("EXIT"):
+                return Priority.PROTECTIVE
+        return Priority.NORMAL
+
     async def _send(self, req: OrderRequest, params: dict[str, Any]) -> str:
         before = frozenset(self._by_tag.get(req.tag, ()))  # earlier (rejected) orders of the tag
+        priority = self._placement_priority(req)
         attempt = 0
         while True:
-            await self._limiter.acquire()
             try:
-                order_id = await self._rest.place_order(**params)
+                async with self._limiter.permit(priority):
+                    order_id = await self._rest.place_order(**params)
             except KiteRateLimitError as exc:
                 self.stats["rate_limited"] += 1
                 delay = self._backoff * 2**attempt
@@ -358,7 +395,12 @@ class KiteBroker:
         if not params:
             return
         await self._mutate(
-            f"modify {order_id}", self._rest.modify_order, known.variety, order_id, **params
+            f"modify {order_id}",
+            self._modify_priority(known, order_type),
+            self._rest.modify_order,
+            known.variety,
+            order_id,
+            **params,
         )
         known.modifications += 1
 
@@ -366,7 +408,11 @@ class KiteBroker:
         known = await self._known_order(order_id)
         try:
             await self._mutate(
-                f"cancel {order_id}", self._rest.cancel_order, known.variety, order_id
+                f"cancel {order_id}",
+                Priority.NORMAL,
+                self._rest.cancel_order,
+                known.variety,
+                order_id,
             )
         except BrokerError as exc:
             if not exc.retryable or isinstance(exc, KiteTokenError):
@@ -377,12 +423,14 @@ class KiteBroker:
                 return
             raise
 
-    async def _mutate(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    async def _mutate(
+        self, what: str, priority: Priority, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
         attempt = 0
         while True:
-            await self._limiter.acquire()
             try:
-                await fn(*args, **kwargs)
+                async with self._limiter.permit(priority):
+                    await fn(*args, **kwargs)
                 return
             except KiteRateLimitError as exc:
                 self.stats["rate_limited"] += 1
@@ -409,7 +457,7 @@ class KiteBroker:
             yield await self._queue.get()
 
     async def orders(self) -> list[OrderUpdate]:
-        rows = await self._fetch_orders()
+        rows = await self._fetch_orders(Priority.NORMAL)
         out = []
         for doc in rows:
             self._ingest(doc, source="poll")
@@ -430,7 +478,7 @@ class KiteBroker:
 
     async def positions(self) -> list[BrokerPosition]:
         try:
-            data = await self._rest.positions()
+            data = await self._read(self._rest.positions, Priority.NORMAL)
         except KiteTokenError:
             raise
         except KiteApiError as exc:
@@ -525,17 +573,33 @@ class KiteBroker:
         self.stats["updates"] += 1
         self._queue.put_nowait(update)
 
-    async def _fetch_orders(self) -> list[dict[str, Any]]:
+    async def _read(self, fn: Callable[[], Awaitable[T]], priority: Priority) -> T:
+        """One GET within Kite's rate; a 429 (nothing happened) is retried with backoff."""
+        attempt = 0
+        while True:
+            try:
+                async with self._reads.permit(priority):
+                    return await fn()
+            except KiteRateLimitError:
+                self.stats["rate_limited"] += 1
+                delay = self._backoff * 2**attempt
+                self._reads.penalize(delay)
+                if attempt >= self._rl_retries:
+                    raise
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _fetch_orders(self, priority: Priority = Priority.BACKGROUND) -> list[dict[str, Any]]:
         try:
-            return await self._rest.orders()
+            return await self._read(self._rest.orders, priority)
         except KiteTokenError:
             raise
         except KiteApiError as exc:
             raise BrokerError(f"orders: {exc}", retryable=True, code=exc.code) from None
 
-    async def _poll_once(self) -> None:
+    async def _poll_once(self, priority: Priority = Priority.NORMAL) -> None:
         self.stats["polls"] += 1
-        for doc in await self._fetch_orders():
+        for doc in await self._fetch_orders(priority):
             self._ingest(doc, source="poll")
 
     async def _poll_loop(self) -> None:
@@ -548,7 +612,7 @@ class KiteBroker:
             self._poll_now.clear()
             wait = self._poll_interval
             try:
-                await self._poll_once()
+                await self._poll_once(Priority.BACKGROUND)
                 self.last_error = None
             except Exception as exc:  # the poller must outlive any one bad answer
                 self.stats["poll_errors"] += 1
