@@ -22,7 +22,7 @@ $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "maturin>=1.7,<2"
-	$(BIN)/maturin develop -q --extras dev --profile $(PROFILE)
+	$(BIN)/maturin develop -q --extras dev,docs --profile $(PROFILE)
 	touch $@
 
 $(VENV)/.built-$(PROFILE): $(VENV)/.deps $(RUST_SRC) Cargo.lock
@@ -34,7 +34,7 @@ $(VENV)/.built-$(PROFILE): $(VENV)/.deps $(RUST_SRC) Cargo.lock
 develop: $(VENV)/.built-$(PROFILE) ## Create .venv, install deps, build the Rust extension into it
 
 .PHONY: test
-test: develop ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
+test: develop deploy-tools ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
 	cargo fmt --all --check
 	cargo test -q -p aitrapp-core
 	cargo clippy -q --workspace --all-targets -- -D warnings
@@ -96,6 +96,43 @@ bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release bu
 .PHONY: wheel
 wheel: $(VENV)/.deps ## Build the abi3 release wheel into dist/
 	$(BIN)/maturin build --release --out dist
+
+# Debian tools for the deploy checks in `make test` (tests/deploy): promtool (package
+# prometheus) and docker-compose. Installed when missing and apt-get is usable (root);
+# otherwise those tests are skipped, each with its reason in pytest's summary.
+DEPLOY_TOOLS := promtool:prometheus docker-compose:docker-compose
+
+.PHONY: deploy-tools
+deploy-tools: ## Install promtool and docker-compose (Debian) for the deploy checks, if missing
+	@for pair in $(DEPLOY_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$tool >/dev/null && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$pkg (for $$tool)"; \
+	    apt() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$pkg >/dev/null; }; \
+	    apt || { apt-get update -qq && apt; } \
+	      || echo "WARNING: could not install $$pkg: the $$tool checks will be SKIPPED"; \
+	  else echo "WARNING: $$tool is missing (no root apt-get): the $$tool checks will be SKIPPED"; fi; \
+	done
+
+COMPOSE ?= docker compose
+
+.PHONY: up
+up: ## Start the compose stack (postgres, redis, api + dashboard, prometheus, grafana); needs .env
+	@test -f .env || { echo "error: no .env: cp .env.example .env and fill it in" >&2; exit 2; }
+	@token=$$(sed -n 's/^AITRAPP_API_TOKEN=//p' .env | tail -n 1 | tr -d "\"'"); \
+	if [ $${#token} -lt 16 ]; then \
+	  echo "error: .env: AITRAPP_API_TOKEN needs >= 16 characters (openssl rand -hex 32)" >&2; exit 2; fi; \
+	mkdir -p deploy/secrets && chmod 700 deploy/secrets; \
+	printf '%s' "$$token" > deploy/secrets/api_token; chmod 644 deploy/secrets/api_token
+	$(COMPOSE) up -d --build
+
+.PHONY: down
+down: ## Stop the compose stack (named volumes are kept)
+	$(COMPOSE) down
+
+.PHONY: docs
+docs: develop ## Build the manual (docs/, mkdocs-material) into site/; any warning fails
+	$(BIN)/mkdocs build --strict --site-dir site
 
 .PHONY: clean
 clean: ## Remove build outputs and the venv (keeps var/ and logs/)

@@ -63,6 +63,12 @@ class Metrics:
         self.daily_pnl_rupees = Gauge(
             "trader_daily_pnl_rupees", "Realised plus unrealised P&L today, rupees", registry=r
         )
+        # The alert "P&L within 20% of the daily-loss stop" needs the stop itself.
+        self.daily_loss_stop_rupees = Gauge(
+            "trader_daily_loss_stop_rupees",
+            "Daily-loss stop as a positive amount (capital x daily_loss_stop_pct), rupees",
+            registry=r,
+        )
         self.tick_to_decision_ms = Histogram(
             "trader_tick_to_decision_ms",
             "Tick entering the process to the decision returned, milliseconds",
@@ -112,6 +118,10 @@ class Metrics:
 
     def observe_order_latency_ns(self, decided_ns: int, acked_ns: int) -> None:
         self.order_latency_ms.observe((acked_ns - decided_ns) / 1e6)
+
+    def set_daily_loss_stop(self, capital_rupees: float, daily_loss_stop_pct: float) -> None:
+        """Publish the engine's daily-loss stop (0 until a runtime sets it)."""
+        self.daily_loss_stop_rupees.set(capital_rupees * daily_loss_stop_pct / 100)
 
     def bind_writer_depth(self, depth: Callable[[], float]) -> None:
         """Read the writer's queue depth at scrape time (no per-write cost)."""

@@ -252,6 +252,9 @@ class Runtime:
         self._session_id = session.id
 
         self.engine = Engine(engine_cfg.to_core_json(), list(self.instruments.values()))
+        self.metrics.set_daily_loss_stop(
+            engine_cfg.risk.capital_rupees, engine_cfg.risk.daily_loss_stop_pct
+        )
         self._build_broker()
         if self._live_broker is not None:
             await self._live_broker.start()  # recovers the day's orders before reconcile
