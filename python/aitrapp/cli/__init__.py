@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from aitrapp import __version__
+from aitrapp.cli import backtest as backtest_cmd
 from aitrapp.cli import burnin as burnin_cmd
 from aitrapp.cli import ids
 from aitrapp.cli import kite as kite_cmd
@@ -28,6 +29,7 @@ app.command("paper")(paper_cmd.paper)
 app.command("report")(report_cmd.report)
 app.add_typer(burnin_cmd.app, name="burnin")
 app.command("live")(live_cmd.live)
+app.command("backtest")(backtest_cmd.backtest)
 
 
 def _version(value: bool) -> None:
