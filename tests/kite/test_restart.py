@@ -1,10 +1,12 @@
 """A restart in the middle of a bracket: a new KiteBroker recovers from orders() and
-reconciliation places the missing child or cancels the orphan, then agrees."""
+reconciliation places the missing child or cancels the orphan, then agrees, in one
+start-up however many repair passes that takes."""
 
 from __future__ import annotations
 
 from aitrapp import broker_tag, order_client_id
 from aitrapp.brokers.base import OrderStatus, OrderType
+from aitrapp.brokers.kite import KiteBroker
 from aitrapp.kite.reconcile import (
     BracketState,
     LocalBracket,
@@ -139,3 +141,92 @@ async def test_unknown_manual_order_blocks_until_accepted(
     assert entry_id not in {o.order_id for o in outcome.final.unknown_orders}
     assert not outcome.may_trade()
     assert outcome.may_trade(accept=True)
+
+
+def working(fake: FakeKite) -> list[str]:
+    return [o["order_id"] for o in fake.orders.values() if o["status"] in LIVE]
+
+
+LIVE = ("OPEN", "TRIGGER PENDING")
+
+
+async def net(broker: KiteBroker) -> int:
+    return sum(p.quantity for p in await broker.positions() if p.tradingsymbol == "RELIANCE")
+
+
+async def test_tp_run_through_while_down_converges_in_one_start(
+    fake: FakeKite, make_broker: BrokerFactory
+) -> None:
+    """Died after the stop, before the target; the price ran through the target.
+    The target placed at restart fills at once; the same start-up then cancels
+    the stop: nothing stays working on a flat account."""
+    b = the_bracket()
+    first = await make_broker()
+    entry_id = await first.place_order(b.entry)
+    await fake.fill(entry_id, price="2500.00")
+    stop_id = await first.place_order(b.stop)
+    await first.stop()
+    fake.set_ltp(b.entry.instrument_token, "2541.00")  # through the 2536 target
+
+    tags = db_resolver(b)
+    second = await make_broker(resolver=tags.get)
+    outcome = await reconcile_and_repair([b], second, resolve=tags.get, settle=0.05)
+    assert [p.request.client_order_id for p in outcome.first.to_place] == [b.tp.client_order_id]
+    (tp_order,) = fake.by_tag(b.tp.tag)
+    assert tp_order["status"] == "COMPLETE" and tp_order["average_price"] == 2541.0
+    assert fake.order(stop_id)["status"] == "CANCELLED"
+    assert outcome.passes == 2 and outcome.applied is not None
+    assert outcome.applied.cancelled == (stop_id,)
+    assert outcome.final.in_agreement, outcome.final.summary()
+    assert outcome.final.by_state(BracketState.CLOSED) == [PLAN]
+    assert working(fake) == [] and await net(second) == 0
+
+
+async def test_no_child_is_placed_for_a_position_the_broker_no_longer_holds(
+    fake: FakeKite, make_broker: BrokerFactory
+) -> None:
+    """Squared by hand (no tag) while down: our fills still say 10 open, the
+    broker says flat. The missing target is not placed and the stop is cancelled."""
+    b = the_bracket()
+    first = await make_broker()
+    entry_id = await first.place_order(b.entry)
+    await fake.fill(entry_id, price="2500.00")
+    stop_id = await first.place_order(b.stop)
+    await first.stop()
+    fake.set_ltp(b.entry.instrument_token, "2510.00")
+    await first._rest.place_order(
+        variety="regular", exchange="NSE", tradingsymbol="RELIANCE", transaction_type="SELL",
+        quantity=10, product="MIS", order_type="MARKET", market_protection=-1,
+    )  # fmt: skip
+
+    tags = db_resolver(b)
+    second = await make_broker(resolver=tags.get)
+    outcome = await reconcile_and_repair([b], second, resolve=tags.get, settle=0.05)
+    assert outcome.first.to_place == ()
+    assert [c.order_id for c in outcome.first.to_cancel] == [stop_id]
+    assert any("placement(s) held back" in p.message for p in outcome.first.problems)
+    assert fake.by_tag(b.tp.tag) == []
+    assert working(fake) == [] and await net(second) == 0
+    assert not outcome.may_trade()  # the broker and our fills still disagree
+    (mismatch,) = outcome.final.position_mismatches
+    assert (mismatch.expected, mismatch.actual) == (10, 0)
+
+
+async def test_repairs_stop_at_the_bound(fake: FakeKite, make_broker: BrokerFactory) -> None:
+    """A cancel the broker keeps refusing: the repair gives up after max_passes."""
+    b = the_bracket()
+    first = await make_broker()
+    entry_id = await first.place_order(b.entry)
+    await fake.fill(entry_id, price="2500.00")
+    stop_id = await first.place_order(b.stop)
+    tp_id = await first.place_order(b.tp)
+    await first.stop()
+    await fake.fill(tp_id, price="2536.00")
+    fake.fail_next("DELETE", "/orders/regular", status=400, error_type="OrderException", times=10)
+    tags = db_resolver(b)
+    second = await make_broker(resolver=tags.get)
+    outcome = await reconcile_and_repair([b], second, resolve=tags.get, settle=0.01, max_passes=3)
+    assert outcome.passes == 3
+    assert outcome.applied is not None and len(outcome.applied.errors) == 3
+    assert [c.order_id for c in outcome.final.to_cancel] == [stop_id]
+    assert not outcome.may_trade()

@@ -711,3 +711,38 @@ async def test_broker_that_cannot_be_read_is_a_clear_error(
     with pytest.raises(ReconcileError, match="orders"):
         await reconcile_at_start(pool=db_pool, broker=broker, session_id=now, accept=True)
     assert await audits(db_pool, now) == []
+
+
+async def test_target_run_through_while_down_leaves_nothing_working_after_one_start(
+    db_pool: Pool, fake: FakeKite, make_kite: KiteFactory
+) -> None:
+    """The process died after placing the stop, before the target; the price ran
+    through the target while it was down. One accepted start-up places the target
+    (it fills at once), then cancels the stop: flat, nothing working, in agreement."""
+    before = await new_session(db_pool, T0 - timedelta(hours=1))
+    first = await make_kite()
+    ids = await open_bracket_at_kite(fake, first, tp=False)
+    await first.stop()
+    await record_open_bracket(db_pool, before, ids)
+    fake.set_ltp(RELIANCE, "2540.00")  # the target is 2536
+    now = await new_session(db_pool)
+    broker = await make_kite()
+
+    rec = await reconcile_at_start(
+        pool=db_pool, broker=broker, session_id=now, accept=True, settle_s=SETTLE
+    )
+
+    assert rec.passes == 2 and rec.agrees_now, rec.lines()
+    _, stop, tp = bracket()
+    (tp_order,) = fake.by_tag(tp.tag)
+    assert (tp_order["status"], tp_order["average_price"]) == ("COMPLETE", 2540.0)
+    assert fake.order(ids["STOP"])["status"] == "CANCELLED"
+    assert [o for o in fake.orders.values() if o["status"] in ("OPEN", "TRIGGER PENDING")] == []
+    assert sum(p.quantity for p in await broker.positions()) == 0
+    stop_row, tp_row = await order(db_pool, stop), await order(db_pool, tp)
+    assert (stop_row.status, tp_row.status, tp_row.filled_qty) == ("CANCELLED", "COMPLETE", 10)
+    (pos,) = await repo.list_positions(db_pool)
+    assert (pos.status, pos.exit_price) == ("CLOSED", Decimal("2540"))
+    kinds = [(a.kind, a.ok) for a in rec.actions if a.kind in ("place", "cancel")]
+    assert kinds == [("place", True), ("cancel", True)]
+    assert rec.summary()["actions"]["passes"] == 2

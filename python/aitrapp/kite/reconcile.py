@@ -18,9 +18,20 @@ orders were sent); the broker's ``orders()`` and ``positions()`` say what
 
 and the verdict :meth:`ReconcileReport.may_trade`: only when nothing is left
 to do and nothing disagrees, or when the operator accepts.
+
+The broker's net position has the last word on placements: a missing child
+or a market exit is placed only where the broker still holds (at least) the
+position our fills account for, in the same direction, since a child placed
+for a position that is gone opens a new one when it fills. Where the broker
+is flat, every live exit order of ours on that instrument is cancelled:
+nothing is left working on a flat account.
+
 :func:`apply` carries the actions out through any ``Broker`` (cancels first,
 so a new exit never races an old one), and :func:`reconcile_and_repair` runs
-compare -> apply -> compare again.
+compare -> apply -> compare until nothing is left to do or a small bound of
+passes is hit: one repair can call for another (a take-profit placed after a
+restart fills at once when the price ran through it, and its stop must then
+be cancelled).
 
 Matching is by broker tag: ``broker_tag(order_client_id(role, plan_id))`` is
 16 hex chars of the plan id plus a role code, so every order of a plan shares
@@ -36,7 +47,7 @@ import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from aitrapp import broker_tag, order_client_id
@@ -54,6 +65,7 @@ from aitrapp.brokers.base import (
 log = logging.getLogger(__name__)
 
 MAX_EXITS = 99  # EXIT, EXIT1 .. EXIT99
+MAX_REPAIR_PASSES = 4  # compare -> apply rounds before giving up (each may enable the next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +246,44 @@ class _Acc:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     expected: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    # live exit orders (stop, targets, market exits) of brackets open by our fills
+    open_exits: dict[tuple[str, str, str], list[OrderUpdate]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     def cancel_order(self, o: OrderUpdate, reason: str) -> None:
         self.cancel.append(CancelOrder(o.order_id, o.tag, o.client_order_id, reason))
+
+
+def _key(req: OrderRequest) -> tuple[str, str, str]:
+    return (req.exchange, req.tradingsymbol, req.product.value)
+
+
+def _hold_to_broker_position(acc: _Acc, actual: dict[tuple[str, str, str], int]) -> None:
+    """Placements only where the broker holds what our fills say is open; no live
+    exit of ours left on an instrument where the broker is flat."""
+    for key, expected in acc.expected.items():
+        held = actual.get(key, 0)
+        if expected == 0 or (held * expected > 0 and abs(held) >= abs(expected)):
+            continue
+        where = f"{key[0]}:{key[1]} {key[2]}"
+        dropped = [p for p in acc.place if _key(p.request) == key]
+        if dropped:
+            acc.place = [p for p in acc.place if _key(p.request) != key]
+            acc.problems.append(
+                Problem(
+                    None,
+                    f"{where}: our fills leave {expected} open but the broker holds {held}: "
+                    f"{len(dropped)} placement(s) held back (an exit for a position that is "
+                    "gone would open a new one)",
+                )
+            )
+        if held != 0:
+            continue
+        cancelling = {c.order_id for c in acc.cancel}
+        for o in acc.open_exits.get(key, ()):
+            if o.order_id not in cancelling:
+                acc.cancel_order(o, "the broker's position is flat: no exit may stay working")
 
 
 def _market_exit(b: LocalBracket, quantity: int, used_tags: set[str]) -> OrderRequest | None:
@@ -357,6 +404,7 @@ def _reconcile_bracket(
         return
 
     acc.views.append(BracketView(pid, BracketState.OPEN, filled, exited))
+    acc.open_exits[key].extend(live_exits)
     market_exits = [o for o in live_exits if o.tag not in (b.stop.tag, b.tp.tag if b.tp else None)]
     if market_exits:
         acc.notes.append(
@@ -453,6 +501,7 @@ def reconcile(
     for p in broker_positions:
         product = p.product.value if isinstance(p.product, Product) else str(p.product)
         actual[(p.exchange, p.tradingsymbol, product)] += p.quantity
+    _hold_to_broker_position(acc, actual)
     mismatches = [
         PositionMismatch(k[0], k[1], k[2], acc.expected.get(k, 0), actual.get(k, 0))
         for k in sorted(set(acc.expected) | set(actual))
@@ -521,11 +570,19 @@ async def apply(report: ReconcileReport, broker: Broker) -> ApplyResult:
     )
 
 
+def merge_results(results: Sequence[ApplyResult]) -> ApplyResult:
+    """One result for several repair passes, in the order they ran."""
+    return ApplyResult(
+        *(tuple(x for r in results for x in getattr(r, f.name)) for f in fields(ApplyResult))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RepairOutcome:
     first: ReconcileReport
-    applied: ApplyResult | None
+    applied: ApplyResult | None  # every pass's actions, merged
     final: ReconcileReport
+    passes: int = 0  # compare -> apply rounds that ran
 
     def may_trade(self, *, accept: bool = False) -> bool:
         return self.final.may_trade(accept=accept)
@@ -538,24 +595,31 @@ async def reconcile_and_repair(
     resolve: Callable[[str], str | None] | None = None,
     exit_unprotected: bool = True,
     settle: float = 1.0,
+    max_passes: int = MAX_REPAIR_PASSES,
 ) -> RepairOutcome:
-    """Compare, apply the fixes, wait ``settle`` seconds, compare again."""
-    first = reconcile(
-        brackets,
-        await broker.orders(),
-        await broker.positions(),
-        resolve=resolve,
-        exit_unprotected=exit_unprotected,
-    )
-    if not first.actions:
-        return RepairOutcome(first, None, first)
-    applied = await apply(first, broker)
-    await asyncio.sleep(settle)  # let cancels and placements show in the order book
-    final = reconcile(
-        brackets,
-        await broker.orders(),
-        await broker.positions(),
-        resolve=resolve,
-        exit_unprotected=exit_unprotected,
-    )
-    return RepairOutcome(first, applied, final)
+    """Compare; while there is something to do (and at most ``max_passes`` times):
+    apply it, wait ``settle`` seconds for the broker to show it, compare again."""
+    if max_passes < 1:
+        raise ValueError(f"max_passes must be at least 1, got {max_passes}")
+
+    async def compare() -> ReconcileReport:
+        return reconcile(
+            brackets,
+            await broker.orders(),
+            await broker.positions(),
+            resolve=resolve,
+            exit_unprotected=exit_unprotected,
+        )
+
+    first = report = await compare()
+    results: list[ApplyResult] = []
+    while report.actions and len(results) < max_passes:
+        results.append(await apply(report, broker))
+        await asyncio.sleep(settle)  # let cancels and placements show in the order book
+        report = await compare()
+    if report.actions:
+        log.error(
+            "reconciliation: still %d action(s) to do after %d passes", report.actions, len(results)
+        )
+    applied = merge_results(results) if results else None
+    return RepairOutcome(first, applied, report, passes=len(results))

@@ -58,6 +58,7 @@ from aitrapp.db.repo import (
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError
 from aitrapp.kite.reconcile import (
+    MAX_REPAIR_PASSES,
     ApplyResult,
     BracketState,
     CancelOrder,
@@ -694,6 +695,7 @@ class StartupReconcile:
     final: Survey | None = None  # after the repairs (accepted and not in agreement)
     actions: tuple[AppliedAction, ...] = ()
     errors: tuple[str, ...] = ()
+    passes: int = 0  # broker repair passes (compare -> apply) that ran
 
     @property
     def in_agreement(self) -> bool:
@@ -724,6 +726,7 @@ class StartupReconcile:
             }
         if self.actions or self.accepted:
             out["actions"] = {
+                "passes": self.passes,
                 "count": len(self.actions),
                 "failed": sum(1 for a in self.actions if not a.ok),
                 "items": [a.as_dict() for a in self.actions],
@@ -1033,14 +1036,16 @@ async def reconcile_at_start(
     writer: DbWriter | None = None,
     settle_s: float = 0.5,
     flush_timeout_s: float = 10.0,
+    max_passes: int = MAX_REPAIR_PASSES,
 ) -> StartupReconcile:
     """Compares what earlier sessions left open with the broker; repairs only if ``accept``.
 
     ``session_id`` is the session starting now (its own orders are not
     reconciled). ``writer``, when given, is flushed first (rows spilled by a
     crashed process land before the comparison) and carries the audit row.
-    ``settle_s`` is how long the broker gets to show the repairs before the
-    second comparison. Raises :class:`ReconcileError` when the broker cannot be
+    ``settle_s`` is how long the broker gets to show each pass of repairs
+    before the next comparison; at most ``max_passes`` passes run, until the
+    broker leaves nothing to repair. Raises :class:`ReconcileError` when the broker cannot be
     read; database errors propagate (there is nothing to compare against).
     """
     if writer is not None:
@@ -1057,21 +1062,36 @@ async def reconcile_at_start(
         await _audit(pool, writer, session_id, params, outcome.summary())
         return outcome
 
-    now = datetime.now(UTC)
-    await _journal_placements(pool, first.report, broker, session_id, now)
-    result = await apply(first.report, broker)
-    actions = _broker_actions(first.report, result)
-    if not isinstance(broker, JournaledBroker):  # it records its own acks
-        for cid, oid in result.placed:
-            await repo.execute(pool, OrderAck(client_order_id=cid, broker_order_id=oid, ts=now))
-    if first.report.actions:
+    # Repair the broker until it agrees: one repair can call for another (a
+    # take-profit placed now fills at once if the price ran through it while we
+    # were down, and its stop must then go). Cancels come first in every pass.
+    actions: list[AppliedAction] = []
+    errors: list[str] = []
+    survey, passes = first, 0
+    while survey.report.actions and passes < max_passes:
+        passes += 1
+        now = datetime.now(UTC)
+        await _journal_placements(pool, survey.report, broker, session_id, now)
+        result = await apply(survey.report, broker)
+        actions += _broker_actions(survey.report, result)
+        errors += result.errors
+        if not isinstance(broker, JournaledBroker):  # it records its own acks
+            for cid, oid in result.placed:
+                await repo.execute(pool, OrderAck(client_order_id=cid, broker_order_id=oid, ts=now))
         await asyncio.sleep(settle_s)  # let cancels and placements show in the order book
+        survey = await _survey(pool, broker, session_id)
+    if survey.report.actions:
+        log.error("reconcile: broker repairs still pending after %d passes", passes)
     # The database follows the broker as it is now, after the repairs.
-    after_broker = await _survey(pool, broker, session_id)
-    actions += await _repair_db(pool, after_broker, session_id, datetime.now(UTC))
+    actions += await _repair_db(pool, survey, session_id, datetime.now(UTC))
     final = await _survey(pool, broker, session_id)
     outcome = StartupReconcile(
-        first, accepted=True, final=final, actions=tuple(actions), errors=result.errors
+        first,
+        accepted=True,
+        final=final,
+        actions=tuple(actions),
+        errors=tuple(errors),
+        passes=passes,
     )
     _log(outcome)
     await _audit(pool, writer, session_id, params, outcome.summary())
