@@ -11,6 +11,7 @@ REQUIRED = {
     "trader_orders_placed_total": "counter",
     "trader_orders_filled_total": "counter",
     "trader_oco_children_created_total": "counter",
+    "trader_oco_watchdog_escalations_total": "counter",
     "trader_risk_blocks_total": "counter",
     "trader_positions_open": "gauge",
     "trader_portfolio_heat_percent": "gauge",

@@ -108,8 +108,24 @@ class Metrics:
             ["severity", "code"],
             registry=r,
         )
+        self.oco_watchdog_escalations = Counter(
+            "trader_oco_watchdog_escalations",
+            "Triggered stops not filled in time: cancelled and exited at market (WARNING), "
+            "then exited without waiting for the cancel (CRITICAL)",
+            registry=r,
+        )
         self.db_healthy = Gauge(
             "trader_db_healthy", "1 while the database accepts writes, else 0", registry=r
+        )
+        self.notify_sent = Counter(
+            "trader_notify_sent", "Notifications delivered to every configured service", registry=r
+        )
+        self.notify_failures = Counter(
+            "trader_notify_failures",
+            "Notifications not delivered: reason=send (a service refused or timed out; "
+            "per service) or dropped (queue full, shutdown)",
+            ["reason"],
+            registry=r,
         )
 
     # ---- helpers for the hot path: no allocation beyond the observe ----

@@ -7,6 +7,11 @@
 //! step the invariants below are checked; at the end everything is drained
 //! (and flattened) and the bracket must be terminal, flat and without a
 //! working order, in agreement with the broker.
+//!
+//! Prices gap: the last price jumps up to 300 ticks against the position
+//! (the stop is 200 ticks away), so stops are placed and resized after the
+//! market went through them; no stop may be sent through the market. Stops
+//! trigger and then rest unfilled; the watchdog must escalate on time alone.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -37,6 +42,7 @@ struct Setup {
     time_stop: bool,
     max_modifications: u32,
     start_offset_s: i64,
+    stop_fill_timeout_s: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +62,8 @@ enum Action {
     Fill(usize, u8),
     /// The broker or exchange cancels a working order on its own.
     ExternalCancel(usize),
+    /// A working stop's trigger is hit (TRIGGER PENDING -> OPEN) and it rests.
+    Trigger(usize),
     Advance(u32),
     Price(i32, u16),
     Flatten,
@@ -80,6 +88,7 @@ struct SimOrder {
     price: Option<Price>,
     trigger: Option<Price>,
     status: SimStatus,
+    triggered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +119,8 @@ struct Sim {
     delivered: Vec<Event>,
     placed: HashSet<String>,
     double_fill_alerts: usize,
+    /// The last price fed to the machine.
+    last_ltp: Option<Price>,
 }
 
 fn px(p: i64) -> Price {
@@ -163,7 +174,16 @@ fn spec_for(s: &Setup) -> BracketSpec {
         spec.time_stop_ns = Some(10 * 60 * SEC);
     }
     spec.max_modifications = s.max_modifications;
+    spec.stop_fill_timeout_ns = s.stop_fill_timeout_s * SEC;
     spec
+}
+
+/// The last price has reached or passed a stop trigger on the losing side.
+fn through(side: Side, ltp: Option<Price>, trigger: Option<Price>) -> bool {
+    match (ltp, trigger) {
+        (Some(l), Some(t)) => side.sign() * (l.paise() - t.paise()) <= 0,
+        _ => false,
+    }
 }
 
 impl Sim {
@@ -182,13 +202,31 @@ impl Sim {
             delivered: Vec::new(),
             placed: HashSet::new(),
             double_fill_alerts: 0,
+            last_ltp: None,
         };
         sim.take_commands(&cmds);
         sim
     }
 
     fn take_commands(&mut self, cmds: &[Command]) {
+        let side = self.b.spec().side;
         for c in cmds {
+            match c {
+                // Never a stop the exchange would reject for its trigger.
+                Command::PlaceOrder(o) if o.role == Role::Stop => assert!(
+                    !through(side, self.last_ltp, o.trigger),
+                    "stop {:?} placed through the market {:?}",
+                    o.trigger,
+                    self.last_ltp
+                ),
+                Command::Modify(m) if m.tag == OrderTag::Stop => assert!(
+                    !through(side, self.last_ltp, m.trigger),
+                    "stop modified to {:?} through the market {:?}",
+                    m.trigger,
+                    self.last_ltp
+                ),
+                _ => {}
+            }
             match c {
                 Command::PlaceOrder(o) | Command::ExitAtMarket(o) => {
                     assert!(
@@ -205,6 +243,15 @@ impl Sim {
                         assert_eq!(a.severity, Severity::Critical);
                         self.double_fill_alerts += 1;
                     }
+                    // A gap and a first watchdog escalation are expected
+                    // market behaviour (WARNING); a stop that still has not
+                    // exited a second timeout later is not (CRITICAL).
+                    let want = match a.code {
+                        AlertCode::StopGapped | AlertCode::StopFillTimeout => Severity::Warning,
+                        AlertCode::StopUnfilled => Severity::Critical,
+                        _ => a.severity,
+                    };
+                    assert_eq!(a.severity, want, "{a:?}");
                 }
             }
         }
@@ -217,7 +264,9 @@ impl Sim {
     fn snapshot(&mut self, i: usize, reason: Option<&str>) {
         let o = &self.orders[i];
         let status = match o.status {
-            SimStatus::Live if o.trigger.is_some() && o.filled == 0 => OrderStatus::TriggerPending,
+            SimStatus::Live if o.trigger.is_some() && o.filled == 0 && !o.triggered => {
+                OrderStatus::TriggerPending
+            }
             SimStatus::Live => OrderStatus::Open,
             SimStatus::Complete => OrderStatus::Complete,
             SimStatus::Cancelled => OrderStatus::Cancelled,
@@ -398,6 +447,27 @@ impl Sim {
                 }
             }
         }
+        if matches!(ev, Event::TimeAdvance) {
+            // Every deadline up to now was acted on: an event loop that
+            // fires timers at `next_deadline_ns` never spins on a past one.
+            assert!(
+                b.next_deadline_ns().map_or(true, |d| d > self.now),
+                "deadline {:?} not after {} {}",
+                b.next_deadline_ns(),
+                self.now,
+                ctx()
+            );
+            // A triggered stop left unfilled a timeout long is being cancelled.
+            if let Some(stop) = b.leg(OrderTag::Stop) {
+                let late = stop
+                    .triggered_ns
+                    .is_some_and(|t| self.now >= t + b.spec().stop_fill_timeout_ns);
+                if stop.is_live() && late {
+                    assert!(stop.cancel_sent, "triggered stop not escalated {}", ctx());
+                    assert!(b.watchdog_escalations() >= 1, "{}", ctx());
+                }
+            }
+        }
         // The entry never outlives its timeout uncancelled.
         if matches!(ev, Event::TimeAdvance)
             && self.now >= b.created_ns() + b.spec().entry_timeout_ns
@@ -439,6 +509,7 @@ impl Sim {
                     value: 0,
                     price: o.price,
                     trigger: o.trigger,
+                    triggered: false,
                     status: if reject {
                         SimStatus::Rejected
                     } else {
@@ -514,6 +585,7 @@ impl Sim {
         };
         o.filled += q;
         o.value += i128::from(q) * i128::from(price.paise());
+        o.triggered |= o.role == Role::Stop;
         if o.filled == o.qty {
             o.status = SimStatus::Complete;
         }
@@ -528,6 +600,20 @@ impl Sim {
         let i = live[i % live.len()];
         self.orders[i].status = SimStatus::Cancelled;
         self.snapshot(i, None);
+    }
+
+    fn trigger(&mut self, i: usize) {
+        let stops: Vec<usize> = self
+            .live_orders()
+            .into_iter()
+            .filter(|&k| self.orders[k].role == Role::Stop && !self.orders[k].triggered)
+            .collect();
+        if stops.is_empty() {
+            return;
+        }
+        let k = stops[i % stops.len()];
+        self.orders[k].triggered = true;
+        self.snapshot(k, None);
     }
 
     fn deliver(&mut self, i: usize) {
@@ -578,6 +664,7 @@ impl Sim {
             }
             Action::Fill(i, pct) => self.fill(*i, *pct),
             Action::ExternalCancel(i) => self.external_cancel(*i),
+            Action::Trigger(i) => self.trigger(*i),
             Action::Advance(s) => {
                 self.now += i64::from(*s) * SEC;
                 self.step(Event::TimeAdvance);
@@ -585,6 +672,7 @@ impl Sim {
             Action::Price(ticks, atr) => {
                 let sign = self.b.spec().side.sign();
                 self.market = px((100_000 + sign * i64::from(*ticks) * 5).max(5));
+                self.last_ltp = Some(self.market);
                 let atr = (*atr > 0).then(|| px(i64::from(*atr) * 5));
                 self.step(Event::PriceUpdate {
                     ltp: self.market,
@@ -698,6 +786,7 @@ fn setup() -> impl Strategy<Value = Setup> {
         any::<bool>(),
         prop_oneof![Just(2u32), Just(7u32), Just(25u32)],
         0i64..(6 * 3600 - 600),
+        1i64..=30,
     )
         .prop_map(
             |(
@@ -711,6 +800,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                 time_stop,
                 max_modifications,
                 start_offset_s,
+                stop_fill_timeout_s,
             )| Setup {
                 side,
                 lots,
@@ -722,6 +812,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                 time_stop,
                 max_modifications,
                 start_offset_s,
+                stop_fill_timeout_s,
             },
         )
 }
@@ -735,11 +826,33 @@ fn action() -> impl Strategy<Value = Action> {
         8 => i.clone().prop_map(Action::Deliver),
         3 => i.clone().prop_map(Action::Replay),
         5 => (i.clone(), 1u8..=100).prop_map(|(i, p)| Action::Fill(i, p)),
-        1 => i.prop_map(Action::ExternalCancel),
+        1 => i.clone().prop_map(Action::ExternalCancel),
+        2 => i.prop_map(Action::Trigger),
         2 => (0u32..900).prop_map(Action::Advance),
         3 => (-300i32..600, 0u16..100).prop_map(|(t, a)| Action::Price(t, a)),
         1 => Just(Action::Flatten),
     ]
+}
+
+/// Places the entry, fills `filled` of it at the reference price (completely
+/// if `filled` is the plan quantity) and delivers everything, with the last
+/// price `ticks` from the entry fed first.
+fn entered(setup: &Setup, ticks: i32, filled: u64) -> Sim {
+    let mut sim = Sim::new(setup);
+    sim.run(&Action::Price(ticks, 0));
+    sim.process(0, false);
+    let e = sim.order(OrderTag::Entry).unwrap();
+    let o = &mut sim.orders[e];
+    o.filled = filled;
+    o.value = i128::from(filled) * 100_000;
+    if filled == o.qty {
+        o.status = SimStatus::Complete;
+    }
+    sim.snapshot(e, None);
+    while !sim.inbox.is_empty() {
+        sim.deliver(0);
+    }
+    sim
 }
 
 proptest! {
@@ -791,6 +904,80 @@ proptest! {
         }
         let _ = lot;
         for k in order { sim.deliver(k); }
+        sim.drain();
+        sim.check_final();
+    }
+
+    /// The market is already through the stop when the entry fills (all or
+    /// part of it): no stop is ever sent, the position exits at market as a
+    /// gapped stop-out, with a WARNING, and ends flat.
+    #[test]
+    fn a_gap_at_the_entry_fill_never_sends_the_stop(
+        setup in setup(),
+        gap_ticks in 200i32..=300,
+        lots_filled in 1u64..=5,
+    ) {
+        let lot = u64::from(setup.lot_size);
+        let filled = (lots_filled.min(setup.lots)) * lot;
+        let mut sim = entered(&setup, -gap_ticks, filled);
+        prop_assert!(sim.b.leg(OrderTag::Stop).is_none(), "stop placed through the market");
+        prop_assert_eq!(sim.b.state(), State::Closing);
+        prop_assert_eq!(sim.b.closing_reason(), Some(aitrapp_core::oco::ExitReason::StopGapped));
+        sim.drain();
+        sim.check_final();
+        prop_assert!(sim.b.leg(OrderTag::Stop).is_none());
+    }
+
+    /// A stop triggers and then rests: the venue neither fills it nor answers
+    /// its cancel, and no tick arrives. Timers fired at `next_deadline_ns`
+    /// alone escalate it a timeout after the trigger (WARNING, cancel) and
+    /// again a timeout later (CRITICAL), when market exits work the whole
+    /// open position.
+    #[test]
+    fn a_triggered_stop_is_escalated_on_time_alone(setup in setup(), partial_pct in 0u8..=90) {
+        let qty = setup.lots * u64::from(setup.lot_size);
+        let mut sim = entered(&setup, 0, qty);
+        while !sim.requests.is_empty() {
+            sim.process(0, false);
+        }
+        while !sim.inbox.is_empty() {
+            sim.deliver(0);
+        }
+        let s = sim.order(OrderTag::Stop).unwrap();
+        let live = sim.live_orders();
+        let pos = live.iter().position(|&k| k == s).unwrap();
+        if partial_pct > 0 && qty > sim.lot {
+            sim.fill(pos, partial_pct);
+        }
+        sim.trigger(0);
+        while !sim.inbox.is_empty() {
+            sim.deliver(0);
+        }
+        let t0 = sim.b.leg(OrderTag::Stop).unwrap().triggered_ns.unwrap();
+        let timeout = sim.b.spec().stop_fill_timeout_ns;
+        let mut fired = Vec::new();
+        while sim.b.watchdog_escalations() < 2 {
+            let due = sim.b.next_deadline_ns().unwrap();
+            prop_assert!(due <= t0 + 2 * timeout, "no deadline for the watchdog");
+            sim.now = due;
+            sim.step(Event::TimeAdvance);
+            fired.push(due);
+            // The venue works every order except the stop, which hangs.
+            while let Some(k) = sim.requests.iter().position(|r| r.tag() != OrderTag::Stop) {
+                sim.process(k, false);
+            }
+            while !sim.inbox.is_empty() {
+                sim.deliver(0);
+            }
+        }
+        prop_assert_eq!(fired, vec![t0 + timeout, t0 + 2 * timeout]);
+        let b = &sim.b;
+        let exiting: u64 = b
+            .working_legs()
+            .filter(|l| l.role == Role::Exit)
+            .map(|l| l.commanded_remaining())
+            .sum();
+        prop_assert_eq!(i64::try_from(exiting).unwrap(), b.net_qty(), "market exits cover the position");
         sim.drain();
         sim.check_final();
     }

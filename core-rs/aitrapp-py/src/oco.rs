@@ -65,7 +65,8 @@ impl PyBracketSpec {
         entry_type = "LIMIT", stop_type = "SL-M", stop_limit_buffer_ticks = 0,
         scale_out = false, scale_out_fraction = 0.5, tp1_r = 1.2, tp2_r = 2.0,
         trail_atr_mult = None, trail_min_step_ticks = 1, time_stop_minutes = None,
-        entry_timeout_s = 300.0, square_off = None, max_modifications = 25
+        entry_timeout_s = 300.0, square_off = None, max_modifications = 25,
+        stop_fill_timeout_s = 5.0
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -89,6 +90,7 @@ impl PyBracketSpec {
         entry_timeout_s: f64,
         square_off: Option<&str>,
         max_modifications: u32,
+        stop_fill_timeout_s: f64,
     ) -> PyResult<Self> {
         let entry = match entry_type {
             "LIMIT" => EntryKind::Limit,
@@ -145,6 +147,7 @@ impl PyBracketSpec {
             spec.time_stop_ns = Some(duration_ns("time_stop_minutes", m * 60.0)?);
         }
         spec.entry_timeout_ns = duration_ns("entry_timeout_s", entry_timeout_s)?;
+        spec.stop_fill_timeout_ns = duration_ns("stop_fill_timeout_s", stop_fill_timeout_s)?;
         if let Some(text) = square_off {
             spec.square_off_minute_ist =
                 BracketSpec::parse_square_off(text).map_err(CoreErr::from)?;
@@ -210,6 +213,11 @@ impl PyBracketSpec {
     #[getter]
     fn time_stop_ns(&self) -> Option<i64> {
         self.spec.time_stop_ns
+    }
+    /// A triggered stop not filled this long after is escalated (watchdog).
+    #[getter]
+    fn stop_fill_timeout_ns(&self) -> i64 {
+        self.spec.stop_fill_timeout_ns
     }
     #[getter]
     fn square_off_minute_ist(&self) -> u16 {
@@ -458,6 +466,12 @@ pub struct PyOcoOrder {
     price: Option<PyPrice>,
     trigger: Option<PyPrice>,
     cancel_sent: bool,
+    /// Exchange time the machine first asked to cancel it.
+    cancel_sent_ns: Option<i64>,
+    /// Stops: time the bracket learnt the trigger was hit.
+    triggered_ns: Option<i64>,
+    /// Stops: the watchdog no longer counts on it to exit its part.
+    abandoned: bool,
     modifications: u32,
     exit_reason: Option<&'static str>,
     is_working: bool,
@@ -479,6 +493,9 @@ impl PyOcoOrder {
             price: price_opt(l.price),
             trigger: price_opt(l.trigger),
             cancel_sent: l.cancel_sent,
+            cancel_sent_ns: l.cancel_sent_ns,
+            triggered_ns: l.triggered_ns,
+            abandoned: l.abandoned,
             modifications: l.modifications,
             exit_reason: l.reason.map(|r| r.as_str()),
             is_working: l.is_live(),
@@ -657,6 +674,16 @@ impl PyOcoBracket {
         Ok(self.run(now_ns, e)?)
     }
 
+    /// The venue reports that the stop `tag` triggered (TRIGGER PENDING ->
+    /// OPEN); `on_order(tag, "OPEN", 0, ...)` for a STOP means the same.
+    #[pyo3(signature = (tag_name, *, now_ns))]
+    fn on_triggered(&mut self, tag_name: &str, now_ns: i64) -> PyResult<PyOcoTransition> {
+        let e = Event::ChildTriggered {
+            tag: tag(tag_name)?,
+        };
+        Ok(self.run(now_ns, e)?)
+    }
+
     /// Our cancel of `tag` was refused because the order had already filled.
     #[pyo3(signature = (tag_name, *, now_ns))]
     fn on_cancel_rejected_filled(
@@ -789,6 +816,32 @@ impl PyOcoBracket {
     #[getter]
     fn square_off_at_ns(&self) -> i64 {
         self.b.square_off_at_ns()
+    }
+    /// The earliest exchange time at which `advance_time` could change the
+    /// bracket (timers, the triggered-stop watchdog); None once terminal.
+    #[getter]
+    fn next_deadline_ns(&self) -> Option<i64> {
+        self.b.next_deadline_ns()
+    }
+    /// The last price the bracket was told of (`on_price`).
+    #[getter]
+    fn last_price(&self) -> Option<PyPrice> {
+        price_opt(self.b.last_price())
+    }
+    /// Triggered-stop watchdog escalations so far (0, 1 or 2).
+    #[getter]
+    fn watchdog_escalations(&self) -> u32 {
+        self.b.watchdog_escalations()
+    }
+    /// Exchange time the machine first asked to cancel order `tag_name`.
+    fn cancel_sent_at(&self, tag_name: &str) -> PyResult<Option<i64>> {
+        Ok(self.b.cancel_sent_at(tag(tag_name)?))
+    }
+    /// Whether a fill of `tag_name` at `fill_ns` came before our cancel
+    /// (sent at `cancel_sent_at`) could have reached the venue `latency_ns`
+    /// later; true if no cancel was sent. Classifies a double exit as a race.
+    fn fill_raced_cancel(&self, tag_name: &str, fill_ns: i64, latency_ns: i64) -> PyResult<bool> {
+        Ok(self.b.fill_raced_cancel(tag(tag_name)?, fill_ns, latency_ns))
     }
     /// Every order placed, entry first.
     fn orders(&self) -> Vec<PyOcoOrder> {

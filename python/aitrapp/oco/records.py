@@ -14,6 +14,10 @@ from aitrapp._core import OcoCommand, OcoFill
 
 T = TypeVar("T")
 Hook = Callable[[T], Awaitable[None]]
+# Alert codes of the triggered-stop watchdog: each is one escalation
+# (STOP_FILL_TIMEOUT: cancel and exit, WARNING; STOP_UNFILLED: exit without
+# waiting for the cancel, CRITICAL).
+WATCHDOG_ALERT_CODES = frozenset({"STOP_FILL_TIMEOUT", "STOP_UNFILLED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,8 @@ class ExitFill:
     client_order_id: str
     tag: str  # STOP, TP, TP1, TP2, EXIT, EXITn
     role: str  # STOP, TAKE_PROFIT, EXIT, CORRECTIVE
-    reason: str  # STOP, TP, TP1, TP2, TIME, EOD, FLATTEN, CORRECTIVE, UNPROTECTED, ENTRY_TIMEOUT
+    # STOP, STOP_GAPPED, TP, TP1, TP2, TIME, EOD, FLATTEN, CORRECTIVE, UNPROTECTED, ENTRY_TIMEOUT
+    reason: str
     side: str
     qty: int
     price: float
@@ -134,9 +139,16 @@ class BracketResult:
 class OcoAlert:
     bracket_id: str
     severity: str  # INFO, WARNING, ERROR, CRITICAL
-    code: str  # STOP_LOST, DOUBLE_FILL, EXIT_REJECTED, ..., or MACHINE_ERROR / EXECUTION_ERROR
+    # STOP_LOST, DOUBLE_FILL, STOP_GAPPED, STOP_FILL_TIMEOUT, STOP_UNFILLED, EXIT_REJECTED, ...,
+    # or MACHINE_ERROR / EXECUTION_ERROR
+    code: str
     message: str
     now_ns: int
+
+    @property
+    def is_watchdog_escalation(self) -> bool:
+        """A triggered stop was not filled in time and the machine escalated."""
+        return self.code in WATCHDOG_ALERT_CODES
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,8 @@ class BracketOptions:
     trail_atr_mult: float | None = None
     time_stop_minutes: float | None = None
     entry_timeout_s: float = 300.0
+    # A triggered stop not filled this long after is cancelled and exited at market.
+    stop_fill_timeout_s: float = 5.0
 
 
 @dataclass(slots=True)
@@ -300,6 +302,7 @@ class Orchestrator:
             trail_atr_mult=o.trail_atr_mult,
             time_stop_minutes=o.time_stop_minutes,
             entry_timeout_s=o.entry_timeout_s,
+            stop_fill_timeout_s=o.stop_fill_timeout_s,
         )
         try:
             await self.oco.open_bracket(spec)
@@ -536,6 +539,8 @@ class Orchestrator:
         if a.severity == "CRITICAL":
             self.counters.critical_alerts += 1
         self.metrics.oco_alerts.labels(severity=a.severity, code=a.code).inc()
+        if a.is_watchdog_escalation:
+            self.metrics.oco_watchdog_escalations.inc()
         log.log(
             _ALERT_LEVEL.get(a.severity, logging.CRITICAL),
             "OCO %s %s: %s",

@@ -34,6 +34,9 @@ impl Bracket {
         match self.idx(OrderTag::Stop) {
             None => {
                 let trigger = self.stop_target;
+                if self.gapped(trigger) {
+                    return self.stop_gapped(trigger, "placed", fx);
+                }
                 let (order_type, price) = match self.spec.stop_kind {
                     StopKind::SlM => (OrderType::SlM, None),
                     StopKind::Sl { .. } => (OrderType::Sl, self.spec.stop_limit_for(trigger)),
@@ -60,6 +63,12 @@ impl Bracket {
                 // trails); a resize never waits, protection comes first.
                 let retrigger = want_trigger != leg.wanted_trigger() && leg.pending.is_empty();
                 if resize || retrigger {
+                    // The exchange would reject a stop the market has passed:
+                    // what that stop was for is an exit now.
+                    if self.gapped(self.stop_target) {
+                        let what = if resize { "resized" } else { "moved" };
+                        return self.stop_gapped(self.stop_target, what, fx);
+                    }
                     if leg.modifications >= self.spec.max_modifications {
                         if resize {
                             let msg = format!(
@@ -301,6 +310,7 @@ impl Bracket {
         let mut left = net;
         for l in self.legs.iter().filter(|l| l.is_live()) {
             match l.role {
+                Role::Stop if l.abandoned => {}
                 Role::Stop => left -= signed(l.assured_remaining()).min(net.max(0)),
                 Role::Exit => left -= signed(l.commanded_remaining()),
                 Role::Corrective => left += signed(l.commanded_remaining()),
@@ -400,8 +410,10 @@ impl Bracket {
     // ───────────── order commands ─────────────
 
     pub(super) fn cancel(&mut self, i: usize, fx: &mut Fx) {
+        let now = self.now_ns;
         let leg = &mut self.legs[i];
         leg.cancel_sent = true;
+        leg.cancel_sent_ns.get_or_insert(now);
         fx.changed = true;
         fx.commands.push(Command::Cancel {
             client_order_id: leg.client_order_id.clone(),

@@ -148,6 +148,9 @@ impl Bracket {
             exit_retry_at_ns: None,
             ids_exhausted_alerted: false,
             trail_budget_alerted: false,
+            last_ltp: None,
+            watchdog_escalations: 0,
+            watchdog_escalated_ns: None,
         };
         let (entry_type, entry_price) = match b.spec.entry {
             EntryKind::Limit => (OrderType::Limit, Some(b.spec.entry_price)),
@@ -224,10 +227,13 @@ impl Bracket {
             } else {
                 LegStatus::Cancelled
             };
+            // A working stop with a fill has triggered: the watchdog watches it.
+            let triggered = role == Role::Stop && c.working && c.filled > 0;
             b.legs.push(Leg {
                 filled: c.filled,
                 avg_price: c.avg_price,
                 status,
+                triggered_ns: triggered.then_some(now_ns),
                 ..leg
             });
         }
@@ -283,6 +289,9 @@ impl Bracket {
             avg_price: Price::ZERO,
             status: LegStatus::Working,
             cancel_sent: false,
+            cancel_sent_ns: None,
+            triggered_ns: None,
+            abandoned: false,
             cancel_refused_filled: false,
             pending: Vec::new(),
             modifications: 0,

@@ -56,6 +56,10 @@ pub enum ExitReason {
     Unprotected,
     /// The entry timed out and a fill arrived after its cancel.
     EntryTimeout,
+    /// A stop-out at market: the last price had already passed the stop
+    /// trigger when the stop was to be placed or resized (the exchange
+    /// would have rejected it).
+    StopGapped,
 }
 
 impl ExitReason {
@@ -71,6 +75,7 @@ impl ExitReason {
             ExitReason::Corrective => "CORRECTIVE",
             ExitReason::Unprotected => "UNPROTECTED",
             ExitReason::EntryTimeout => "ENTRY_TIMEOUT",
+            ExitReason::StopGapped => "STOP_GAPPED",
         }
     }
 }
@@ -117,6 +122,15 @@ pub enum AlertCode {
     LateFill,
     /// An order believed rejected turned out to be working; it is being cancelled.
     ZombieOrder,
+    /// The market had passed the stop trigger before the stop could be sent;
+    /// the position exits at market (WARNING: the plan's stop-out, only worse).
+    StopGapped,
+    /// A triggered stop was not completely filled in time; it is cancelled
+    /// and the position exits at market (WARNING).
+    StopFillTimeout,
+    /// A triggered stop still has not exited the position a second timeout
+    /// later; exiting at market without waiting for its cancel (CRITICAL).
+    StopUnfilled,
 }
 
 impl AlertCode {
@@ -133,6 +147,9 @@ impl AlertCode {
             AlertCode::ExitIdsExhausted => "EXIT_IDS_EXHAUSTED",
             AlertCode::LateFill => "LATE_FILL",
             AlertCode::ZombieOrder => "ZOMBIE_ORDER",
+            AlertCode::StopGapped => "STOP_GAPPED",
+            AlertCode::StopFillTimeout => "STOP_FILL_TIMEOUT",
+            AlertCode::StopUnfilled => "STOP_UNFILLED",
         }
     }
 }

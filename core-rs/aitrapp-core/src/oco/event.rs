@@ -44,6 +44,12 @@ pub enum Event {
     ChildAck {
         tag: OrderTag,
     },
+    /// The venue reports that a stop's trigger was hit (TRIGGER PENDING ->
+    /// OPEN): it is now a market (SL-M) or limit (SL) order that should fill
+    /// at once. Arms the triggered-stop watchdog; also an acknowledgement.
+    ChildTriggered {
+        tag: OrderTag,
+    },
     ChildPartialFill {
         tag: OrderTag,
         fill: Fill,
@@ -88,7 +94,7 @@ pub enum Event {
 
 impl Event {
     /// Every kind, in table order.
-    pub const KINDS: [&'static str; 17] = [
+    pub const KINDS: [&'static str; 18] = [
         "ENTRY_ACK",
         "ENTRY_PARTIAL_FILL",
         "ENTRY_FILLED",
@@ -96,6 +102,7 @@ impl Event {
         "ENTRY_CANCELLED",
         "ENTRY_EXPIRED",
         "CHILD_ACK",
+        "CHILD_TRIGGERED",
         "CHILD_PARTIAL_FILL",
         "CHILD_FILLED",
         "CHILD_REJECTED",
@@ -117,6 +124,7 @@ impl Event {
             Event::EntryCancelled(_) => "ENTRY_CANCELLED",
             Event::EntryExpired(_) => "ENTRY_EXPIRED",
             Event::ChildAck { .. } => "CHILD_ACK",
+            Event::ChildTriggered { .. } => "CHILD_TRIGGERED",
             Event::ChildPartialFill { .. } => "CHILD_PARTIAL_FILL",
             Event::ChildFilled { .. } => "CHILD_FILLED",
             Event::ChildRejected { .. } => "CHILD_REJECTED",
@@ -134,7 +142,10 @@ impl Event {
     /// fill) into the event for the order `tag`.
     ///
     /// A live status with a fill is a partial fill; REJECTED with a fill
-    /// (never seen, but the fill must not be lost) counts as a cancel.
+    /// (never seen, but the fill must not be lost) counts as a cancel. A
+    /// STOP reported OPEN with nothing filled has triggered: Kite (and the
+    /// paper venues) keep an untriggered stop in TRIGGER PENDING, and the
+    /// interim states (OPEN PENDING, MODIFY PENDING, ...) arrive as PENDING.
     pub fn from_order_status(
         tag: OrderTag,
         status: OrderStatus,
@@ -160,12 +171,10 @@ impl Event {
             }
         } else {
             match status {
+                _ if partial && !status.is_terminal() => Event::ChildPartialFill { tag, fill },
+                OrderStatus::Open if tag == OrderTag::Stop => Event::ChildTriggered { tag },
                 OrderStatus::Pending | OrderStatus::Open | OrderStatus::TriggerPending => {
-                    if partial {
-                        Event::ChildPartialFill { tag, fill }
-                    } else {
-                        Event::ChildAck { tag }
-                    }
+                    Event::ChildAck { tag }
                 }
                 OrderStatus::Complete => Event::ChildFilled { tag, fill },
                 OrderStatus::Cancelled | OrderStatus::Expired => {
@@ -195,7 +204,9 @@ impl fmt::Display for Event {
             | Event::EntryCancelled(x)
             | Event::EntryExpired(x) => fill(f, x),
             Event::EntryRejected { reason } => write!(f, " reason={reason:?}"),
-            Event::ChildAck { tag } | Event::CancelRejectedFilled { tag } => write!(f, " {tag}"),
+            Event::ChildAck { tag }
+            | Event::ChildTriggered { tag }
+            | Event::CancelRejectedFilled { tag } => write!(f, " {tag}"),
             Event::ChildPartialFill { tag, fill: x }
             | Event::ChildFilled { tag, fill: x }
             | Event::ChildCancelled { tag, fill: x } => {
@@ -232,6 +243,19 @@ pub enum OrderStatus {
     Rejected,
     #[serde(rename = "EXPIRED")]
     Expired,
+}
+
+impl OrderStatus {
+    /// COMPLETE, CANCELLED, REJECTED, EXPIRED: the order can change no more.
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Complete
+                | OrderStatus::Cancelled
+                | OrderStatus::Rejected
+                | OrderStatus::Expired
+        )
+    }
 }
 
 impl FromStr for OrderStatus {
@@ -296,6 +320,24 @@ mod tests {
         );
         assert_eq!(
             Event::from_order_status(s, OrderStatus::TriggerPending, Fill::NONE, None),
+            Event::ChildAck { tag: s }
+        );
+        // A stop reported OPEN has triggered; a take-profit OPEN is just working.
+        assert_eq!(
+            Event::from_order_status(s, OrderStatus::Open, Fill::NONE, None),
+            Event::ChildTriggered { tag: s }
+        );
+        assert_eq!(
+            Event::from_order_status(s, OrderStatus::Open, f, None),
+            Event::ChildPartialFill { tag: s, fill: f }
+        );
+        let tp = OrderTag::Tp;
+        assert_eq!(
+            Event::from_order_status(tp, OrderStatus::Open, Fill::NONE, None),
+            Event::ChildAck { tag: tp }
+        );
+        assert_eq!(
+            Event::from_order_status(s, OrderStatus::Pending, Fill::NONE, None),
             Event::ChildAck { tag: s }
         );
     }

@@ -99,6 +99,18 @@ pub struct Leg {
     pub status: LegStatus,
     /// The machine asked to cancel it (so its commanded remainder is zero).
     pub cancel_sent: bool,
+    /// Exchange time (the `now_ns` of the event) at which the machine first
+    /// asked to cancel it: a fill at the venue before this plus the order
+    /// latency raced the cancel (see `Bracket::fill_raced_cancel`).
+    pub cancel_sent_ns: Option<i64>,
+    /// Stops: the time the bracket first learnt that its trigger was hit
+    /// (`ChildTriggered`, or a fill). Arms the triggered-stop watchdog.
+    pub triggered_ns: Option<i64>,
+    /// Stops: the watchdog stopped waiting for this triggered stop's cancel,
+    /// so its remainder no longer counts as covering the position (the
+    /// position exits at market; should the stop still fill, the overfill is
+    /// bought back).
+    pub abandoned: bool,
     /// The broker refused our cancel because the order had filled; its fill
     /// report is still to come.
     pub cancel_refused_filled: bool,

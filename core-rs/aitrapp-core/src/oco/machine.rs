@@ -71,6 +71,13 @@ pub struct Bracket {
     pub(super) exit_retry_at_ns: Option<i64>,
     pub(super) ids_exhausted_alerted: bool,
     pub(super) trail_budget_alerted: bool,
+    /// Last price of the instrument the bracket was told of (`PriceUpdate`):
+    /// no stop is sent with a trigger it has already passed.
+    pub(super) last_ltp: Option<Price>,
+    /// Triggered-stop watchdog: escalations so far (0, 1 or 2) and when the
+    /// last one happened (the next is due a timeout after it).
+    pub(super) watchdog_escalations: u32,
+    pub(super) watchdog_escalated_ns: Option<i64>,
 }
 
 /// Quantities are bounded (spec validation), so they fit an i64.
@@ -107,6 +114,9 @@ impl Bracket {
             exit_retry_at_ns: None,
             ids_exhausted_alerted: false,
             trail_budget_alerted: false,
+            last_ltp: None,
+            watchdog_escalations: 0,
+            watchdog_escalated_ns: None,
         };
         let (order_type, price) = match b.spec.entry {
             EntryKind::Limit => (OrderType::Limit, Some(b.spec.entry_price)),
@@ -297,6 +307,7 @@ impl Bracket {
             (
                 S::Pending,
                 E::ChildAck { .. }
+                | E::ChildTriggered { .. }
                 | E::ChildPartialFill { .. }
                 | E::ChildFilled { .. }
                 | E::ChildRejected { .. }
@@ -311,6 +322,24 @@ impl Bracket {
                 }
                 self.ack(i, fx);
                 Ok(st)
+            }
+            // The stop's trigger was hit: it acts as an ack and arms the
+            // watchdog (in CLOSING too: a stop being cancelled may have
+            // triggered and rest unfilled while its cancel is pending). Once
+            // the stop is over, a late report changes nothing.
+            (_, E::ChildTriggered { tag }) => {
+                let i = self.child(*tag, kind)?;
+                if self.legs[i].role != Role::Stop {
+                    return Err(self.bad(
+                        kind,
+                        "tag",
+                        format!("{tag} has no trigger; only the STOP triggers"),
+                    ));
+                }
+                let revived = self.revive(i, fx);
+                self.ack(i, fx);
+                self.mark_triggered(i, fx);
+                Ok(if revived { self.after_revive(fx) } else { st })
             }
             (S::Entering | S::Open, E::ChildPartialFill { tag, fill }) => {
                 let i = self.child(*tag, kind)?;
@@ -495,6 +524,11 @@ impl Bracket {
                 }
             }
             (S::Entering | S::Open, E::TimeAdvance) => {
+                // A triggered stop that has not filled comes first: its
+                // escalation is the most specific reason to close.
+                if let Some(to) = self.watchdog(fx) {
+                    return Ok(to);
+                }
                 let time_stop_due = match (self.first_fill_ns, self.spec.time_stop_ns) {
                     (Some(t0), Some(d)) => self.now_ns >= t0.saturating_add(d),
                     _ => false,
@@ -515,17 +549,28 @@ impl Bracket {
                     Ok(st)
                 }
             }
-            // Exit retries wait for time after repeated rejections.
-            (S::Closing, E::TimeAdvance) => Ok(self.wind_down(fx)),
+            // Exit retries wait for time after repeated rejections; the
+            // watchdog still watches a triggered stop whose cancel is pending.
+            (S::Closing, E::TimeAdvance) => match self.watchdog(fx) {
+                Some(to) => Ok(to),
+                None => Ok(self.wind_down(fx)),
+            },
             (S::Closed | S::Cancelled, E::TimeAdvance) => Ok(st),
+            // Every state remembers the last price (it is an observation, not
+            // a change of the bracket): the entry may fill after it, and a
+            // stop is never sent with a trigger it has already passed.
             (S::Entering | S::Open, E::PriceUpdate { ltp, atr }) => {
+                self.last_ltp = Some(*ltp);
                 if self.trail(*ltp, *atr, fx) {
                     Ok(self.protect(fx))
                 } else {
                     Ok(st)
                 }
             }
-            (S::Pending | S::Closing | S::Closed | S::Cancelled, E::PriceUpdate { .. }) => Ok(st),
+            (S::Pending | S::Closing | S::Closed | S::Cancelled, E::PriceUpdate { ltp, .. }) => {
+                self.last_ltp = Some(*ltp);
+                Ok(st)
+            }
         }
     }
 
@@ -607,9 +652,11 @@ impl Bracket {
     }
 
     /// The earliest exchange time at which a `TimeAdvance` could change this
-    /// bracket (square-off, entry timeout, time stop, exit retry), so an
-    /// event loop can fire it at its own time instead of on the next tick.
-    /// `None` once terminal.
+    /// bracket (square-off, entry timeout, time stop, exit retry, the
+    /// triggered-stop watchdog), so an event loop can fire it at its own time
+    /// instead of on the next tick. `None` once terminal. After a
+    /// `TimeAdvance` at `t` it is always later than `t` (or `None`): every
+    /// deadline up to `t` has been acted on.
     pub fn next_deadline_ns(&self) -> Option<i64> {
         let mut due = match self.state {
             State::Closed | State::Cancelled => return None,
@@ -627,7 +674,12 @@ impl Bracket {
                 at(t0.saturating_add(d));
             }
         }
-        if let Some(t) = self.exit_retry_at_ns {
+        // A retry time already reached is no deadline: the next event in
+        // CLOSING retries (and only a fill clears the backoff).
+        if let Some(t) = self.exit_retry_at_ns.filter(|&t| t > self.now_ns) {
+            at(t);
+        }
+        if let Some(t) = self.watchdog_due_ns() {
             at(t);
         }
         due
@@ -680,6 +732,9 @@ impl Bracket {
             avg_price: Price::ZERO,
             status: LegStatus::Sent,
             cancel_sent: false,
+            cancel_sent_ns: None,
+            triggered_ns: None,
+            abandoned: false,
             cancel_refused_filled: false,
             pending: Vec::new(),
             modifications: 0,
@@ -753,6 +808,10 @@ impl Bracket {
             reason: leg.reason,
         });
         fx.changed = true;
+        if leg.role == Role::Stop {
+            // A stop fills only once triggered, whether or not that was reported.
+            leg.triggered_ns.get_or_insert(now);
+        }
         if leg.role == Role::Entry && self.first_fill_ns.is_none() {
             self.first_fill_ns = Some(now);
         }
@@ -934,6 +993,35 @@ impl Bracket {
 
     pub fn closing_reason(&self) -> Option<ExitReason> {
         self.closing_reason
+    }
+
+    /// The last price the bracket was told of (`PriceUpdate`), if any.
+    pub fn last_price(&self) -> Option<Price> {
+        self.last_ltp
+    }
+
+    /// Escalations of the triggered-stop watchdog so far (0, 1 or 2), for a
+    /// metric: 1 = the stop was cancelled and the position exits at market,
+    /// 2 = the position still had not exited a second timeout later.
+    pub fn watchdog_escalations(&self) -> u32 {
+        self.watchdog_escalations
+    }
+
+    /// The exchange time the machine first asked to cancel order `tag`
+    /// (`None` if it never did, or no such order).
+    pub fn cancel_sent_at(&self, tag: OrderTag) -> Option<i64> {
+        self.leg(tag).and_then(|l| l.cancel_sent_ns)
+    }
+
+    /// Whether a fill of `tag` at exchange time `fill_ns` raced our cancel of
+    /// it: true when no cancel was sent, or when the fill came before the
+    /// cancel could have reached the venue (`cancel_sent + latency_ns`). A
+    /// double exit whose second fill raced the cancel is a race, not a fault.
+    pub fn fill_raced_cancel(&self, tag: OrderTag, fill_ns: i64, latency_ns: i64) -> bool {
+        match self.cancel_sent_at(tag) {
+            None => true,
+            Some(sent) => fill_ns < sent.saturating_add(latency_ns),
+        }
     }
 
     /// Market exits are paused (backoff after repeated rejections) or out of ids.

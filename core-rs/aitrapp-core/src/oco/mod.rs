@@ -15,7 +15,14 @@
 //! - an overfill (both siblings filled) is bought back at once, with a
 //!   CRITICAL alert; a lost stop exits at market with an alert;
 //! - every bracket ends CLOSED or CANCELLED with no working order; the same
-//!   event twice changes nothing.
+//!   event twice changes nothing;
+//! - no stop is placed or modified with a trigger the last known price has
+//!   already passed (the exchange would reject it): the position exits at
+//!   market instead (`STOP_GAPPED`, a WARNING);
+//! - a stop that triggered but has not filled is escalated after
+//!   `stop_fill_timeout_ns` (WARNING, cancel and exit at market) and again a
+//!   timeout later (CRITICAL, exit without waiting for the cancel);
+//!   `Bracket::next_deadline_ns` names those times, so they fire without ticks.
 //!
 //! Beyond the broker's own messages, two rows keep a bracket honest when the
 //! execution layer had to guess: a fill reported after the bracket ended
@@ -32,6 +39,7 @@ mod leg;
 mod machine;
 mod spec;
 mod state;
+mod watchdog;
 
 #[cfg(test)]
 mod tests;
@@ -46,7 +54,7 @@ pub use leg::{Leg, LegStatus, PendingModify, Role};
 pub use machine::{Bracket, Transition};
 pub use spec::{
     BracketSpec, EntryKind, ScaleOut, StopKind, Trailing, DEFAULT_ENTRY_TIMEOUT_NS,
-    DEFAULT_MAX_MODIFICATIONS, SQUARE_OFF_EQ_MINUTE, SQUARE_OFF_FNO_MINUTE,
-    TRAIL_RESERVED_MODIFICATIONS,
+    DEFAULT_MAX_MODIFICATIONS, DEFAULT_STOP_FILL_TIMEOUT_NS, SQUARE_OFF_EQ_MINUTE,
+    SQUARE_OFF_FNO_MINUTE, TRAIL_RESERVED_MODIFICATIONS,
 };
 pub use state::State;

@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 /// Entry not filled at all within this long is cancelled (5 minutes).
 pub const DEFAULT_ENTRY_TIMEOUT_NS: i64 = 300 * NS_PER_SEC;
+/// A triggered stop not completely filled this long after its trigger (in
+/// exchange time) is escalated by the watchdog (5 seconds).
+pub const DEFAULT_STOP_FILL_TIMEOUT_NS: i64 = 5 * NS_PER_SEC;
+/// The longest stop-fill timeout a spec may ask for: a watchdog slower than
+/// this protects nothing.
+const MAX_STOP_FILL_TIMEOUT_NS: i64 = 3_600 * NS_PER_SEC;
 /// Kite allows 25 modifications per order.
 pub const DEFAULT_MAX_MODIFICATIONS: u32 = 25;
 /// Modifications the trailing stop must leave for resizes and breakeven.
@@ -116,6 +122,11 @@ pub struct BracketSpec {
     pub time_stop_ns: Option<i64>,
     /// Cancel the entry if it has not filled completely this long after opening.
     pub entry_timeout_ns: i64,
+    /// A stop that has triggered but not filled completely this long after
+    /// (exchange time) is cancelled and the position exits at market; a
+    /// second timeout later, whatever is still open exits without waiting.
+    #[serde(default = "default_stop_fill_timeout_ns")]
+    pub stop_fill_timeout_ns: i64,
     /// End-of-day square-off, minutes after midnight IST.
     pub square_off_minute_ist: u16,
     pub tick_size: Price,
@@ -124,6 +135,10 @@ pub struct BracketSpec {
     pub max_order_qty: u64,
     /// Modifications allowed per order by the broker.
     pub max_modifications: u32,
+}
+
+const fn default_stop_fill_timeout_ns() -> i64 {
+    DEFAULT_STOP_FILL_TIMEOUT_NS
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> OcoError {
@@ -174,6 +189,7 @@ impl BracketSpec {
             trailing: None,
             time_stop_ns: None,
             entry_timeout_ns: DEFAULT_ENTRY_TIMEOUT_NS,
+            stop_fill_timeout_ns: DEFAULT_STOP_FILL_TIMEOUT_NS,
             square_off_minute_ist,
             tick_size: instrument.tick_size,
             lot_size: instrument.lot_size,
@@ -324,6 +340,16 @@ impl BracketSpec {
         }
         if self.entry_timeout_ns <= 0 {
             return Err(invalid("entry_timeout", "must be positive"));
+        }
+        if self.stop_fill_timeout_ns <= 0 || self.stop_fill_timeout_ns > MAX_STOP_FILL_TIMEOUT_NS {
+            return Err(invalid(
+                "stop_fill_timeout",
+                format!(
+                    "must be positive and at most {} s, got {} ns",
+                    MAX_STOP_FILL_TIMEOUT_NS / NS_PER_SEC,
+                    self.stop_fill_timeout_ns
+                ),
+            ));
         }
         if self.square_off_minute_ist >= 24 * 60 {
             return Err(invalid(
@@ -503,6 +529,14 @@ mod tests {
             ),
             ("time_stop", Box::new(|s| s.time_stop_ns = Some(0))),
             ("entry_timeout", Box::new(|s| s.entry_timeout_ns = -1)),
+            (
+                "stop_fill_timeout",
+                Box::new(|s| s.stop_fill_timeout_ns = 0),
+            ),
+            (
+                "stop_fill_timeout",
+                Box::new(|s| s.stop_fill_timeout_ns = 3_601 * NS_PER_SEC),
+            ),
             ("square_off", Box::new(|s| s.square_off_minute_ist = 1440)),
             ("max_modifications", Box::new(|s| s.max_modifications = 0)),
             ("tick_size", Box::new(|s| s.tick_size = Price::ZERO)),
@@ -613,5 +647,16 @@ mod tests {
         assert_eq!(serde_json::from_value::<BracketSpec>(v.clone()).unwrap(), s);
         v["surprise"] = serde_json::json!(1);
         assert!(serde_json::from_value::<BracketSpec>(v).is_err());
+    }
+
+    #[test]
+    fn a_spec_stored_before_the_watchdog_gets_the_default_timeout() {
+        let s = spec(Side::Buy);
+        let mut v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["stop_fill_timeout_ns"], serde_json::json!(5 * NS_PER_SEC));
+        v.as_object_mut().unwrap().remove("stop_fill_timeout_ns");
+        let back: BracketSpec = serde_json::from_value(v).unwrap();
+        assert_eq!(back.stop_fill_timeout_ns, DEFAULT_STOP_FILL_TIMEOUT_NS);
+        assert_eq!(back, s);
     }
 }

@@ -7,6 +7,8 @@ use crate::instrument::{Instrument, Segment};
 use crate::price::Price;
 use crate::side::Side;
 
+mod protection;
+
 const PLAN: &str = "0123456789abcdef01234567";
 /// 2026-01-01 04:00 UTC = 09:30 IST.
 const T0: i64 = 1_767_240_000_000_000_000;
@@ -919,6 +921,10 @@ fn bad_events_are_errors_and_change_nothing() {
             ltp: Price::ZERO,
             atr: None,
         },
+        Event::ChildTriggered { tag: OrderTag::Tp },
+        Event::ChildTriggered {
+            tag: OrderTag::Entry,
+        },
     ];
     let fields = [
         "filled",
@@ -931,6 +937,8 @@ fn bad_events_are_errors_and_change_nothing() {
         "filled",
         "filled",
         "ltp",
+        "tag",
+        "tag",
     ];
     for (e, field) in bad.iter().zip(fields) {
         let err = h.b.handle(h.now, e).unwrap_err();
@@ -995,6 +1003,7 @@ fn one_of_each() -> Vec<Event> {
         Event::EntryCancelled(f(4)),
         Event::EntryExpired(f(4)),
         Event::ChildAck { tag: s },
+        Event::ChildTriggered { tag: s },
         Event::ChildPartialFill {
             tag: s,
             fill: Fill::new(2, px(248_000)),
@@ -1034,14 +1043,14 @@ fn every_state_event_pair_is_decided() {
     // rows: states in State::ALL order; columns: Event::KINDS order;
     // Some(next state) for a legal pair, None for an error.
     #[rustfmt::skip]
-    let table: [[Option<State>; 17]; 6] = [
-        //           ack          partial         filled       rejected         cancelled      expired        c.ack          c.partial      c.filled       c.rejected     c.cancelled    cxl-refused    mod.ack mod.rej flatten        time           price
-        /* PEND */ [Some(Pending), Some(Entering), Some(Open),  Some(Cancelled), Some(Open),    Some(Open),    E,             E,             E,             E,             E,             E,             E,      E,      Some(Closing), Some(Pending), Some(Pending)],
-        /* ENTR */ [Some(Entering),Some(Entering), Some(Open),  Some(Open),      Some(Open),    Some(Open),    Some(Entering),Some(Entering),Some(Closing), Some(Closing), Some(Closing), E,             E,      E,      Some(Closing), Some(Entering),Some(Entering)],
-        /* OPEN */ [Some(Open),    Some(Open),     Some(Open),  Some(Open),      Some(Open),    Some(Open),    Some(Open),    Some(Open),    Some(Closing), Some(Closing), Some(Closing), E,             E,      E,      Some(Closing), Some(Open),    Some(Open)],
-        /* CLSG */ [Some(Closing), Some(Closing),  Some(Closing),Some(Closing),  Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), E,      E,      Some(Closing), Some(Closing), Some(Closing)],
-        /* CLSD */ [Some(Closed),  Some(Closed),   Some(Closed),Some(Closed),    Some(Closed),  Some(Closed),  Some(Closed),  Some(Closing), Some(Closing), Some(Closed),  Some(Closed),  Some(Closed),  E,      E,      Some(Closed),  Some(Closed),  Some(Closed)],
-        /* CNCL */ [Some(Closing),  Some(Closing), Some(Closing),Some(Cancelled),Some(Closing), Some(Closing), E,             E,             E,             E,             E,             E,             E,      E,      Some(Cancelled),Some(Cancelled),Some(Cancelled)],
+    let table: [[Option<State>; 18]; 6] = [
+        //           ack          partial         filled       rejected         cancelled      expired        c.ack          c.trig         c.partial      c.filled       c.rejected     c.cancelled    cxl-refused    mod.ack mod.rej flatten        time           price
+        /* PEND */ [Some(Pending), Some(Entering), Some(Open),  Some(Cancelled), Some(Open),    Some(Open),    E,             E,             E,             E,             E,             E,             E,             E,      E,      Some(Closing), Some(Pending), Some(Pending)],
+        /* ENTR */ [Some(Entering),Some(Entering), Some(Open),  Some(Open),      Some(Open),    Some(Open),    Some(Entering),Some(Entering),Some(Entering),Some(Closing), Some(Closing), Some(Closing), E,             E,      E,      Some(Closing), Some(Entering),Some(Entering)],
+        /* OPEN */ [Some(Open),    Some(Open),     Some(Open),  Some(Open),      Some(Open),    Some(Open),    Some(Open),    Some(Open),    Some(Open),    Some(Closing), Some(Closing), Some(Closing), E,             E,      E,      Some(Closing), Some(Open),    Some(Open)],
+        /* CLSG */ [Some(Closing), Some(Closing),  Some(Closing),Some(Closing),  Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), Some(Closing), E,      E,      Some(Closing), Some(Closing), Some(Closing)],
+        /* CLSD */ [Some(Closed),  Some(Closed),   Some(Closed),Some(Closed),    Some(Closed),  Some(Closed),  Some(Closed),  Some(Closed),  Some(Closing), Some(Closing), Some(Closed),  Some(Closed),  Some(Closed),  E,      E,      Some(Closed),  Some(Closed),  Some(Closed)],
+        /* CNCL */ [Some(Closing),  Some(Closing), Some(Closing),Some(Cancelled),Some(Closing), Some(Closing), E,             E,             E,             E,             E,             E,             E,             E,      E,      Some(Cancelled),Some(Cancelled),Some(Cancelled)],
     ];
     let events = one_of_each();
     for (k, e) in events.iter().enumerate() {
