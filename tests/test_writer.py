@@ -8,6 +8,7 @@ writer reports unhealthy, and after the restart every row lands exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -299,17 +300,30 @@ class FlakyPool:
         self._calls = 0
         self._fail_on = fail_on_call
 
-    def acquire(self, **kw: object) -> object:
-        return self._pool.acquire(**kw)  # type: ignore[arg-type]
+    @contextlib.asynccontextmanager
+    async def acquire(self, **kw: object) -> AsyncIterator[object]:
+        async with self._pool.acquire(**kw) as conn:  # type: ignore[arg-type]
+            yield _FlakyConnection(self, conn)
 
-    async def fetchval(self, *args: object, **kw: object) -> object:
-        return await self._pool.fetchval(*args, **kw)  # type: ignore[arg-type]
-
-    async def execute(self, *args: object, **kw: object) -> str:
+    def count_execute(self) -> None:
         self._calls += 1
         if self._calls == self._fail_on:
             raise ConnectionResetError("connection lost mid-batch")
-        return await self._pool.execute(*args, **kw)  # type: ignore[arg-type]
+
+
+class _FlakyConnection:
+    """Single-row executes go through the pool's failure counter; the rest is the real one."""
+
+    def __init__(self, pool: FlakyPool, conn: object) -> None:
+        self._flaky = pool
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    async def execute(self, *args: object, **kw: object) -> str:
+        self._flaky.count_execute()
+        return await self._conn.execute(*args, **kw)  # type: ignore[attr-defined,no-any-return]
 
 
 async def test_outage_while_isolating_a_bad_row_still_flushes(
@@ -329,3 +343,21 @@ async def test_outage_while_isolating_a_bad_row_still_flushes(
     assert [w for w, _ in writer.dead_letters] == [orphan]
     for table in ("signals", "decisions", "orders", "order_events", "fills"):
         assert await count(db_pool, table) == 1, table
+
+
+def test_atomic_rows_are_never_split_across_batches() -> None:
+    """An order's status and its fill travel together: a batch boundary (and so a
+    process killed between two transactions) never separates them."""
+    writer = DbWriter(None, batch_max=3)  # type: ignore[arg-type]  # batching only, never started
+    sid = uuid4()
+    singles = [RiskEventRow(ts=T0, reason=f"r{i}", session_id=sid) for i in range(2)]
+    group = plan_rows(sid, 1)[3:]  # status update, order event, fill
+    writer.submit_many(singles)
+    assert writer.submit_many(group, atomic=True) == len(group)
+    writer.submit(singles[0])
+    first = writer._take_batch()
+    assert first == [*singles, *group]  # over batch_max rather than cut in two
+    assert writer._take_batch() == [singles[0]]
+    # Without atomic, the boundary falls where batch_max says.
+    writer.submit_many([*singles, *group])
+    assert len(writer._take_batch()) == 3

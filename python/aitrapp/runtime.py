@@ -162,6 +162,7 @@ class Runtime:
         self.after_batch: Callable[[], Awaitable[None]] | None = None
         self.restored: EngineRestore | None = None
         self.started_at = datetime.now(UTC)
+        self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._closed = False
 
@@ -215,6 +216,9 @@ class Runtime:
             batch_max=s.writer_batch_max,
             retry_max_s=s.writer_retry_max_s,
             probe_interval_s=s.writer_probe_interval_s,
+            command_timeout_s=s.writer_command_timeout_s,
+            heartbeat_timeout_s=s.db_heartbeat_timeout_s,
+            heartbeat_connect=self._db.connect,
             metrics=self.metrics,
             spill_dir=s.data_dir,
         )
@@ -301,6 +305,7 @@ class Runtime:
             bracket=o.bracket,
             slo_ms=o.slo_ms,
         )
+        self._writer.add_health_listener(self._on_db_health)
         # The same positions get their OCO machine back (a stop fill cancels the TP),
         # unless the broker disagrees with the database: no orders on a mismatch.
         if restore and self.reconcile.may_trade(o.accept_reconcile):
@@ -652,6 +657,21 @@ class Runtime:
     async def _on_update(self, u: OrderUpdate) -> None:
         await self._require(self.oco).on_order_update(u)
 
+    def _on_db_health(self, ok: bool, reason: str | None) -> None:
+        """The database stopped (or resumed) answering: an alert either way. While it
+        is down the orchestrator opens no entry (DB_UNAVAILABLE); exits go on."""
+        orch = self.orchestrator
+        if orch is None:
+            return
+        if ok:
+            alert = OcoAlert("", "INFO", "DB_RECOVERED", "database answers again", self.now_ns())
+        else:
+            message = f"database unavailable ({reason}): no new entries until it answers"
+            alert = OcoAlert("", "CRITICAL", "DB_UNAVAILABLE", message, self.now_ns())
+        task = asyncio.get_running_loop().create_task(orch.on_alert(alert))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _on_entry_refused(self, req: OrderRequest, reason: str) -> None:
         plan_id, _, _ = req.client_order_id.partition(":")
         self._require(self.orchestrator).entry_refused(plan_id, reason)
@@ -920,7 +940,8 @@ class Runtime:
             "" if w is None or w.healthy else (w.last_error or "unreachable"),
         )
         out["writer"] = ComponentHealth(
-            w is not None, f"queue_depth={w.queue_depth}" if w is not None else "not started"
+            w is not None and w.healthy,
+            f"queue_depth={w.queue_depth}" if w is not None else "not started",
         )
         bus = self._bus
         out["bus"] = ComponentHealth(

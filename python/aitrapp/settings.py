@@ -74,7 +74,11 @@ class AppSettings(BaseSettings):
     writer_queue_max: int = Field(100_000, ge=1)
     writer_batch_max: int = Field(500, ge=1, le=10_000)
     writer_retry_max_s: float = Field(5.0, gt=0)
-    writer_probe_interval_s: float = Field(1.0, gt=0)
+    writer_probe_interval_s: float = Field(1.0, gt=0)  # the database heartbeat's period
+    # Deadline of each writer statement, and of the heartbeat's SELECT 1 (a hung
+    # server is declared down after this long without an answer).
+    writer_command_timeout_s: float = Field(5.0, gt=0)
+    db_heartbeat_timeout_s: float = Field(1.0, gt=0)
 
     bus_stream_prefix: str = Field("aitrapp", min_length=1)
     bus_maxlen: int = Field(100_000, ge=1)

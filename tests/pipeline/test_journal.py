@@ -180,7 +180,7 @@ async def test_an_exit_repeated_during_the_outage_is_placed_once(
     first = await journal.place_order(req)
     assert await journal.place_order(req) == first
     assert len(await broker.orders()) == 1
-    rows = [w for w in writer._buf if isinstance(w, OrderRow)]
+    rows = [w for w in writer.queued() if isinstance(w, OrderRow)]
     assert [r.client_order_id for r in rows] == [req.client_order_id] * 2  # idempotent insert
     await writer.start()
     try:

@@ -7,6 +7,7 @@ connect to it. Either way callers get a :class:`Database` holding the pool.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
@@ -65,6 +66,24 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         )
 
 
+class BoundedPool(asyncpg.Pool):
+    """A pool whose ``release`` never waits long for a hung server.
+
+    When a query is cancelled (its caller's deadline passed), asyncpg sends the
+    server a cancel request and ``release`` waits for it, up to the command
+    timeout; a server that hangs answers neither, so every ``async with
+    pool.acquire()`` under a deadline would block its caller for that long.
+    Here the wait is bounded: past it the connection is dropped, not reused.
+    """
+
+    release_timeout: float = 2.0
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the signature of asyncpg.Pool.release
+        await super().release(
+            connection, timeout=self.release_timeout if timeout is None else timeout
+        )
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -72,18 +91,26 @@ async def create_pool(
     max_size: int = 10,
     connect_timeout: float = 5.0,
     command_timeout: float | None = 15.0,
+    release_timeout: float = 2.0,
 ) -> Pool:
     """An asyncpg pool with the JSON codecs installed on every connection."""
-    pool = await asyncpg.create_pool(
+    pool = BoundedPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         timeout=connect_timeout,
         command_timeout=command_timeout,
         init=_init_connection,
         server_settings={"application_name": APPLICATION_NAME, "timezone": "UTC"},
     )
-    return pool
+    pool.release_timeout = release_timeout
+    await pool
+    return cast(Pool, pool)
 
 
 def redact_dsn(dsn: str) -> str:
@@ -103,14 +130,30 @@ class Database:
     pool: Pool
     dsn: str
     embedded: EmbeddedPostgres | None = None
+    connect_timeout: float = 5.0
 
     @property
     def safe_dsn(self) -> str:
         return redact_dsn(self.dsn)
 
-    async def close(self) -> None:
+    async def connect(self) -> asyncpg.Connection[asyncpg.Record]:
+        """One connection outside the pool (the writer's heartbeat: a pool whose
+        connections all hang must not hide that the server hangs)."""
+        return await asyncpg.connect(
+            self.dsn,
+            timeout=self.connect_timeout,
+            server_settings={"application_name": f"{APPLICATION_NAME}:heartbeat"},
+        )
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Closes the pool (connections dropped after ``timeout_s``: a hung server
+        must not hold the process), then releases the embedded server."""
         try:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), timeout_s)
+            except TimeoutError:
+                log.warning("database pool did not close in %.0f s: connections dropped", timeout_s)
+                self.pool.terminate()
         finally:
             if self.embedded is not None:
                 await self.embedded.release()
@@ -141,7 +184,9 @@ async def open_database(settings: AppSettings, **pool_kwargs: Any) -> Database:
         if embedded is not None:
             await embedded.release()
         raise
-    db = Database(pool=pool, dsn=dsn, embedded=embedded)
+    db = Database(
+        pool=pool, dsn=dsn, embedded=embedded, connect_timeout=settings.db_connect_timeout_s
+    )
     log.info("database ready", extra={"dsn": db.safe_dsn, "embedded": embedded is not None})
     return db
 

@@ -13,6 +13,17 @@ database rejects for its content (constraint or data error) cannot succeed on
 retry: the batch is replayed row by row, and each rejected row is logged in
 full and counted, so one bad row never blocks the rest.
 
+A database that hangs (every PostgreSQL process stopped) refuses nothing, it
+just never answers; asyncpg then waits out its command timeout and again for
+the cancel request. So every statement runs under a deadline of its own, and a
+heartbeat task (``SELECT 1`` on a dedicated connection, a short deadline, the
+connection dropped when it is missed) says within about two seconds that the
+database is gone, whatever the writer happens to be waiting on.
+
+Rows submitted together with ``submit_many(..., atomic=True)`` (an order's new
+status and its fill) always travel in one batch, hence one transaction: a
+process killed between two batches never leaves one without the other.
+
 ``close()`` drains; if the database is still down when its timeout expires,
 the unwritten rows are spilled to a JSON-lines file that the next
 ``start()`` replays (idempotently), so a restart loses nothing either.
@@ -29,7 +40,7 @@ import os
 import time
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import groupby
@@ -47,7 +58,11 @@ from aitrapp.metrics import Metrics
 log = logging.getLogger(__name__)
 
 HealthListener = Callable[[bool, str | None], None]
+# A dedicated connection for the heartbeat (so a saturated pool cannot hide an outage).
+HeartbeatConnect = Callable[[], Awaitable["asyncpg.Connection[asyncpg.Record]"]]
 SPILL_SUFFIX = ".spill.jsonl"
+# A spilled row that must be replayed in one batch with the next line.
+GLUED_PREFIX = "+"
 
 # Errors about the row itself: retrying the same row cannot succeed.
 _ROW_ERRORS = (
@@ -70,12 +85,16 @@ class DbWriter:
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
         probe_interval_s: float = 1.0,
-        command_timeout_s: float = 15.0,
+        command_timeout_s: float = 5.0,
+        heartbeat_timeout_s: float = 1.0,
+        heartbeat_connect: HeartbeatConnect | None = None,
         metrics: Metrics | None = None,
         spill_dir: Path | None = None,
     ) -> None:
         if queue_max < 1 or batch_max < 1:
             raise ValueError("queue_max and batch_max must be >= 1")
+        if command_timeout_s <= 0 or heartbeat_timeout_s <= 0 or probe_interval_s <= 0:
+            raise ValueError("timeouts and the probe interval must be > 0")
         self._pool = pool
         self._queue_max = queue_max
         self._batch_max = batch_max
@@ -83,16 +102,25 @@ class DbWriter:
         self._retry_max = retry_max_s
         self._probe_interval = probe_interval_s
         self._timeout = command_timeout_s
+        self._hb_timeout = heartbeat_timeout_s
+        self._hb_connect = heartbeat_connect
+        self._hb_conn: asyncpg.Connection[asyncpg.Record] | None = None
+        self._hb_task: asyncio.Task[None] | None = None
         self._metrics = metrics
         self._spill_dir = spill_dir
-        self._buf: deque[Write] = deque()
+        # (row, glued): a glued row travels in the same batch as the row after it.
+        self._buf: deque[tuple[Write, bool]] = deque()
         self._pending: list[Write] = []
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._submitted = 0
         self._done = 0  # rows written or dead-lettered, counted per completed batch
         self._inflight = 0  # size of the batch in self._pending when it was taken
-        self._db_ok = True
+        self._db_ok = True  # the overall verdict: writes and heartbeat both fine
+        self._writes_ok = True
+        self._beat_ok = True
+        self._write_error: str | None = None
+        self._beat_error: str | None = None
         self._last_error: str | None = None
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -113,8 +141,17 @@ class DbWriter:
 
     @property
     def healthy(self) -> bool:
-        """False while the database is unreachable or the buffer is 90% full."""
+        """False while the database is unreachable or hung, or the buffer is 90% full."""
         return self._db_ok and len(self._buf) < 0.9 * self._queue_max
+
+    @property
+    def database_ok(self) -> bool:
+        """The database answers (heartbeat) and takes the writes."""
+        return self._db_ok
+
+    def queued(self) -> list[Write]:
+        """The rows waiting (in flight first), for inspection."""
+        return [*self._pending, *(w for w, _ in self._buf)]
 
     @property
     def last_error(self) -> str | None:
@@ -127,6 +164,9 @@ class DbWriter:
     # ---- the tick-path API ----
     def submit(self, write: Write) -> bool:
         """Queue one row; never blocks. False if refused (closing or buffer full: logged)."""
+        return self._submit(write, glued=False)
+
+    def _submit(self, write: Write, *, glued: bool) -> bool:
         if type(write) not in repo.STATEMENTS:
             raise TypeError(f"not a database write: {type(write).__name__}")
         if self._closing:
@@ -135,13 +175,25 @@ class DbWriter:
         if len(self._buf) >= self._queue_max:
             self._drop(write, f"writer queue full ({self._queue_max})")
             return False
-        self._buf.append(write)
+        self._buf.append((write, glued))
         self._submitted += 1
         self._wake.set()
         return True
 
-    def submit_many(self, writes: Iterable[Write]) -> int:
-        return sum(self.submit(w) for w in writes)
+    def submit_many(self, writes: Iterable[Write], *, atomic: bool = False) -> int:
+        """Queue rows; ``atomic``: all of them land in one transaction (or none, and all
+        are refused together when the queue cannot take them all)."""
+        rows = list(writes)
+        if not atomic:
+            return sum(self.submit(w) for w in rows)
+        for w in rows:
+            if type(w) not in repo.STATEMENTS:
+                raise TypeError(f"not a database write: {type(w).__name__}")
+        if not self._closing and len(self._buf) + len(rows) > self._queue_max:
+            for w in rows:
+                self._drop(w, f"writer queue full ({self._queue_max})")
+            return 0
+        return sum(self._submit(w, glued=i < len(rows) - 1) for i, w in enumerate(rows))
 
     # ---- lifecycle ----
     async def start(self) -> None:
@@ -150,6 +202,8 @@ class DbWriter:
         self._replay_spills()
         self._task = asyncio.create_task(self._run(), name="db-writer")
         self._task.add_done_callback(_log_crash)
+        self._hb_task = asyncio.create_task(self._heartbeat_loop(), name="db-heartbeat")
+        self._hb_task.add_done_callback(_log_crash)
 
     async def flush(self) -> None:
         """Wait until every row submitted before this call is written (or dead-lettered).
@@ -165,18 +219,29 @@ class DbWriter:
         self._closing = True
         self._wake.set()
         task = self._task
-        if task is None:
-            self._spill()
-            return
         try:
-            await asyncio.wait_for(asyncio.shield(task), grace_s)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self._spill()
+            if task is None:
+                self._spill()
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace_s)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self._spill()
+            finally:
+                self._task = None
         finally:
-            self._task = None
+            await self._stop_heartbeat()
+
+    async def _stop_heartbeat(self) -> None:
+        hb, self._hb_task = self._hb_task, None
+        if hb is not None:
+            hb.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hb
+        self._drop_hb_conn()
 
     # ---- the loop ----
     async def _run(self) -> None:
@@ -187,31 +252,45 @@ class DbWriter:
                     if self._closing:
                         return
                     self._wake.clear()
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._probe_interval)
-                    except TimeoutError:
-                        await self._probe()
                     continue
-                n = min(len(self._buf), self._batch_max)
-                self._pending = [self._buf.popleft() for _ in range(n)]
+                self._pending = self._take_batch()
                 # Counted done only when the whole batch is: rows are reordered
                 # by table, so a partial count could release flush() early.
-                self._inflight = n
+                self._inflight = len(self._pending)
             try:
                 await self._write_pending()
             except Exception as exc:  # the database is unreachable or failing: keep the rows
-                self._set_db_ok(False, f"{type(exc).__name__}: {exc}")
+                self._writes_ok, self._write_error = False, _describe(exc)
+                self._update_health()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._retry_max)
                 continue
             backoff = self._retry_min
-            self._set_db_ok(True, None)
+            self._writes_ok, self._write_error = True, None
+            self._update_health()
             await self._batch_done()
+
+    def _take_batch(self) -> list[Write]:
+        """Up to ``batch_max`` rows, and never a glued group cut in two."""
+        batch: list[Write] = []
+        glued = False
+        while self._buf and (len(batch) < self._batch_max or glued):
+            write, glued = self._buf.popleft()
+            batch.append(write)
+        return batch
 
     async def _write_pending(self) -> None:
         batch = sorted(self._pending, key=lambda w: statement_for(w).rank)
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+            # A deadline over the whole transaction: asyncpg's own per-statement
+            # timeout is followed by a cancel request that a hung server never answers.
+            async with (
+                asyncio.timeout(self._timeout * 2),
+                self._pool.acquire(timeout=self._timeout) as conn,
+                conn.transaction(),
+            ):
                 for st, group in groupby(batch, key=statement_for):
                     rows = [args_for(w) for w in group]
                     await conn.executemany(st.sql, rows, timeout=self._timeout)
@@ -220,11 +299,18 @@ class DbWriter:
             return
         self.written += len(batch)
 
+    async def _execute_one(self, write: Write) -> None:
+        async with (
+            asyncio.timeout(self._timeout * 2),
+            self._pool.acquire(timeout=self._timeout) as conn,
+        ):
+            await conn.execute(statement_for(write).sql, *args_for(write), timeout=self._timeout)
+
     async def _write_one_by_one(self, batch: list[Write]) -> None:
         """Isolate rejected rows; a connection error leaves the rest pending."""
         for i, w in enumerate(batch):
             try:
-                await repo.execute(self._pool, w)
+                await self._execute_one(w)
                 self.written += 1
             except _ROW_ERRORS as exc:
                 self._dead_letter(w, f"{type(exc).__name__}: {exc}")
@@ -240,13 +326,49 @@ class DbWriter:
         async with self._progress:
             self._progress.notify_all()
 
-    async def _probe(self) -> None:
+    # ---- the heartbeat ----
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            ok, reason = await self.heartbeat()
+            self._beat_ok, self._beat_error = ok, reason
+            self._update_health()
+            await asyncio.sleep(max(0.0, self._probe_interval - (time.monotonic() - started)))
+
+    async def heartbeat(self) -> tuple[bool, str | None]:
+        """One ``SELECT 1`` under the heartbeat deadline: (answered, why not)."""
         try:
-            await self._pool.fetchval("SELECT 1", timeout=self._timeout)
+            async with asyncio.timeout(self._hb_timeout):
+                if self._hb_connect is None:
+                    await self._pool_heartbeat()
+                else:
+                    if self._hb_conn is None or self._hb_conn.is_closed():
+                        self._hb_conn = await self._hb_connect()
+                    await self._hb_conn.fetchval("SELECT 1")
+        except TimeoutError:
+            self._drop_hb_conn()  # it may be stuck mid-protocol: never reuse it
+            return False, f"no answer to the heartbeat within {self._hb_timeout:g} s (hung?)"
         except Exception as exc:
-            self._set_db_ok(False, f"{type(exc).__name__}: {exc}")
-        else:
-            self._set_db_ok(True, None)
+            self._drop_hb_conn()
+            return False, _describe(exc)
+        return True, None
+
+    async def _pool_heartbeat(self) -> None:
+        async with self._pool.acquire(timeout=self._hb_timeout) as conn:
+            try:
+                await conn.fetchval("SELECT 1")
+            except BaseException:
+                conn.terminate()  # never hand a connection stuck mid-query back
+                raise
+
+    def _drop_hb_conn(self) -> None:
+        conn, self._hb_conn = self._hb_conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    def _update_health(self) -> None:
+        ok = self._writes_ok and self._beat_ok
+        self._set_db_ok(ok, None if ok else (self._beat_error or self._write_error))
 
     def _set_db_ok(self, ok: bool, reason: str | None) -> None:
         self._last_error = reason
@@ -285,20 +407,22 @@ class DbWriter:
 
     # ---- spill files: rows that outlive the process ----
     def _spill(self) -> None:
-        rows = [*self._pending, *self._buf]
+        # The batch in flight stays one batch when it is replayed.
+        pending = [(w, i < len(self._pending) - 1) for i, w in enumerate(self._pending)]
+        rows = [*pending, *self._buf]
         self._pending = []
         self._buf.clear()
         if not rows:
             return
         if self._spill_dir is None:
-            for w in rows:
+            for w, _ in rows:
                 self._drop(w, "writer closed with the database unreachable (no spill dir)")
             return
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         path = self._spill_dir / f"writer-{time.time_ns()}-{os.getpid()}{SPILL_SUFFIX}"
         with open(path, "w", encoding="utf-8") as fh:
-            for w in rows:
-                fh.write(encode_write(w) + "\n")
+            for w, glued in rows:
+                fh.write((GLUED_PREFIX if glued else "") + encode_write(w) + "\n")
         log.error(
             "database unreachable at shutdown: rows spilled for the next start",
             extra={"rows": len(rows), "path": str(path)},
@@ -308,9 +432,13 @@ class DbWriter:
         if self._spill_dir is None or not self._spill_dir.is_dir():
             return
         for path in sorted(self._spill_dir.glob(f"*{SPILL_SUFFIX}")):
-            writes = [decode_write(line) for line in path.read_text("utf-8").splitlines() if line]
-            for w in writes:
-                self._buf.append(w)
+            lines = [line for line in path.read_text("utf-8").splitlines() if line]
+            writes = [
+                (decode_write(line.removeprefix(GLUED_PREFIX)), line.startswith(GLUED_PREFIX))
+                for line in lines
+            ]
+            for w, glued in writes:
+                self._buf.append((w, glued))
                 self._submitted += 1
             # Deleted once everything submitted up to here is written.
             self._replayed.append((path, self._submitted))
@@ -320,6 +448,10 @@ class DbWriter:
         while self._replayed and self._done >= self._replayed[0][1]:
             path, _ = self._replayed.pop(0)
             path.unlink(missing_ok=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

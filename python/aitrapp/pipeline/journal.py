@@ -153,6 +153,9 @@ class JournaledBroker:
     async def _journal(self, req: OrderRequest, row: OrderRow) -> bool:
         """True when this call owns the placement; False when it was attempted before."""
         try:
+            if not self._writer.database_ok:
+                # Known down (or hung): do not make the tick path wait for it again.
+                raise ConnectionError(self._writer.last_error or "database unavailable")
             return await asyncio.wait_for(
                 repo.insert_order_new(self._pool, row), timeout=self._db_timeout_s
             )
