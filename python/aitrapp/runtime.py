@@ -57,6 +57,7 @@ from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.metrics import Metrics
+from aitrapp.notify import Notifications, start_notifications
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
@@ -161,6 +162,7 @@ class Runtime:
         # time apart): the session runner's drills run here, in feed order.
         self.after_batch: Callable[[], Awaitable[None]] | None = None
         self.restored: EngineRestore | None = None
+        self.notify = Notifications.disabled()  # AITRAPP_NOTIFY_URLS: started with the bus
         self.started_at = datetime.now(UTC)
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -226,6 +228,7 @@ class Runtime:
         await self._writer.start()
         self._bus = make_bus(s, self.metrics)
         await self._bus.start()
+        self.notify = await start_notifications(s, self._bus, self.metrics)
         if o.mode == "LIVE":
             await self._pass_live_gate()
 
@@ -276,6 +279,7 @@ class Runtime:
             for line in self.reconcile.lines():
                 log.warning("reconcile: %s", line)
             log.warning("broker and database disagree: trading starts PAUSED (no entries)")
+        self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
         # The engine resumes the day: open brackets (as reconciled), heat, trade count, PnL.
         # Only a real day is resumed: each synthetic or replayed session is its own
         # simulated account and must not inherit another run's trades.
@@ -706,7 +710,7 @@ class Runtime:
             await asyncio.wait_for(repo.execute(self.pool, row), timeout=2.0)
         except Exception:  # the audit must not be lost: keep it in the writer's queue
             self.writer.submit(row)
-        self.bus.publish("mode", {"action": action, "actor": actor, **result})
+        self.bus.publish("mode", {"action": action, "actor": actor, "params": params, **result})
 
     def _audit_nowait(self, action: str, params: dict[str, Any], result: dict[str, Any]) -> None:
         self.writer.submit(
@@ -763,14 +767,20 @@ class Runtime:
         from aitrapp.report.credentials import kite_verifier
         from aitrapp.report.live_gate import enforce_live_gate
 
-        async with self.pool.acquire() as conn:
-            await enforce_live_gate(
-                conn,
-                self.settings,
-                actor="runtime:start",
-                verify_credentials=kite_verifier(),
-                params={"at": "session start"},
-            )  # raises ModeRefusedError with the gate's reasons
+        gate = {"action": "live_gate", "actor": "runtime:start"}
+        try:
+            async with self.pool.acquire() as conn:
+                await enforce_live_gate(
+                    conn,
+                    self.settings,
+                    actor="runtime:start",
+                    verify_credentials=kite_verifier(),
+                    params={"at": "session start"},
+                )  # raises ModeRefusedError with the gate's reasons
+        except ModeRefusedError as exc:
+            self.bus.publish("mode", {**gate, "ok": False, "reasons": exc.reasons})
+            raise
+        self.bus.publish("mode", {**gate, "ok": True})
         self._mode = "LIVE"
 
     async def _live_gate(self, actor: str) -> list[str]:
@@ -1037,12 +1047,15 @@ class Runtime:
             )
         if self._writer is not None:
             await self._writer.close()
+        if self.orchestrator is not None:  # the closing summary, from the drained journal
+            await self.notify.session_closed(self.pool, self._session_id, self.summary())
 
     async def close(self) -> None:
         """Closes the bus and the database (after stop_trading)."""
         if self._closed:
             return
         self._closed = True
+        await self.notify.close()  # sends what waits, before the bus goes
         if self._bus is not None:
             await self._bus.close()
         if self._db is not None:

@@ -192,6 +192,7 @@ async def _judge(rt: Runtime, plan: SessionPlan) -> SessionOutcome:
     now = datetime.now(UTC)
     async with rt.pool.acquire() as conn:
         verdict = await burnin.check_session(conn, sid, now=now)
+        rt.notify.burnin(verdict.to_json())  # sent before the runtime closes
         report_dir = None
         if plan.write_report:
             report = await load_daily_report(conn, now=now, session_id=sid)

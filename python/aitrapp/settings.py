@@ -10,11 +10,20 @@ an API token. :func:`load_settings` turns validation failures into a
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aitrapp.exceptions import ConfigError
 
@@ -84,6 +93,32 @@ class AppSettings(BaseSettings):
     bus_maxlen: int = Field(100_000, ge=1)
     bus_queue_max: int = Field(10_000, ge=1)
 
+    # Apprise URLs (tgram://, slack://, discord://, mailto://, json://, ...): a JSON
+    # list or whitespace-separated. Empty: no notifications.
+    # Secret: a URL often carries a bot token or a password.
+    notify_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _split_notify_urls(cls, value: object) -> object:
+        return split_urls(value) if isinstance(value, str) else value
+
+    @field_validator("notify_urls", mode="after")
+    @classmethod
+    def _check_notify_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        plain = [u.get_secret_value() for u in urls]
+        for i, url in enumerate(plain, start=1):
+            if not _URL.fullmatch(url):
+                raise ValueError(f"entry {i} is not a URL like scheme://... (no spaces)")
+        if plain:  # Apprise is imported only when there is something to check
+            from aitrapp.notify.apprise_sender import url_problem
+
+            for i, url in enumerate(plain, start=1):
+                problem = url_problem(url)
+                if problem is not None:
+                    raise ValueError(f"entry {i}: {problem}")
+        return urls
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:
         token = self.api_token.get_secret_value() if self.api_token else ""
@@ -114,6 +149,26 @@ class AppSettings(BaseSettings):
 
     def redis_dsn(self) -> str | None:
         return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# Separators: whitespace, or a comma right before the next scheme:// (a comma
+# inside a URL, e.g. mailto://...?to=a@x,b@y, stays).
+_URL_SEP = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def split_urls(text: str) -> list[str]:
+    """``AITRAPP_NOTIFY_URLS`` as written: a JSON list, or URLs separated by spaces."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not a valid JSON list: {exc}") from None
+        if not isinstance(parsed, list) or not all(isinstance(u, str) for u in parsed):
+            raise ValueError("expected a JSON list of strings")
+        return [u.strip() for u in parsed if u.strip()]
+    return [u for u in _URL_SEP.split(text) if u]
 
 
 def _env_key(loc: tuple[int | str, ...]) -> str:

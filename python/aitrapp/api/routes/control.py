@@ -71,6 +71,8 @@ async def set_mode(
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             # The refusal stands either way; the log keeps the evidence.
             log.error("api: audit row for a refused LIVE switch not stored: %s", exc)
+        event = {"action": "mode", "actor": caller.actor, "params": row.params, **row.result}
+        runtime.bus.publish("mode", event)  # watchers (notifications) learn of the refusal
         raise ModeRefusedError([LIVE_NEEDS_TOKEN])
     change = await runtime.set_mode(body.mode, actor=caller.actor)
     return ModeChangeOut.model_validate(change)
