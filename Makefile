@@ -22,7 +22,7 @@ $(VENV)/.deps: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "maturin>=1.7,<2"
-	$(BIN)/maturin develop -q --extras dev,docs --profile $(PROFILE)
+	$(BIN)/maturin develop -q --extras dev,docs,research --profile $(PROFILE)
 	touch $@
 
 $(VENV)/.built-$(PROFILE): $(VENV)/.deps $(RUST_SRC) Cargo.lock

@@ -97,39 +97,53 @@ async def run_day(
 def run_day_on_kernel(
     day: date, ticks: TickBatch, instruments: Sequence[Instrument], config: EngineConfig
 ) -> DayResult:
-    """The day on the trading kernel, without a database.
-
-    Contract for ``aitrapp.kernel.replay_day(day=, ticks=, instruments=, config=)``:
-    it returns the day's closed trades as mappings with the fields of
-    :class:`TradeRecord` (money as Decimal or str rupees, times as aware
-    datetimes); charges from one contract note per trade, as today.
-    """
+    """The day on the trading kernel, without a database: ``aitrapp.kernel.replay_day``
+    (the same kernel and charges as a persisted session)."""
     replay = _kernel_replay_day()
     t0 = time.perf_counter()
-    rows = replay(day=day, ticks=ticks, instruments=list(instruments), config=config)
-    trades = tuple(_trade_from_mapping(day, r) for r in rows)
+    kday = replay(ticks, list(instruments), config)
+    segments = {(i.exchange, i.tradingsymbol): i.segment for i in instruments}
+    trades = tuple(_trade_from_kernel(day, t, segments) for t in kday.trades)
+    counters: Mapping[str, Any] = getattr(kday, "counters", None) or {}
     return DayResult(
         day=day,
         status="COMPLETED",
         trades=trades,
         ticks=len(ticks),
+        replay_sha=day_sha(ticks, instruments),
+        signals=int(counters.get("signals", 0)),
+        decisions=int(counters.get("decisions", 0)),
+        risk_blocks=int(counters.get("risk_blocks", 0)),
         wall_s=time.perf_counter() - t0,
     )
 
 
-def _kernel_replay_day() -> Callable[..., Sequence[Mapping[str, Any]]]:
+def require_kernel() -> None:
+    """Raises :class:`KernelUnavailableError`, naming what is missing, without the kernel."""
+    _kernel_replay_day()
+
+
+def kernel_available() -> bool:
+    try:
+        _kernel_replay_day()
+    except KernelUnavailableError:
+        return False
+    return True
+
+
+def _kernel_replay_day() -> Callable[..., Any]:
     missing = []
     core = importlib.import_module("aitrapp._core")
     if not hasattr(core, "Kernel"):
         missing.append("aitrapp._core.Kernel")
     replay = None
-    try:
-        kernel = importlib.import_module("aitrapp.kernel")
-        replay = getattr(kernel, "replay_day", None)
-    except ImportError:
-        pass
-    if replay is None:
-        missing.append("aitrapp.kernel.replay_day")
+    if not missing:
+        try:
+            replay = getattr(importlib.import_module("aitrapp.kernel"), "replay_day", None)
+        except ImportError:
+            replay = None
+        if replay is None:
+            missing.append("aitrapp.kernel.replay_day")
     if missing or replay is None:
         raise KernelUnavailableError(
             "--no-db runs each day on the trading kernel without a database, and this build "
@@ -139,35 +153,29 @@ def _kernel_replay_day() -> Callable[..., Sequence[Mapping[str, Any]]]:
     return replay  # type: ignore[no-any-return]
 
 
-def _trade_from_mapping(day: date, row: Mapping[str, Any]) -> TradeRecord:
-    def money(key: str) -> Decimal:
-        return Decimal(str(row[key]))
-
-    def optional(key: str) -> Decimal | None:
-        value = row.get(key)
-        return None if value is None else Decimal(str(value))
-
+def _trade_from_kernel(day: date, t: Any, segments: Mapping[tuple[str, str], str]) -> TradeRecord:
+    """A ``aitrapp.kernel.KernelTrade`` as a report trade (times from exchange ns)."""
     return TradeRecord(
         day=day,
-        plan_id=str(row["plan_id"]),
-        strategy=str(row["strategy"]),
-        symbol=str(row["symbol"]),
-        exchange=str(row.get("exchange", "NSE")),
-        segment=str(row.get("segment", "EQ")),
-        side="BUY" if row["side"] == "BUY" else "SELL",
-        qty=int(row["qty"]),
-        entry_price=money("entry_price"),
-        exit_price=money("exit_price"),
-        opened_at=row["opened_at"],
-        closed_at=row["closed_at"],
-        exit_reason=str(row["exit_reason"]),
-        planned_risk=money("planned_risk"),
-        gross=money("gross"),
-        charges=money("charges"),
-        net=money("net"),
-        planned_entry=optional("planned_entry"),
-        planned_stop=optional("planned_stop"),
-        planned_tp=optional("planned_tp"),
+        plan_id=t.plan_id,
+        strategy=t.strategy,
+        symbol=t.tradingsymbol,
+        exchange=t.exchange,
+        segment=segments.get((t.exchange, t.tradingsymbol), "EQ"),
+        side="BUY" if t.side == "BUY" else "SELL",
+        qty=int(t.qty),
+        entry_price=Decimal(t.entry_price),
+        exit_price=Decimal(t.exit_price),
+        opened_at=datetime.fromtimestamp(t.opened_ns / 1e9, UTC),
+        closed_at=datetime.fromtimestamp(t.closed_ns / 1e9, UTC),
+        exit_reason=t.exit_reason,
+        planned_risk=Decimal(t.planned_risk),
+        gross=Decimal(t.gross),
+        charges=Decimal(t.charges),
+        net=Decimal(t.net),
+        planned_entry=getattr(t, "planned_entry", None),
+        planned_stop=getattr(t, "planned_stop", None),
+        planned_tp=getattr(t, "planned_tp", None),
     )
 
 
@@ -468,7 +476,7 @@ async def run_backtest(
             status = "ABORTED"
             raise
         finally:
-            await _finish_backtest(pool, backtest_id, status, days)
+            await finish_backtest(pool, backtest_id, status, days)
     return BacktestResult(
         backtest_id, data, tuple(days), request.config, started, datetime.now(UTC)
     )
@@ -486,21 +494,33 @@ async def _create_backtest(
         "symbols": [i.tradingsymbol for i in data.instruments],
         "ticks": data.split.total_ticks,
     }
-    skipped = [
-        {"day": s.day.isoformat(), "reason": s.reason, "ticks": s.ticks} for s in data.split.skipped
-    ]
+    await record_backtest(
+        pool, backtest_id, started, req.config.config_sha, params, data.split.skipped
+    )
+
+
+async def record_backtest(
+    pool: Pool,
+    backtest_id: UUID,
+    started: datetime,
+    config_sha: str,
+    params: Mapping[str, Any],
+    skipped: Sequence[SkippedDay] = (),
+) -> None:
+    """The backtests row its day sessions point at (status RUNNING until finished)."""
+    rows = [{"day": s.day.isoformat(), "reason": s.reason, "ticks": s.ticks} for s in skipped]
     await pool.execute(
         "INSERT INTO backtests (id, created_at, config_sha, params, skipped) "
         "VALUES ($1, $2, $3, $4, $5)",
         backtest_id,
         started,
-        req.config.config_sha,
-        params,
-        skipped,
+        config_sha,
+        dict(params),
+        rows,
     )
 
 
-async def _finish_backtest(
+async def finish_backtest(
     pool: Pool, backtest_id: UUID, status: str, days: Sequence[DayResult]
 ) -> None:
     rows = [
@@ -536,8 +556,12 @@ __all__ = [
     "KernelUnavailableError",
     "backtest_database",
     "day_sha",
+    "finish_backtest",
+    "kernel_available",
     "load_backtest_data",
     "load_trades",
+    "record_backtest",
+    "require_kernel",
     "run_backtest",
     "run_day",
     "run_day_on_kernel",

@@ -14,6 +14,7 @@ from aitrapp.cli import migrate as migrate_cmd
 from aitrapp.cli import paper as paper_cmd
 from aitrapp.cli import report as report_cmd
 from aitrapp.cli import serve as serve_cmd
+from aitrapp.cli import sweep as sweep_cmd
 
 app = typer.Typer(
     name="aitrapp",
@@ -30,6 +31,7 @@ app.command("report")(report_cmd.report)
 app.add_typer(burnin_cmd.app, name="burnin")
 app.command("live")(live_cmd.live)
 app.command("backtest")(backtest_cmd.backtest)
+app.command("sweep")(sweep_cmd.sweep)
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from aitrapp.backtest.days import describe_skipped
@@ -148,7 +149,7 @@ def backtest(
             replay, instruments, freeze_file, start, end, config, symbols, no_db=no_db
         )
     except (AitrappError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     handle = setup_logging(settings.logs_dir, settings.log_level, console=False)
     try:
@@ -170,7 +171,7 @@ def backtest(
             tracker = _Bar(bar, len(split.days), split.total_ticks)
             result = asyncio.run(run_backtest(settings, request, data=data, progress=tracker))
     except AitrappError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         console.print("interrupted: the day in progress was flattened and stopped")

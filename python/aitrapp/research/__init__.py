@@ -1,0 +1,1 @@
+"""Research: parameter sweeps and walk-forward checks over backtests, run on Ray."""

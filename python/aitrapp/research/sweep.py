@@ -1,0 +1,460 @@
+"""Parameter sweeps on Ray: one backtest per grid combination, one Ray task each.
+
+The driver loads and validates the data once, puts the days in Ray's object
+store and submits one task per combination. A task replays every day with
+its config through :func:`aitrapp.backtest.runner.run_day` and returns the
+days' trades; the driver computes every figure (the same report code as
+``aitrapp backtest``) and reads results in submission order, so the table
+does not depend on how many workers ran it or in what order they finished.
+
+Where a task runs:
+
+- on the trading kernel without a database (``run_day(db=None)``), when the
+  build has it (issue 12);
+- otherwise each task runs the PAPER runtime against a scratch database of
+  its own on the driver's server (created, migrated, and dropped once the
+  results are in): sessions of two combinations must not see each other's
+  open positions at start-up (the reconcile would pause the later one).
+
+``ray.init()`` starts a local cluster (``--workers`` CPUs, default one per
+core); ``--ray-address`` joins an existing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+from aitrapp._core import Instrument
+from aitrapp.backtest.records import DayResult
+from aitrapp.backtest.report import BacktestReport, GroupStats, ReportSettings, build_report
+from aitrapp.backtest.runner import (
+    BacktestData,
+    DayDatabase,
+    backtest_database,
+    finish_backtest,
+    record_backtest,
+    run_day,
+)
+from aitrapp.config import EngineConfig
+from aitrapp.db.migrate import migrate
+from aitrapp.db.pool import create_pool
+from aitrapp.exceptions import AitrappError, ConfigError
+from aitrapp.feeds.base import TickBatch
+from aitrapp.research.grid import Combination, Grid
+from aitrapp.settings import AppSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "aitrapp sweep runs on Ray, which is not installed: pip install 'aitrapp[research]' "
+    "(or pip install ray)"
+)
+
+
+class RayMissingError(AitrappError):
+    """Ray (the optional research extra) is not installed."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RayMissingError(INSTALL_HINT) from None
+    return ray
+
+
+# ------------------------------------------------------------------ metrics
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    read: Callable[[GroupStats], float | None]
+    higher_is_better: bool = True
+
+
+def _f(value: Decimal | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("net", lambda g: _f(g.net)),
+        Metric("sharpe", lambda g: g.sharpe),
+        Metric("sortino", lambda g: g.sortino),
+        Metric("expectancy", lambda g: _f(g.expectancy)),
+        Metric("win_rate", lambda g: g.win_rate),
+        Metric("trades", lambda g: float(g.trades)),
+        Metric("max_drawdown", lambda g: _f(g.max_drawdown), higher_is_better=False),
+    )
+}
+
+
+def metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ConfigError(f"--metric: {name!r} is not one of {', '.join(METRICS)}") from None
+
+
+def rank(
+    rows: Sequence[tuple[Combination, GroupStats]], by: Metric
+) -> list[tuple[Combination, GroupStats]]:
+    """Best first; combinations without a value last; ties in grid order."""
+
+    def key(row: tuple[Combination, GroupStats]) -> tuple[int, float, int]:
+        value = by.read(row[1])
+        if value is None:
+            return (1, 0.0, row[0].index)
+        return (0, -value if by.higher_is_better else value, row[0].index)
+
+    return sorted(rows, key=key)
+
+
+# ------------------------------------------------------------------ the task
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a Ray task needs besides the days (plain data: it is pickled)."""
+
+    index: int
+    config_json: str
+    instruments: tuple[tuple[str, str, int, str, str, int, int], ...]
+    label: str
+    database_url: str | None  # None: the kernel, without a database
+    data_dir: str
+    params: tuple[tuple[str, Any], ...]
+
+
+def instrument_fields(i: Instrument) -> tuple[str, str, int, str, str, int, int]:
+    tick = f"{Decimal(i.tick_paise) / 100:.2f}"
+    return (i.exchange, i.tradingsymbol, i.instrument_token, i.segment, tick, i.lot_size,
+            i.freeze_qty)  # fmt: skip
+
+
+def _instrument(f: tuple[str, str, int, str, str, int, int]) -> Instrument:
+    exchange, symbol, token, segment, tick, lot, freeze = f
+    return Instrument(
+        exchange=exchange,
+        tradingsymbol=symbol,
+        instrument_token=token,
+        segment=segment,
+        tick_size=tick,
+        lot_size=lot,
+        freeze_qty=freeze,
+    )
+
+
+def sweep_task(spec: TaskSpec, days: Sequence[tuple[date, TickBatch]]) -> list[DayResult]:
+    """One combination over every day (runs in a Ray worker process)."""
+    instruments = [_instrument(f) for f in spec.instruments]
+    config = EngineConfig.model_validate_json(spec.config_json)
+    return asyncio.run(_task_days(spec, days, instruments, config))
+
+
+async def _task_days(
+    spec: TaskSpec,
+    days: Sequence[tuple[date, TickBatch]],
+    instruments: list[Instrument],
+    config: EngineConfig,
+) -> list[DayResult]:
+    if spec.database_url is None:
+        return [await run_day(d, ticks, instruments, config, db=None) for d, ticks in days]
+    data_dir = Path(spec.data_dir) / f"sweep-task-{spec.index}"
+    settings = load_settings(
+        database_url=spec.database_url,
+        redis_url=None,
+        data_dir=data_dir,
+        logs_dir=data_dir / "logs",
+    )
+    pool = await create_pool(spec.database_url, min_size=1, max_size=2)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    backtest_id = uuid4()
+    results: list[DayResult] = []
+    status = "FAILED"
+    try:
+        params = {"sweep": spec.label, "combination": dict(spec.params)}
+        await record_backtest(pool, backtest_id, datetime.now(UTC), config.config_sha, params)
+        db = DayDatabase(settings, pool, backtest_id)
+        for d, ticks in days:
+            results.append(await run_day(d, ticks, instruments, config, db=db))
+        status = "COMPLETED"
+    finally:
+        await finish_backtest(pool, backtest_id, status, results)
+        await pool.close()
+    return results
+
+
+# ------------------------------------------------------------------ the driver
+@dataclass(frozen=True, slots=True)
+class SweepRow:
+    combination: Combination
+    days: tuple[DayResult, ...]
+    report: BacktestReport
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    grid: Grid
+    rows: tuple[SweepRow, ...]  # grid order
+    on_kernel: bool
+    workers: int
+
+
+async def run_sweep(
+    settings: AppSettings,
+    data: BacktestData,
+    grid: Grid,
+    combinations: Sequence[Combination],
+    *,
+    report_settings: Callable[[EngineConfig], ReportSettings],
+    workers: int | None = None,
+    ray_address: str | None = None,
+    on_kernel: bool = False,
+    object_store_bytes: int | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Every combination as one Ray task; rows come back in grid order."""
+    ray = import_ray()
+    n_workers = workers or os.cpu_count() or 1
+    if n_workers < 1:
+        raise ConfigError(f"--workers: must be at least 1, got {n_workers}")
+    label = f"{grid.size} combination(s) of {', '.join(grid.keys)}"
+
+    async def with_urls(urls: Sequence[str | None]) -> list[list[DayResult]]:
+        specs = [
+            TaskSpec(
+                index=c.index,
+                config_json=c.config.to_core_json(),
+                instruments=tuple(instrument_fields(i) for i in data.instruments),
+                label=label,
+                database_url=url,
+                data_dir=str(settings.data_dir),
+                params=c.params,
+            )
+            for c, url in zip(combinations, urls, strict=True)
+        ]
+        return await asyncio.to_thread(_run_tasks, ray, specs, data, n_workers, on_done)
+
+    started_here = start_ray(ray, n_workers, ray_address, object_store_bytes)
+    try:
+        per_combo = await _per_combination(settings, combinations, on_kernel, with_urls)
+    finally:
+        if started_here:
+            ray.shutdown()
+    rows = []
+    for combo, days in zip(combinations, per_combo, strict=True):
+        report = build_report(
+            days,
+            report_settings(combo.config),
+            skipped=data.split.skipped,
+            label=data.label,
+            synthetic=data.synthetic,
+            first=data.split.first,
+            last=data.split.last,
+            config_sha=combo.config.config_sha,
+        )
+        rows.append(SweepRow(combo, tuple(days), report))
+    return SweepResult(grid, tuple(rows), on_kernel, n_workers)
+
+
+async def _per_combination(
+    settings: AppSettings,
+    combinations: Sequence[Combination],
+    on_kernel: bool,
+    run: Callable[[Sequence[str | None]], Awaitable[list[list[DayResult]]]],
+) -> list[list[DayResult]]:
+    """On the kernel, or each combination in a scratch database of its own."""
+    if on_kernel:
+        return await run([None] * len(combinations))
+    async with backtest_database(settings) as (db_settings, db):
+        server = db_settings.database_dsn()
+        assert server is not None
+        tag = uuid4().hex[:8]
+        names = [f"aitrapp_sweep_{tag}_{c.index}" for c in combinations]
+        try:
+            for name in names:
+                await db.pool.execute(f'CREATE DATABASE "{name}"')
+            return await run([database_url(server, n) for n in names])
+        finally:
+            for name in names:
+                await db.pool.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_ray(ray: Any, workers: int, address: str | None, object_store_bytes: int | None) -> bool:
+    """Joins ``address`` or starts a local cluster of ``workers`` CPUs (in the main
+    thread: Ray installs signal handlers). False when Ray was already running."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    else:
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            object_store_memory=object_store_bytes,
+        )
+    return True
+
+
+def _run_tasks(
+    ray: Any,
+    specs: Sequence[TaskSpec],
+    data: BacktestData,
+    workers: int,
+    on_done: Callable[[int, int], None] | None,
+) -> list[list[DayResult]]:
+    """At most ``workers`` tasks in flight (on a shared cluster too); results by index."""
+    days = ray.put([(td.day, td.ticks) for td in data.split.days])
+    task = ray.remote(num_cpus=1, max_retries=0)(sweep_task)
+    results: dict[int, list[DayResult]] = {}
+    queue = list(enumerate(specs))
+    running: dict[Any, int] = {}
+    while queue or running:
+        while queue and len(running) < workers:
+            i, spec = queue.pop(0)
+            running[task.remote(spec, days)] = i
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        results[running.pop(ref)] = list(ray.get(ref))
+        if on_done is not None:
+            on_done(len(results), len(specs))
+    return [results[i] for i in range(len(specs))]  # grid order, whoever finished first
+
+
+# ------------------------------------------------------------------ walk-forward
+@dataclass(frozen=True, slots=True)
+class WalkForwardRow:
+    combination: Combination
+    in_sample: GroupStats
+    out_of_sample: GroupStats
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForward:
+    in_days: tuple[date, ...]
+    out_days: tuple[date, ...]
+    metric: Metric
+    rows: tuple[WalkForwardRow, ...]  # ranked by the in-sample metric
+    best: WalkForwardRow
+
+
+def walk_forward(result: SweepResult, n_in: int, by: Metric) -> WalkForward:
+    """The best combination on the first ``n_in`` days, reported on the rest."""
+    days = [d.day for d in result.rows[0].days]
+    if not 0 < n_in < len(days):
+        raise ConfigError(
+            f"--walk-forward: {n_in} in-sample day(s) must leave at least one of the "
+            f"{len(days)} day(s) run out of sample"
+        )
+    inside, outside = set(days[:n_in]), set(days[n_in:])
+    rows = []
+    for row in result.rows:
+        settings = row.report.settings
+        is_days = [d for d in row.days if d.day in inside]
+        oos_days = [d for d in row.days if d.day in outside]
+        rows.append(
+            WalkForwardRow(
+                row.combination,
+                build_report(is_days, settings).total,
+                build_report(oos_days, settings).total,
+            )
+        )
+    ranked = rank([(r.combination, r.in_sample) for r in rows], by)
+    by_index = {r.combination.index: r for r in rows}
+    ordered = tuple(by_index[c.index] for c, _ in ranked)
+    return WalkForward(tuple(days[:n_in]), tuple(days[n_in:]), by, ordered, ordered[0])
+
+
+# ------------------------------------------------------------------ tables
+_FIGURES = (
+    "trades", "win_rate", "expectancy", "gross", "charges", "net", "max_drawdown",
+    "sharpe", "sortino", "exposure_share", "avg_loss_r",
+)  # fmt: skip
+
+
+def figures(g: GroupStats) -> list[str]:
+    out = []
+    for name in _FIGURES:
+        value = getattr(g, name)
+        if value is None:
+            out.append("")
+        elif isinstance(value, Decimal):
+            out.append(f"{value:.2f}")
+        elif isinstance(value, float):
+            out.append(f"{value:.6f}")
+        else:
+            out.append(str(value))
+    return out
+
+
+def results_table(result: SweepResult, by: Metric) -> list[list[str]]:
+    """Header + one row per combination, best first by ``by``."""
+    keys = list(result.grid.keys)
+    header = ["rank", "combination", *keys, *_FIGURES, "config_sha"]
+    ranked = rank([(r.combination, r.report.total) for r in result.rows], by)
+    table = [header]
+    for i, (combo, stats) in enumerate(ranked, start=1):
+        values = [str(v) for _, v in combo.params]
+        table.append([str(i), str(combo.index), *values, *figures(stats), combo.config.config_sha])
+    return table
+
+
+def walk_forward_table(wf: WalkForward, keys: Sequence[str]) -> list[list[str]]:
+    header = ["rank_in_sample", "combination", *keys]
+    header += [f"is_{f}" for f in _FIGURES] + [f"oos_{f}" for f in _FIGURES]
+    table = [header]
+    for i, row in enumerate(wf.rows, start=1):
+        values = [str(v) for _, v in row.combination.params]
+        table.append(
+            [str(i), str(row.combination.index), *values, *figures(row.in_sample),
+             *figures(row.out_of_sample)]
+        )  # fmt: skip
+    return table
+
+
+def write_csv(path: Path, table: Sequence[Sequence[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(table)
+    os.replace(tmp, path)
+    return path
+
+
+def database_url(server: str, name: str) -> str:
+    """The server's URL with another database name (query string kept)."""
+    parts = urlsplit(server)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+__all__ = [
+    "INSTALL_HINT",
+    "METRICS",
+    "Metric",
+    "RayMissingError",
+    "SweepResult",
+    "SweepRow",
+    "TaskSpec",
+    "WalkForward",
+    "import_ray",
+    "metric",
+    "rank",
+    "results_table",
+    "run_sweep",
+    "sweep_task",
+    "walk_forward",
+    "walk_forward_table",
+    "write_csv",
+]
