@@ -4,6 +4,7 @@ variant per criterion, each of which must fail that criterion and only that one.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -35,6 +36,7 @@ ALL = {
     "unique_client_ids",
     "no_orphan_siblings",
     "trade_chain",
+    "fills_match",
     "session_completed",
 }
 
@@ -65,6 +67,7 @@ async def test_passing_session_passes_every_criterion(db_pool: Pool) -> None:
         "unique_client_ids": 0,
         "no_orphan_siblings": 0,
         "trade_chain": 0,
+        "fills_match": 0,
         "session_completed": None,
     }
     assert crit(v, "flatten").detail == "150 ms (audit_log)"
@@ -191,8 +194,10 @@ async def test_sibling_filled_after_the_bracket_closed(db_pool: Pool) -> None:
     await s.bracket(TRADES[1], sibling_status="COMPLETE")  # STOP filled, then TP too
     await s.end()
     v = await judge(db_pool, s)
-    assert failed(v) == {"no_orphan_siblings"}
+    # The second exit's fill also leaves the account 20 the other way round.
+    assert failed(v) == {"no_orphan_siblings", "fills_match"}
     assert "exits filled 40 > entry filled 20" in crit(v, "no_orphan_siblings").detail
+    assert "CLOSED (flat), its fills leave -20" in crit(v, "fills_match").detail
 
 
 async def test_trade_without_orders(db_pool: Pool) -> None:
@@ -238,8 +243,10 @@ async def test_trade_without_a_filled_exit(db_pool: Pool) -> None:
     await s.trade(Bracket(dec.plan_id, sig, dec), spec, opened=at, closed=ist(14, 45))
     await s.end()
     v = await judge(db_pool, s)
-    assert failed(v) == {"trade_chain"}
+    # Its entry's fill is open with no position to hold it, as the fills check says.
+    assert failed(v) == {"trade_chain", "fills_match"}
     assert "no filled exit order" in crit(v, "trade_chain").detail
+    assert f"plan {dec.plan_id}: fills leave 10 open" in crit(v, "fills_match").detail
 
 
 async def test_slow_flatten(db_pool: Pool) -> None:
@@ -387,3 +394,32 @@ async def test_unknown_session_is_a_clear_error(db_pool: Pool) -> None:
     missing = uuid4()
     with pytest.raises(ReportError, match=f"no session with id {missing}"):
         await evaluate_session(db_pool, missing, now=NOW)
+
+
+async def test_fills_that_do_not_add_up(db_pool: Pool) -> None:
+    """A fill lost (the old cross-session key collision) shows as an order whose fills
+    fall short of its filled quantity, and a position its fills do not explain."""
+    s, brackets = await passing_session(db_pool, end=False)
+    b = brackets[0]
+    entry = b.orders["ENTRY"]
+    await db_pool.execute("DELETE FROM fills WHERE client_order_id = $1", entry.client_order_id)
+    spec = TRADES[0]
+    at = ist(14, 30)
+    _, dec = await s.decision(symbol=spec.symbol, side=spec.side, qty=spec.qty, entry=spec.entry,
+                              ts=at)  # fmt: skip
+    await s.order(dec.plan_id, "ENTRY", side="BUY", qty=spec.qty, at=at, status="COMPLETE",
+                  filled=spec.qty, price=spec.entry)  # fmt: skip
+    await repo.execute(
+        db_pool,
+        repo.PositionRow(session_id=s.id, plan_id=dec.plan_id, instrument_token=1, exchange="NSE",
+                         tradingsymbol=spec.symbol, side="BUY", qty=spec.qty - 4,
+                         avg_entry=Decimal(spec.entry), opened_at=at, updated_at=at),
+    )  # fmt: skip
+    await s.end()
+    v = await judge(db_pool, s)
+    assert "fills_match" in failed(v)
+    c = crit(v, "fills_match")
+    assert c.measured == 3, c.detail
+    assert f"order {entry.client_order_id}: filled {spec.qty}, its fills sum to 0" in c.detail
+    assert f"position {b.plan_id}: CLOSED (flat), its fills leave -{spec.qty}" in c.detail
+    assert f"position {dec.plan_id}: OPEN {spec.qty - 4}, its fills leave {spec.qty}" in c.detail

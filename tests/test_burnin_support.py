@@ -33,6 +33,7 @@ from aitrapp.db.pool import Pool
 from aitrapp.db.repo import (
     AuditRow,
     DecisionRow,
+    FillRow,
     OrderEventRow,
     OrderRow,
     OrderStatusUpdate,
@@ -290,6 +291,19 @@ class SessionBuilder:
             ts=final_ts,
         )
         await repo.update_order_status(self.pool, update)
+        if avg is not None:  # the fill the order watcher records with the status
+            await repo.insert_fill(
+                self.pool,
+                FillRow(
+                    fill_scope=f"paper:{self.id}",
+                    broker_fill_key=f"{bids[0]}:{filled}",
+                    qty=filled,
+                    price=avg,
+                    ts=final_ts,
+                    client_order_id=cid,
+                    broker_order_id=bids[0],
+                ),
+            )
         got = await repo.get_order(self.pool, cid)
         assert got is not None and got.status == status, (cid, got)
         return got

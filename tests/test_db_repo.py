@@ -206,6 +206,7 @@ async def test_fills_dedupe_on_broker_fill_key(db_pool: Pool) -> None:
     o = order_row(s.id, "d" * 24)
     await repo.insert_order_new(db_pool, o)
     f = FillRow(
+        fill_scope="kite:AB1234",
         client_order_id=o.client_order_id,
         broker_fill_key="T-1001",
         qty=10,
@@ -214,6 +215,7 @@ async def test_fills_dedupe_on_broker_fill_key(db_pool: Pool) -> None:
     )
     assert await repo.insert_fill(db_pool, f)
     dup = FillRow(
+        fill_scope="kite:AB1234",
         client_order_id=o.client_order_id,
         broker_fill_key="T-1001",
         qty=10,
@@ -223,6 +225,38 @@ async def test_fills_dedupe_on_broker_fill_key(db_pool: Pool) -> None:
     assert not await repo.insert_fill(db_pool, dup)  # new id, same broker fill: ignored
     assert len(await repo.list_fills(db_pool, client_order_id=o.client_order_id)) == 1
     assert len(await repo.list_fills(db_pool, session_id=s.id)) == 1
+
+
+async def test_fill_keys_are_unique_per_account_and_conflicts_are_refused(db_pool: Pool) -> None:
+    """Paper order ids restart with every process: two sessions' fills with the same
+    key both land (each session is its own account); within one account a different
+    fill under a taken key is an error, not a silent skip."""
+    s1, s2 = await seed_session(db_pool), await seed_session(db_pool)
+    o1, o2 = order_row(s1.id, "e1" * 12), order_row(s2.id, "e2" * 12)
+    for o in (o1, o2):
+        await repo.insert_order_new(db_pool, o)
+
+    def fill(scope: str, o: repo.OrderRow, qty: int = 10) -> FillRow:
+        return FillRow(
+            fill_scope=scope,
+            client_order_id=o.client_order_id,
+            broker_order_id="1",  # both processes' first paper order
+            broker_fill_key="1:10",
+            qty=qty,
+            price=Decimal("100.5"),
+            ts=T0,
+        )
+
+    assert await repo.insert_fill(db_pool, fill(f"paper:{s1.id}", o1))
+    assert await repo.insert_fill(db_pool, fill(f"paper:{s2.id}", o2))
+    with pytest.raises(asyncpg.UniqueViolationError) as err:
+        await repo.insert_fill(db_pool, fill(f"paper:{s1.id}", o2))  # another order's fill
+    assert repo.is_fill_conflict(err.value)
+    assert "conflicting fill 1:10" in str(err.value)
+    with pytest.raises(asyncpg.UniqueViolationError) as err:
+        await repo.insert_fill(db_pool, fill(f"paper:{s1.id}", o1, qty=9))  # other quantity
+    assert repo.is_fill_conflict(err.value)
+    assert len(await repo.list_fills(db_pool)) == 2
 
 
 async def test_order_events_are_append_only(db_pool: Pool) -> None:
@@ -439,5 +473,5 @@ def test_rows_refuse_bad_values_naming_the_field() -> None:
             closed_at=T0,
         )
     with pytest.raises(ValueError, match="client_order_id or broker_order_id"):
-        FillRow(broker_fill_key="k", qty=1, price=Decimal(1), ts=T0)
+        FillRow(fill_scope="paper:x", broker_fill_key="k", qty=1, price=Decimal(1), ts=T0)
     assert repo.rupees(250005) == Decimal("2500.05")

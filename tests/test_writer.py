@@ -83,6 +83,7 @@ def plan_rows(session_id: UUID, i: int) -> list[Write]:
             avg_price=Decimal("2500.05"),
         ),
         FillRow(
+            fill_scope="paper:writer-test",
             client_order_id=entry.client_order_id,
             broker_fill_key=f"T{i}",
             qty=24,
@@ -142,6 +143,7 @@ async def test_rejected_row_is_isolated_and_counted(db_pool: Pool, session_in: S
     writer = DbWriter(db_pool, metrics=metrics)
     good = plan_rows(session_in.id, 1)
     orphan = FillRow(
+        fill_scope="paper:writer-test",
         client_order_id="no-such-order:ENTRY",  # foreign key violation
         broker_fill_key="T-orphan",
         qty=1,
@@ -333,7 +335,12 @@ async def test_outage_while_isolating_a_bad_row_still_flushes(
     writer = DbWriter(flaky, retry_min_s=0.01)  # type: ignore[arg-type]
     good = plan_rows(session_in.id, 1)
     orphan = FillRow(
-        client_order_id="no-such-order:ENTRY", broker_fill_key="T-x", qty=1, price=Decimal(1), ts=T0
+        fill_scope="paper:writer-test",
+        client_order_id="no-such-order:ENTRY",
+        broker_fill_key="T-x",
+        qty=1,
+        price=Decimal(1),
+        ts=T0,
     )
     writer.submit_many([*good, orphan])
     await writer.start()
@@ -361,3 +368,30 @@ def test_atomic_rows_are_never_split_across_batches() -> None:
     # Without atomic, the boundary falls where batch_max says.
     writer.submit_many([*singles, *group])
     assert len(writer._take_batch()) == 3
+
+
+async def test_conflicting_fill_is_refused_logged_and_counted(
+    db_pool: Pool, session_in: SessionRow, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    writer = DbWriter(db_pool, metrics=metrics)
+    rows = plan_rows(session_in.id, 1)
+    fill = rows[-1]
+    assert isinstance(fill, FillRow)
+    same_again = dataclasses.replace(fill, id=uuid4())  # a restart sees the same fill
+    different = dataclasses.replace(fill, id=uuid4(), qty=fill.qty - 1)
+    other_scope = dataclasses.replace(fill, id=uuid4(), fill_scope="paper:another-session")
+    writer.submit_many([*rows, same_again, different, other_scope])
+    await writer.start()
+    async with asyncio.timeout(30):
+        await writer.flush()
+    await writer.close()
+    assert [w for w, _ in writer.dead_letters] == [different]
+    assert writer.fill_conflicts == 1
+    assert "trader_fill_conflicts_total 1.0" in metrics.render()
+    assert any("conflicting fill" in r.getMessage() for r in caplog.records)
+    stored = await db_pool.fetch("SELECT fill_scope, qty FROM fills ORDER BY fill_scope")
+    assert [(r["fill_scope"], r["qty"]) for r in stored] == [
+        ("paper:another-session", fill.qty),
+        ("paper:writer-test", fill.qty),
+    ]

@@ -115,7 +115,17 @@ class Metrics:
             registry=r,
         )
         self.db_healthy = Gauge(
-            "trader_db_healthy", "1 while the database accepts writes, else 0", registry=r
+            "trader_db_healthy",
+            "1 while the database answers its heartbeat and accepts writes, else 0",
+            registry=r,
+        )
+        self.fill_conflicts = Counter(
+            "trader_fill_conflicts",
+            "Fills refused: their key already holds a different fill (each logged in full)",
+            registry=r,
+        )
+        self.bus_up = Gauge(
+            "trader_bus_up", "1 while the event bus can publish, else 0 (Redis down)", registry=r
         )
         self.notify_sent = Counter(
             "trader_notify_sent", "Notifications delivered to every configured service", registry=r

@@ -133,6 +133,7 @@ class Runtime:
         self._state: TradingState = "ACTIVE"
         self._db: Database | None = None
         self._live_broker: KiteBroker | None = None  # built, started and stopped here
+        self._broker_account: str | None = None  # the Kite user id of a LIVE session
         self._writer: DbWriter | None = None
         self._bus: EventBus | None = None
         self._session_id: UUID | None = None
@@ -327,6 +328,7 @@ class Runtime:
             metrics=self.metrics,
             sink=self._on_update,
             on_ack=self._on_ack,
+            fill_scope=self.fill_scope(),
         )
         if self.paper is None:
             self.watcher.start()  # live brokers push updates on their own stream
@@ -442,9 +444,9 @@ class Runtime:
             from aitrapp.kite.session import kite_access_from_env, kite_broker
 
             # No OrderPacer: KiteBroker keeps to Kite's order-rate limits itself.
-            broker = self._live_broker = kite_broker(
-                kite_access_from_env(now=datetime.now(UTC)), instruments
-            )
+            access = kite_access_from_env(now=datetime.now(UTC))
+            self._broker_account = access.user_id
+            broker = self._live_broker = kite_broker(access, instruments)
         else:
             broker = PaperBroker(instruments, o.paper or default_paper_config())
         if o.mode == "LIVE" and isinstance(broker, PaperBroker):
@@ -660,6 +662,17 @@ class Runtime:
     # ------------------------------------------------------------------ broker hooks
     async def _on_update(self, u: OrderUpdate) -> None:
         await self._require(self.oco).on_order_update(u)
+
+    def fill_scope(self) -> str:
+        """The account a fill's key is unique in: a paper session is its own account
+        (paper order ids restart with the process); a broker's account otherwise."""
+        broker = self._require(self.broker)
+        if isinstance(broker, PaperBroker):
+            return f"paper:{self._require(self._session_id)}"
+        account = getattr(broker, "account_id", None) or self._broker_account
+        if account is None:  # an injected test broker: its ids may restart like paper's
+            return f"{broker.name}:{self._require(self._session_id)}"
+        return f"{broker.name}:{account}"
 
     def _on_db_health(self, ok: bool, reason: str | None) -> None:
         """The database stopped (or resumed) answering: an alert either way. While it

@@ -111,6 +111,7 @@ class Rig:
             metrics=Metrics(),
             sink=sink,
             on_ack=lambda cid, _ns: self.acks.append(cid),
+            fill_scope="paper:test-session",
         )
 
 

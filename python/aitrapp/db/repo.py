@@ -7,8 +7,9 @@ idempotent, so a batch retried after a lost acknowledgement lands once:
 
 - append-only rows carry a caller-generated ``id`` (uuid4 by default) and
   insert with ``ON CONFLICT (id) DO NOTHING``;
-- orders insert with ``ON CONFLICT (client_order_id) DO NOTHING``, fills with
-  ``ON CONFLICT (broker_fill_key) DO NOTHING``;
+- orders insert with ``ON CONFLICT (client_order_id) DO NOTHING``; a fill already
+  recorded under its (``fill_scope``, ``broker_fill_key``) is skipped by a trigger,
+  and one that differs from it is refused (``fills_conflicting_fill``);
 - updates are guarded so a replayed or stale one changes nothing (an order's
   status never leaves a terminal state, its filled quantity never shrinks).
 
@@ -104,6 +105,9 @@ class SessionRow(Row):
     # A backtest's day, and the SHA-256 of a replay's data (see aitrapp.backtest.hashing).
     backtest_id: UUID | None = None
     replay_sha: str | None = None
+    # The process running it (a RUNNING session whose process is gone is ABORTED at start).
+    pid: int | None = None
+    host: str | None = None
     id: UUID = field(default_factory=uuid4)
 
 
@@ -251,8 +255,12 @@ class OrderEventRow(Row):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FillRow(Row):
+    """One execution. ``broker_fill_key`` is unique within ``fill_scope`` (the broker
+    account; a paper session is its own account): the same fill again lands once,
+    a different fill under a taken key is refused by the database (a conflict)."""
+
     __table__ = "fills"
-    __conflict__ = "(broker_fill_key) DO NOTHING"
+    fill_scope: str
     broker_fill_key: str
     qty: int
     price: Decimal
@@ -266,6 +274,8 @@ class FillRow(Row):
         _positive(self, "qty", "price")
         if self.client_order_id is None and self.broker_order_id is None:
             raise ValueError("FillRow: client_order_id or broker_order_id is required")
+        if not self.fill_scope or not self.broker_fill_key:
+            raise ValueError("FillRow: fill_scope and broker_fill_key must not be empty")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,8 +568,20 @@ async def update_order_status(conn: Conn, update: OrderStatusUpdate) -> bool:
 
 
 async def insert_fill(conn: Conn, row: FillRow) -> bool:
-    """True if new; False if this broker_fill_key was already recorded."""
+    """True if new; False if this very fill was already recorded. A different fill
+    under the same key raises ``asyncpg.UniqueViolationError`` (see :func:`is_fill_conflict`)."""
     return await execute(conn, row)
+
+
+FILL_CONFLICT = "fills_conflicting_fill"
+
+
+def is_fill_conflict(exc: BaseException) -> bool:
+    """The database refused a fill whose key already holds a different fill."""
+    return (
+        isinstance(exc, asyncpg.UniqueViolationError)
+        and getattr(exc, "constraint_name", None) == FILL_CONFLICT
+    )
 
 
 # ---- reads ----

@@ -128,6 +128,7 @@ class DbWriter:
         self._replayed: list[tuple[Path, int]] = []
         self.written = 0
         self.dropped = 0
+        self.fill_conflicts = 0
         self.dead_letters: deque[tuple[Write, str]] = deque(maxlen=1000)
         if metrics is not None:
             metrics.bind_writer_depth(lambda: float(self.queue_depth))
@@ -313,7 +314,7 @@ class DbWriter:
                 await self._execute_one(w)
                 self.written += 1
             except _ROW_ERRORS as exc:
-                self._dead_letter(w, f"{type(exc).__name__}: {exc}")
+                self._dead_letter(w, f"{type(exc).__name__}: {exc}", exc)
             except BaseException:
                 self._pending = batch[i:]
                 raise
@@ -401,8 +402,15 @@ class DbWriter:
             extra={"row_type": type(write).__name__, "row": encode_write(write)},
         )
 
-    def _dead_letter(self, write: Write, reason: str) -> None:
+    def _dead_letter(self, write: Write, reason: str, exc: BaseException | None = None) -> None:
         self.dead_letters.append((write, reason))
+        if exc is not None and repo.is_fill_conflict(exc):
+            # Never silently ignored: a second, different fill under a taken key means
+            # the broker account (or the key) is wrong; positions may no longer add up.
+            self.fill_conflicts += 1
+            if self._metrics is not None:
+                self._metrics.fill_conflicts.inc()
+            log.error("conflicting fill refused: %s", reason, extra={"row": encode_write(write)})
         self._drop(write, f"rejected by the database: {reason}")
 
     # ---- spill files: rows that outlive the process ----

@@ -5,8 +5,10 @@ An update is new when its (order id, status, filled quantity) was not seen;
 a stale one (lower filled quantity, or anything after a terminal status) is
 still appended to ``order_events`` (history is evidence) but is not
 dispatched. Fills are derived from the growth of the cumulative
-``filled_quantity`` and keyed by ``order id + cumulative qty`` so a repeated
-fill lands once in ``fills``.
+``filled_quantity`` and keyed by ``order id + cumulative qty`` within the
+broker account (``fill_scope``: a paper session is its own account, its order
+ids restart with the process), so a repeated fill lands once in ``fills``. An
+order's new status and its fill are written in one transaction.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from aitrapp.brokers.base import Broker, OrderStatus, OrderUpdate
 from aitrapp.bus import EventBus
-from aitrapp.db.repo import FillRow, OrderEventRow, OrderStatusUpdate
+from aitrapp.db.repo import FillRow, OrderEventRow, OrderStatusUpdate, Write
 from aitrapp.db.writer import DbWriter
 from aitrapp.logs import order_log
 from aitrapp.metrics import Metrics
@@ -58,10 +60,14 @@ class OrderWatcher:
         bus: EventBus,
         metrics: Metrics,
         sink: UpdateSink,
+        fill_scope: str,
         on_ack: Callable[[str, int], None] | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        if not fill_scope:
+            raise ValueError("fill_scope: the broker account (or paper session) is required")
         self._broker = broker
+        self._fill_scope = fill_scope
         self._writer = writer
         self._bus = bus
         self._metrics = metrics
@@ -133,8 +139,9 @@ class OrderWatcher:
             self.duplicates += 1  # stale: reordered behind a newer update
             return
         olog = order_log(log, u.client_order_id or f"broker:{u.order_id}", order_id=u.order_id)
+        rows: list[Write] = []
         if u.client_order_id is not None:
-            self._writer.submit(
+            rows.append(
                 OrderStatusUpdate(
                     client_order_id=u.client_order_id,
                     status=u.status.value,
@@ -146,7 +153,11 @@ class OrderWatcher:
                 )
             )
         if u.filled_quantity > seen.filled:
-            self._record_fill(u, seen, ts)
+            fill = self._fill(u, seen, ts)
+            if fill is not None:
+                rows.append(fill)
+        # The order's filled quantity and the fills that make it up land together.
+        self._writer.submit_many(rows, atomic=True)
         if not seen.acked and u.status in _ACKED:
             seen.acked = True
             if self._on_ack is not None and u.client_order_id is not None:
@@ -172,7 +183,7 @@ class OrderWatcher:
         )
         await self._sink(u)
 
-    def _record_fill(self, u: OrderUpdate, seen: _Seen, ts: datetime) -> None:
+    def _fill(self, u: OrderUpdate, seen: _Seen, ts: datetime) -> FillRow | None:
         qty = u.filled_quantity - seen.filled
         if u.last_fill_qty == qty and u.last_fill_price:
             price = Decimal(repr(u.last_fill_price))
@@ -185,14 +196,13 @@ class OrderWatcher:
         seen.avg_price = u.average_price
         if price <= 0:
             log.error("fill with non-positive price ignored: %s", u)
-            return
-        self._writer.submit(
-            FillRow(
-                broker_fill_key=f"{u.order_id}:{u.filled_quantity}",
-                qty=qty,
-                price=price.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
-                ts=ts,
-                client_order_id=u.client_order_id,
-                broker_order_id=u.order_id,
-            )
+            return None
+        return FillRow(
+            fill_scope=self._fill_scope,
+            broker_fill_key=f"{u.order_id}:{u.filled_quantity}",
+            qty=qty,
+            price=price.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
+            ts=ts,
+            client_order_id=u.client_order_id,
+            broker_order_id=u.order_id,
         )

@@ -8,13 +8,19 @@ Criteria (thresholds from ``AITRAPP_BURNIN_*``, defaults from the issue):
   (entry filled, a leg filled, its sibling cancelled);
 - ``flatten``: the flatten drill completed in at most ``max_flatten_ms``
   (2000) and reported ok, with nothing left open (``audit_log`` action
-  ``flatten``, else ``sessions.summary.flatten_drill``);
+  ``flatten``, else ``sessions.summary.flatten_drill``); flat (no position)
+  and clean (no working order) are checked, and timed, apart;
 - ``unique_client_ids``: no client id placed twice (one client id with two
   broker order ids), no broker tag or broker order id shared by two orders,
   no plan with two ENTRY orders;
 - ``no_orphan_siblings``: no order left working after a TP/SL fill (or an
   exit) closed its bracket, and no exit quantity beyond the entry's;
 - ``trade_chain``: every trade links signal -> decision -> filled orders;
+- ``fills_match``: the fills of each order sum to its filled quantity, and the
+  signed fills of each position's plan to its open quantity (0 once closed; a
+  position closed by start-up reconciliation keeps the quantity it closed, which
+  its RECONCILED trade accounts for), and no plan holds filled quantity without
+  a position;
 - ``session_completed``: the session ended normally (COMPLETED). Final order
   states are only meaningful once a session is over.
 
@@ -182,6 +188,7 @@ async def evaluate_session(
         await _unique_ids_criterion(conn, session_id),
         _siblings_criterion(plans),
         await _chain_criterion(conn, session_id, plans),
+        await _fills_criterion(conn, session_id),
         _completed_criterion(session),
     )
     return Verdict(
@@ -314,6 +321,10 @@ async def _flatten_criterion(
                 problems.append(f"{where}: took {elapsed:g} ms > {max_ms:g} ms")
         if rec.get("ok") is not True:
             problems.append(f"{where}: ok is {rec.get('ok')!r}, not true")
+        # Recorded since flatten sends exits first: flat and clean, each with its time.
+        for key, remains in (("flat", "positions left open"), ("clean", "orders left working")):
+            if rec.get(key) is False:
+                problems.append(f"{where}: not {key} afterwards ({remains})")
     drill = session.summary.get("flatten_drill")
     if isinstance(drill, Mapping):  # what was left behind is only in the summary
         for key in ("open_positions_after", "working_orders_after"):
@@ -324,6 +335,11 @@ async def _flatten_criterion(
         problems.append("no flatten drill recorded (audit_log action 'flatten' or "
                         "summary.flatten_drill)")  # fmt: skip
     ok_detail = f"{slowest:g} ms ({source})" if slowest is not None else ""
+    for key, label in (("flat_after_ms", "flat after"), ("clean_after_ms", "clean after")):
+        times = [summary.number(r.get(key)) for r in records]
+        worst = max((t for t in times if t is not None), default=None)
+        if worst is not None and ok_detail:
+            ok_detail += f", {label} {worst:g} ms"
     return CriterionResult(
         name="flatten",
         label=f"flatten completed in <= {max_ms:g} ms",
@@ -461,6 +477,88 @@ async def _chain_criterion(
         measured=len(broken),
         threshold="== 0",
         detail=_examples(problems) if problems else f"{len(rows)} trades, all chained",
+    )
+
+
+RECONCILED = "RECONCILED"  # exit_reason of a trade written when reconciliation closed a position
+
+_ORDER_FILLS_SQL = """
+SELECT o.client_order_id, o.filled_qty, COALESCE(sum(f.qty), 0)::int AS fills
+FROM orders o LEFT JOIN fills f ON f.client_order_id = o.client_order_id
+WHERE ($1::uuid IS NULL OR o.session_id = $1)
+GROUP BY o.client_order_id, o.filled_qty
+HAVING COALESCE(sum(f.qty), 0) <> o.filled_qty
+ORDER BY o.client_order_id
+"""
+# Per plan: its fills signed by the side of its entry (exits and buy-backs net out).
+_PLAN_FILLS_SQL = """
+WITH entry_side AS (
+    SELECT DISTINCT ON (plan_id) plan_id, side FROM orders
+    WHERE upper(role) = 'ENTRY' ORDER BY plan_id, created_at, id
+), plan_fills AS (
+    SELECT o.plan_id,
+           sum(CASE WHEN o.side = e.side THEN f.qty ELSE -f.qty END)::int AS net
+    FROM orders o
+    JOIN entry_side e ON e.plan_id = o.plan_id
+    JOIN fills f ON f.client_order_id = o.client_order_id
+    GROUP BY o.plan_id
+), reconciled AS (
+    SELECT plan_id, sum(qty)::int AS qty FROM trades WHERE exit_reason = $2 GROUP BY plan_id
+)
+SELECT coalesce(p.plan_id, pf.plan_id) AS plan_id, p.status, p.qty,
+       coalesce(pf.net, 0) AS net, coalesce(r.qty, 0) AS reconciled
+FROM positions p
+FULL JOIN plan_fills pf ON pf.plan_id = p.plan_id
+LEFT JOIN reconciled r ON r.plan_id = coalesce(p.plan_id, pf.plan_id)
+WHERE ($1::uuid IS NULL AND (p.id IS NOT NULL OR pf.net <> 0))
+   OR p.session_id = $1
+   OR (p.id IS NULL AND pf.net <> 0 AND EXISTS (
+        SELECT 1 FROM orders x WHERE x.plan_id = pf.plan_id AND x.session_id = $1))
+ORDER BY 1
+"""
+
+
+async def fill_mismatches(conn: Conn, session_id: UUID | None) -> list[str]:
+    """Where fills and the order book or the positions disagree (one session, or all).
+
+    Orders: the fills of an order sum to its filled quantity. Positions: the
+    signed fills of the plan equal the open quantity while OPEN, and 0 once
+    CLOSED, except that a position closed by start-up reconciliation (no exit
+    fill: the broker no longer had it) keeps the quantity its RECONCILED trade
+    accounts for. A plan with filled quantity and no position row is a mismatch.
+    """
+    problems = [
+        f"order {r['client_order_id']}: filled {r['filled_qty']}, its fills sum to {r['fills']}"
+        for r in await conn.fetch(_ORDER_FILLS_SQL, session_id)
+    ]
+    for r in await conn.fetch(_PLAN_FILLS_SQL, session_id, RECONCILED):
+        plan, net = r["plan_id"], r["net"]
+        if r["status"] is None:
+            problems.append(f"plan {plan}: fills leave {net} open and there is no position")
+        elif r["status"] == "OPEN" and net != r["qty"]:
+            problems.append(f"position {plan}: OPEN {r['qty']}, its fills leave {net}")
+        elif r["status"] == "CLOSED" and net != r["reconciled"]:
+            closed_by = f"reconciliation closed {r['reconciled']}" if r["reconciled"] else "flat"
+            problems.append(f"position {plan}: CLOSED ({closed_by}), its fills leave {net}")
+    return problems
+
+
+async def _fills_criterion(conn: Conn, session_id: UUID) -> CriterionResult:
+    problems = await fill_mismatches(conn, session_id)
+    n = int(
+        await conn.fetchval(
+            "SELECT count(*) FROM fills f JOIN orders o USING (client_order_id) "
+            "WHERE o.session_id = $1",
+            session_id,
+        )
+    )
+    return CriterionResult(
+        name="fills_match",
+        label="fills add up to every order's filled quantity and to every position",
+        passed=not problems,
+        measured=len(problems),
+        threshold="== 0",
+        detail=_examples(problems) if problems else f"{n} fills, all accounted for",
     )
 
 
