@@ -98,12 +98,13 @@ wheel: $(VENV)/.deps ## Build the abi3 release wheel into dist/
 	$(BIN)/maturin build --release --out dist
 
 # Debian tools for the deploy checks in `make test` (tests/deploy): promtool (package
-# prometheus) and docker-compose. Installed when missing and apt-get is usable (root);
-# otherwise those tests are skipped, each with its reason in pytest's summary.
-DEPLOY_TOOLS := promtool:prometheus docker-compose:docker-compose
+# prometheus) and docker-compose; curl and jq run the docs' runnable blocks (tests/docs).
+# Installed when missing and apt-get is usable (root); otherwise the promtool and
+# docker-compose tests are skipped, each with its reason in pytest's summary.
+DEPLOY_TOOLS := promtool:prometheus docker-compose:docker-compose curl:curl jq:jq
 
 .PHONY: deploy-tools
-deploy-tools: ## Install promtool and docker-compose (Debian) for the deploy checks, if missing
+deploy-tools: ## Install promtool, docker-compose, curl, jq (Debian) for the deploy/docs checks
 	@for pair in $(DEPLOY_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$tool >/dev/null && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -132,7 +133,7 @@ down: ## Stop the compose stack (named volumes are kept)
 
 .PHONY: docs
 docs: develop ## Build the manual (docs/, mkdocs-material) into site/; any warning fails
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 .PHONY: clean
 clean: ## Remove build outputs and the venv (keeps var/ and logs/)
