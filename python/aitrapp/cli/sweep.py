@@ -165,8 +165,8 @@ def sweep(
 def _rich(table: list[list[str]], title: str, *, limit: int) -> Table:
     out = Table(title=title)
     for name in table[0]:
-        if name != "config_sha":
-            out.add_column(name, justify="right")
+        if name != "config_sha":  # a grid key by its last part (the CSV has it whole)
+            out.add_column(name.rsplit(".", 1)[-1], justify="right")
     for row in table[1 : limit + 1]:
         out.add_row(*row[:-1])
     return out
