@@ -115,3 +115,19 @@ def test_paper_refuses_a_bad_file_before_any_database_work(tmp_path: Path) -> No
 
 def _flat(text: str) -> str:
     return " ".join(text.split())  # the console wraps long messages
+
+
+def test_serve_takes_your_instruments(own_instruments: Path, tmp_path: Path) -> None:
+    import typer
+
+    from aitrapp.cli.serve import runtime_options
+    from aitrapp.instruments_csv import FileUniverse
+
+    data = tmp_path / "RELX.csv"
+    options = runtime_options("replay", "1x", None, [data], 7, "PAPER", own_instruments)
+    assert isinstance(options.universe, FileUniverse)
+    assert options.universe.by_symbol("RELX").token == 990001
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{HEADER}\n7,1,RELX,R,0,,0,0.05,1,EQ,NSE,NSE,-4\n")
+    with pytest.raises(typer.BadParameter, match=r"bad\.csv row 2, column freeze_qty"):
+        runtime_options("replay", "1x", None, [data], 7, "PAPER", bad)
