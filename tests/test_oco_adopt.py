@@ -16,7 +16,7 @@ import pytest
 
 from aitrapp import Instrument, OcoError, broker_tag, order_client_id
 from aitrapp._core import AdoptedOrder
-from aitrapp.brokers.base import OrderStatus
+from aitrapp.brokers.base import OrderStatus, OrderType
 from aitrapp.calendar import ist_ns
 from aitrapp.db import repo
 from aitrapp.db.pool import Conn, create_pool
@@ -134,13 +134,29 @@ async def test_partial_tp_fill_resizes_the_stop(restarted: Env) -> None:
 
 async def test_flatten_cancels_both_and_exits_at_market(restarted: Env) -> None:
     b = restarted.broker
-    await restarted.mgr.flatten(timeout_s=5, tick_s=0.01)
+    await restarted.mgr.flatten(timeout_s=5, tick_s=0.01, convert_stops=False)
     assert b.order(cid(1, "STOP")).status is OrderStatus.CANCELLED
     assert b.order(cid(1, "TP")).status is OrderStatus.CANCELLED
     exit_order = b.order(cid(1, "EXIT"))
     assert (exit_order.req.side, exit_order.filled) == ("SELL", 10)
     assert b.net_position(TOKEN) == 0
     assert restarted.rec.results[0].closing_reason == "FLATTEN"
+
+
+async def test_flatten_turns_the_adopted_stop_into_the_exit(restarted: Env) -> None:
+    b = restarted.broker
+    report = await restarted.mgr.flatten(timeout_s=5, tick_s=0.01)
+    stop = b.order(cid(1, "STOP"))
+    assert (stop.status, stop.req.order_type, stop.filled) == (
+        OrderStatus.COMPLETE,
+        OrderType.MARKET,
+        10,
+    )
+    assert b.order(cid(1, "TP")).status is OrderStatus.CANCELLED
+    assert b.placements(cid(1, "EXIT")) == 0
+    assert b.net_position(TOKEN) == 0
+    assert restarted.rec.results[0].closing_reason == "FLATTEN"
+    assert (report.converted_stops, report.market_exits, report.cancels) == (1, 0, 1)
 
 
 async def test_updates_route_by_broker_order_id_alone(restarted: Env) -> None:

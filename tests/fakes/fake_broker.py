@@ -8,7 +8,9 @@ Faithful to the protocol in ``aitrapp/brokers/base.py`` and to Kite's habits:
   exception: it arrives as a REJECTED update with a ``status_message``.
 - ``modify_order`` / ``cancel_order`` of a finished order raise
   ``BrokerError(code=400)`` ("... cannot be cancelled as it is completed"),
-  as Kite does. A repeated client id is *not* deduplicated (Kite does not
+  as Kite does; so do a 26th modification and a modify to MARKET/SL-M of an
+  order without market protection. An order modified to MARKET fills at
+  the last price. A repeated client id is *not* deduplicated (Kite does not
   either): ``placements(cid)`` lets a test prove nothing was placed twice.
 - Updates are snapshots with cumulative ``filled_quantity`` and
   ``average_price`` (rupees), OPEN or TRIGGER PENDING while working.
@@ -57,6 +59,7 @@ _WORDS = {
     OrderStatus.REJECTED: "rejected",
 }
 Op = str  # "place" | "modify" | "cancel" | "find_by_tag"
+MAX_MODIFICATIONS = 25  # Kite refuses the 26th modification of an order
 
 
 @dataclass(slots=True)
@@ -322,10 +325,22 @@ class FakeBroker:
         for predicate, message in self._modify_rejects:
             if predicate(o):
                 raise BrokerError(message, code=400)
+        if o.modifications >= MAX_MODIFICATIONS:
+            raise BrokerError("Maximum allowed order modifications exceeded.", code=400)
         new_qty = o.quantity if quantity is None else quantity
         if new_qty <= o.filled:
             raise BrokerError(
                 f"Quantity {new_qty} must exceed the filled quantity {o.filled}.", code=400
+            )
+        if (
+            self.require_market_protection
+            and order_type in (OrderType.MARKET, OrderType.SLM)
+            and not o.req.market_protection
+        ):
+            # Kite takes the band with the modify; the Broker protocol carries the
+            # order's own, and a stop-limit placed without one has none.
+            raise BrokerError(
+                "Market orders without market protection are not allowed via API.", code=400
             )
         if order_type is not None and order_type is not o.req.order_type:
             o.req = replace(o.req, order_type=order_type)
@@ -337,7 +352,7 @@ class FakeBroker:
         o.modifications += 1
         self._emit(o)
         ltp = self._ltp.get(o.req.instrument_token)
-        if ltp is not None:
+        if ltp is not None and (o.req.order_type is not OrderType.MARKET or self.auto_fill_market):
             self._match(o, ltp)
         if failure is not None:
             raise BrokerError(f"modify {order_id}: {failure.message}", retryable=True)

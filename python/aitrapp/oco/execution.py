@@ -4,7 +4,8 @@ A placement carries its deterministic client id and broker tag. ``BrokerError``
 means the outcome is unknown: the order is looked up by tag before anything is
 sent again, and a placement is reported failed only when the broker does not
 have it (if it turns up later anyway, the machine cancels it). Modify and
-cancel answers go back to the machine as feedback.
+cancel answers go back to the machine as feedback. ``to_market`` turns a stop
+into a market exit for a flatten (see ``aitrapp.oco.flatten``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from aitrapp._core import Instrument, OcoCommand, broker_tag
 from aitrapp.brokers.base import (
@@ -55,6 +57,7 @@ class PlacementFailed:
 
 
 Feedback = OrderUpdate | ModifyAnswer | CancelRefusedFilled | PlacementFailed
+Conversion = Literal["converted", "finished", "refused"]
 
 
 def _paise(rupees: float | None) -> int | None:
@@ -169,6 +172,32 @@ class CommandExecutor:
         if found is not None:
             out.append(found)
         return out
+
+    async def to_market(
+        self, cmd: OcoCommand, order_id: str | None
+    ) -> tuple[Conversion, list[Feedback]]:
+        """Turns the working stop of a CANCEL command into a market order with one
+        modify (flatten: exit first). ``converted``: its fill will arrive as an
+        update; ``finished``: the order had ended (the feedback tells the
+        machine how); ``refused``: carry the cancel out instead."""
+        if order_id is None:
+            return "refused", []
+        try:
+            await self._broker.modify_order(order_id, order_type=OrderType.MARKET)
+            return "converted", []
+        except BrokerError as e:
+            reason = str(e)
+        # Refused, or the outcome is unknown: the order book says which.
+        found, _ = await self._lookup(cmd.client_order_id or "")
+        if found is None:
+            log.warning("%s: not turned into a market exit: %s", cmd.client_order_id, reason)
+            return "refused", []
+        if found.status.is_terminal:
+            return "finished", [found]
+        if found.order_type is OrderType.MARKET:
+            return "converted", [found]
+        log.warning("%s: not turned into a market exit: %s", cmd.client_order_id, reason)
+        return "refused", [found]
 
     async def cancel(self, cmd: OcoCommand, order_id: str | None) -> list[Feedback]:
         tag, cid = cmd.tag or "", cmd.client_order_id or ""

@@ -13,14 +13,16 @@ owns that stream): hand it every update with ``on_order_update`` or let
 machine compares cumulative fills and ignores what it already knows.
 
 Hooks must not call ``flatten`` (it would wait on the bracket they run in).
+``flatten`` sends exits first and cleans up after (``aitrapp.oco.flatten``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -48,6 +50,7 @@ from aitrapp.oco.execution import (
     ModifyAnswer,
     PlacementFailed,
 )
+from aitrapp.oco.flatten import FlattenReport, split_flatten
 from aitrapp.oco.records import (
     BracketResult,
     BracketSnapshot,
@@ -105,6 +108,10 @@ class _Slot:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     order_ids: dict[str, str] = field(default_factory=dict)  # client_order_id -> broker id
     seq: int = 0
+    # flatten: stops turned into market exits (client id -> loop time), and the
+    # cancels the machine asked for them, sent only if the market order hangs
+    converted: dict[str, float] = field(default_factory=dict)
+    held_cancels: dict[str, OcoCommand] = field(default_factory=dict)
 
 
 class OCOManager:
@@ -141,6 +148,9 @@ class OCOManager:
         self._cid_by_order_id: dict[str, str] = {}
         self._halted = False
         self._progress = asyncio.Event()
+        self._moved = asyncio.Event()  # replaced on every transition (wakes every waiter)
+        self.commands_run: Counter[str] = Counter()  # broker commands by kind, TO_MARKET too
+        self.last_flatten: FlattenReport | None = None
 
     # ---------------------------------------------------------------- inputs
 
@@ -268,32 +278,160 @@ class OCOManager:
             if slot.instrument.instrument_token == instrument_token:
                 await self._submit(slot, _PriceTick(price, atr))
 
-    async def flatten(self, *, timeout_s: float = 30.0, tick_s: float = 1.0) -> None:
-        """Cancels every working entry and child, exits every open quantity at
-        market and returns once every bracket is terminal. New brackets are
-        refused from the first moment until ``resume()``.
+    async def flatten(
+        self,
+        *,
+        timeout_s: float = 30.0,
+        tick_s: float = 1.0,
+        convert_stops: bool = True,
+        convert_grace_s: float = 2.0,
+    ) -> FlattenReport:
+        """Squares every bracket: exits first, then clean-up; returns once every
+        bracket is terminal. New brackets are refused from the first moment
+        until ``resume()``.
+
+        First wave: each working stop becomes a market exit with one modify
+        (``convert_stops``; a refused one is cancelled and exited as the machine
+        plans), uncovered quantity exits at market, working entries are
+        cancelled. Second wave, once every first-wave request is answered: the
+        take-profit cancels. A converted stop still unfilled after
+        ``convert_grace_s`` is cancelled (the machine then exits at market).
 
         Raises ``FlattenTimeoutError`` (naming what is still open) after
-        ``timeout_s``. Timers are advanced every ``tick_s`` while waiting, so
-        exits backing off after rejections are retried.
+        ``timeout_s``; ``last_flatten`` holds the report either way. Timers are
+        advanced every ``tick_s`` while waiting, so exits backing off after
+        rejections are retried.
         """
         self._halted = True
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        await asyncio.gather(*(self._submit(s, _Flatten()) for s in self._open_slots()))
-        while True:
-            self._progress.clear()
-            if not self._open_slots():
-                return
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise FlattenTimeoutError(
-                    f"flatten timed out after {timeout_s}s; still open: {self._describe_open()}"
+        t0 = loop.time()
+        deadline = t0 + timeout_s
+        counts = self.commands_run.copy()
+        slots = self._open_slots()
+        flat = asyncio.ensure_future(self._until_flat(slots))
+        try:
+            later = await asyncio.gather(*(self._flatten_exits(s, convert_stops) for s in slots))
+            await asyncio.gather(
+                *(
+                    self._flatten_cleanup(s, c, convert_grace_s)
+                    for s, c in zip(slots, later, strict=True)
                 )
+            )
+            while True:
+                self._progress.clear()
+                if not self._open_slots():
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    self.last_flatten = self._flatten_report(slots, counts, t0, flat, None)
+                    raise FlattenTimeoutError(
+                        f"flatten timed out after {timeout_s}s; still open: {self._describe_open()}"
+                    )
+                await self._cancel_hanging_conversions(convert_grace_s)
+                try:
+                    await asyncio.wait_for(self._progress.wait(), min(tick_s, remaining))
+                except TimeoutError:
+                    await self.advance_time()
+            report = self._flatten_report(slots, counts, t0, flat, loop.time() - t0)
+            self.last_flatten = report
+            return report
+        finally:
+            flat.cancel()
+
+    async def _until_flat(self, slots: list[_Slot]) -> float:
+        """The loop time at which every one of ``slots`` has a net position of zero."""
+        while any(s.machine.net_qty != 0 for s in slots):
+            await self._moved.wait()
+        return asyncio.get_running_loop().time()
+
+    def _flatten_report(
+        self,
+        slots: list[_Slot],
+        counts: Counter[str],
+        t0: float,
+        flat: asyncio.Future[float],
+        clean_after_s: float | None,
+    ) -> FlattenReport:
+        done = self.commands_run - counts
+        if flat.done() and not flat.cancelled():
+            flat_after_s: float | None = flat.result() - t0
+        elif all(s.machine.net_qty == 0 for s in slots):
+            flat_after_s = asyncio.get_running_loop().time() - t0
+        else:
+            flat_after_s = None
+        return FlattenReport(
+            brackets=len(slots),
+            converted_stops=done["TO_MARKET"],
+            market_exits=done["EXIT_AT_MARKET"],
+            cancels=done["CANCEL"],
+            flat_after_s=flat_after_s,
+            clean_after_s=clean_after_s,
+        )
+
+    async def _flatten_exits(self, slot: _Slot, convert_stops: bool) -> list[OcoCommand]:
+        """The machine's Flatten, first wave: exits now; returns the clean-up for later."""
+        async with slot.lock:
+            now = self._clock()
             try:
-                await asyncio.wait_for(self._progress.wait(), min(tick_s, remaining))
-            except TimeoutError:
-                await self.advance_time()
+                t = slot.machine.flatten(now_ns=now)
+            except OcoError as e:
+                await self._machine_error(slot, _Flatten(), e, now)
+                return []
+            if not t.changed:
+                return []
+            split = split_flatten(t.commands, slot.machine, convert_stops=convert_stops)
+            await self._publish(slot, t, note=split.note())
+            feedback: list[_Input] = []
+            for cmd in split.to_market:
+                feedback += await self._to_market(slot, cmd)
+            feedback += await self._execute(slot, split.now)
+            await self._drain(slot, feedback)
+            return list(split.later)
+
+    async def _to_market(self, slot: _Slot, cmd: OcoCommand) -> list[_Input]:
+        cid, tag = cmd.client_order_id or "", cmd.tag or ""
+        outcome, answers = await self._exec.to_market(cmd, slot.order_ids.get(cid))
+        feedback: list[_Input] = [
+            _Update(tag, f) if isinstance(f, OrderUpdate) else f for f in answers
+        ]
+        if outcome == "converted":
+            self.commands_run["TO_MARKET"] += 1
+            slot.converted[cid] = asyncio.get_running_loop().time()
+            slot.held_cancels[cid] = cmd
+        elif outcome == "refused":  # the machine's own plan: cancel, exit once confirmed
+            feedback += await self._execute(slot, [cmd])
+        return feedback
+
+    async def _flatten_cleanup(
+        self, slot: _Slot, commands: list[OcoCommand], wait_flat_s: float
+    ) -> None:
+        """Second wave. The bracket's exit fill is let in first (for at most
+        ``wait_flat_s``): a cancel waiting for its turn at the broker holds the
+        bracket's lock, and every update behind it in the stream would wait too."""
+        if not commands:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_flat_s):
+                while slot.machine.net_qty != 0:
+                    await self._moved.wait()
+        async with slot.lock:
+            await self._drain(slot, await self._execute(slot, commands))
+
+    async def _cancel_hanging_conversions(self, grace_s: float) -> None:
+        """A stop turned MARKET that has not filled (outside its protection band):
+        send the cancel the machine asked for, so it exits at market itself."""
+        now = asyncio.get_running_loop().time()
+        for slot in self._open_slots():
+            due = [c for c, at in slot.converted.items() if now - at >= grace_s]
+            for cid in due:
+                cmd = slot.held_cancels.pop(cid, None)
+                live = any(o.client_order_id == cid for o in slot.machine.working_orders())
+                if cmd is not None and live:
+                    log.warning(
+                        "%s turned MARKET but unfilled after %.1fs: cancelling", cid, grace_s
+                    )
+                    async with slot.lock:
+                        await self._drain(slot, await self._execute(slot, [cmd]))
 
     def resume(self) -> None:
         """Accept new brackets again after a flatten."""
@@ -328,17 +466,20 @@ class OCOManager:
             try:
                 t = self._feed(slot.machine, item, now)
             except OcoError as e:
-                # An impossible input must not stop the bracket: say so loudly.
-                log.error("bracket %s refused %r: %s", slot.machine.plan_id, item, e)
-                await self._call(
-                    self._on_alert,
-                    OcoAlert(slot.machine.plan_id, "ERROR", "MACHINE_ERROR", str(e), now),
-                )
+                await self._machine_error(slot, item, e, now)
                 continue
             if not t.changed:
                 continue
             await self._publish(slot, t)
             queue.extend(await self._execute(slot, t.commands))
+
+    async def _machine_error(self, slot: _Slot, item: _Input, e: OcoError, now: int) -> None:
+        # An impossible input must not stop the bracket: say so loudly.
+        log.error("bracket %s refused %r: %s", slot.machine.plan_id, item, e)
+        await self._call(
+            self._on_alert,
+            OcoAlert(slot.machine.plan_id, "ERROR", "MACHINE_ERROR", str(e), now),
+        )
 
     @staticmethod
     def _feed(m: OcoBracket, item: _Input, now: int) -> OcoTransition:
@@ -392,6 +533,7 @@ class OCOManager:
         return out
 
     async def _run_command(self, slot: _Slot, cmd: OcoCommand, cid: str) -> list[Feedback]:
+        self.commands_run[cmd.kind] += 1
         if cmd.kind in ("PLACE_ORDER", "EXIT_AT_MARKET"):
             self._cid_by_tag[broker_tag(cid)] = cid
             order_id, feedback = await self._exec.place(
@@ -418,9 +560,12 @@ class OCOManager:
 
     # ---------------------------------------------------------------- reporting
 
-    async def _publish(self, slot: _Slot, t: OcoTransition) -> None:
+    async def _publish(self, slot: _Slot, t: OcoTransition, *, note: str = "") -> None:
         m = slot.machine
         slot.seq += 1
+        self._progress.set()
+        self._moved.set()
+        self._moved = asyncio.Event()
         record = TransitionRecord(
             m.plan_id,
             slot.seq,
@@ -428,7 +573,7 @@ class OCOManager:
             t.from_state,
             t.to_state,
             t.event,
-            t.event_detail,
+            t.event_detail + note,
             tuple(t.commands),
             tuple(t.fills),
         )
@@ -447,12 +592,14 @@ class OCOManager:
                 )
                 await self._call(self._on_entry_fill, fill)
             else:
+                # A stop the flatten turned into a market exit fills for the flatten.
+                reason = "FLATTEN" if f.client_order_id in slot.converted else f.exit_reason
                 exit_fill = ExitFill(
                     bracket_id=m.plan_id,
                     client_order_id=f.client_order_id,
                     tag=f.tag,
                     role=f.role,
-                    reason=f.exit_reason or "",
+                    reason=reason or "",
                     side=f.side,
                     qty=f.qty,
                     price=price,
@@ -474,7 +621,6 @@ class OCOManager:
                 t.now_ns,
             )
             await self._call(self._on_terminal, result)
-            self._progress.set()
 
     async def _alerts(self, slot: _Slot, commands: Iterable[OcoCommand], now: int) -> None:
         for c in commands:
