@@ -36,16 +36,31 @@ class ModeChange:
 
 @dataclass(frozen=True, slots=True)
 class FlattenResult:
+    """A flatten: exits first (flat), then clean-up (nothing working), each timed."""
+
     elapsed_ms: float
-    cancelled_orders: int
-    exit_orders: int
+    cancelled_orders: int  # cancels sent: targets, entries, stops not turned into exits
+    exit_orders: int  # market exits: converted stops plus market orders placed
     open_positions_after: int
     working_orders_after: int
     state: TradingState
+    converted_stops: int = 0  # stops turned into market exits by one modify
+    flat_after_ms: float | None = None  # every position flat (None: not in time)
+    clean_after_ms: float | None = None  # nothing working any more (None: not in time)
+
+    @property
+    def flat(self) -> bool:
+        """No open position afterwards."""
+        return self.open_positions_after == 0
+
+    @property
+    def clean(self) -> bool:
+        """No working order afterwards."""
+        return self.working_orders_after == 0
 
     @property
     def ok(self) -> bool:
-        return self.open_positions_after == 0 and self.working_orders_after == 0
+        return self.flat and self.clean
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +87,9 @@ class TradingControl(Protocol):
     async def resume(self, *, actor: str) -> TradingState: ...
 
     async def flatten(self, *, actor: str, timeout_s: float = 10.0) -> FlattenResult:
-        """Kill switch: HALTED first (no new entries can race it), then cancel every
-        working order and exit every open position at market; returns once flat."""
+        """Kill switch: HALTED first (no new entries can race it), then exit every
+        open position at market (a working stop becomes the exit where the broker
+        allows), then cancel what still works; returns once flat and clean."""
         ...
 
     def state(self) -> dict[str, Any]:

@@ -80,6 +80,10 @@ _SECOND_NS = 1_000_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeOptions:
     """What to run: the feed, the day, the universe, the configs."""
@@ -820,12 +824,11 @@ class Runtime:
         return cast(bool | str, await verify())
 
     async def flatten(self, *, actor: str, timeout_s: float = 10.0) -> FlattenResult:
-        """HALTED first, so no new entry can race the kill switch; then flat."""
+        """HALTED first, so no new entry can race the kill switch; then exits first
+        (flat), then clean-up (nothing working): each reported with its time."""
         t0 = time.perf_counter()
         oco = self._require(self.oco)
         self._set_state("HALTED")
-        before = oco.working_orders()
-        open_before = [b for b in oco.brackets() if not b.is_terminal]
         pump = None
         if self.paper is not None and not self._feed_is_driving():
             pump = asyncio.create_task(self._pump_paper(), name="paper-pump")
@@ -840,21 +843,30 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
         elapsed_ms = (time.perf_counter() - t0) * 1000
+        report = oco.last_flatten  # set by the flatten, on time or not
         after_open = [b for b in oco.brackets() if not b.is_terminal and b.net_qty != 0]
         result = FlattenResult(
             elapsed_ms=round(elapsed_ms, 3),
-            cancelled_orders=len(before),
-            exit_orders=sum(1 for b in open_before if b.net_qty != 0),
+            cancelled_orders=report.cancels if report else 0,
+            exit_orders=report.exits if report else 0,
             open_positions_after=len(after_open),
             working_orders_after=len(oco.working_orders()),
             state=self._state,
+            converted_stops=report.converted_stops if report else 0,
+            flat_after_ms=_ms(report.flat_after_s) if report else None,
+            clean_after_ms=_ms(report.clean_after_s) if report else None,
         )
         outcome = {
             "elapsed_ms": result.elapsed_ms,
             "ok": result.ok and error is None,
+            "flat": result.flat,
+            "clean": result.clean,
+            "flat_after_ms": result.flat_after_ms,
+            "clean_after_ms": result.clean_after_ms,
             "open_positions_after": result.open_positions_after,
             "working_orders_after": result.working_orders_after,
             "cancelled_orders": result.cancelled_orders,
+            "converted_stops": result.converted_stops,
             "exit_orders": result.exit_orders,
             "error": error,
             "session_time": utc(self.now_ns()).isoformat(),

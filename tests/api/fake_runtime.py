@@ -119,7 +119,8 @@ class FakeRuntime:
         self._state = "HALTED"
         if self.flatten_raises:
             raise FlattenTimeoutError(f"2 brackets not terminal after {timeout_s} s")
-        cancelled, exits = self.working_orders, self.open_positions
+        # Each open position's stop became its exit; the rest of the orders were cancelled.
+        cancelled, exits = self.working_orders - self.open_positions, self.open_positions
         self.open_positions, self.working_orders = self.flatten_leaves
         return FlattenResult(
             elapsed_ms=12.5,
@@ -128,6 +129,9 @@ class FakeRuntime:
             open_positions_after=self.open_positions,
             working_orders_after=self.working_orders,
             state=self._state,
+            converted_stops=exits,
+            flat_after_ms=None if self.open_positions else 4.25,
+            clean_after_ms=None if self.open_positions or self.working_orders else 12.5,
         )
 
     def state(self) -> dict[str, Any]:

@@ -26,8 +26,13 @@ async def test_flatten_returns_the_result_and_halts(api: Api) -> None:
     body = r.json()
     assert body == {
         "ok": True,
+        "flat": True,
+        "clean": True,
         "elapsed_ms": 12.5,
-        "cancelled_orders": 4,
+        "flat_after_ms": 4.25,
+        "clean_after_ms": 12.5,
+        "cancelled_orders": 2,
+        "converted_stops": 2,
         "exit_orders": 2,
         "open_positions_after": 0,
         "working_orders_after": 0,
@@ -52,6 +57,17 @@ async def test_flatten_not_flat_is_504_with_the_counts(api: Api) -> None:
     assert r.json()["ok"] is False
     assert r.json()["open_positions_after"] == 1
     assert r.json()["working_orders_after"] == 2
+    assert (r.json()["flat"], r.json()["clean"]) == (False, False)
+    assert (r.json()["flat_after_ms"], r.json()["clean_after_ms"]) == (None, None)
+
+
+async def test_flatten_flat_but_not_clean_says_so(api: Api) -> None:
+    api.runtime.flatten_leaves = (0, 1)
+    r = await api.client.post("/flatten")
+    assert r.status_code == 504
+    body = r.json()
+    assert (body["ok"], body["flat"], body["clean"]) == (False, True, False)
+    assert (body["flat_after_ms"], body["clean_after_ms"]) == (4.25, None)
 
 
 async def test_flatten_timeout_error_is_504(api: Api) -> None:

@@ -170,7 +170,11 @@ async def test_flatten_with_20_open_paper_brackets(client: httpx.AsyncClient) ->
     result = r.json()
     assert result["ok"] is True
     assert result["open_positions_after"] == 0 and result["working_orders_after"] == 0
-    assert result["exit_orders"] == 20 and result["cancelled_orders"] == 40
+    # Exits first: each stop became its bracket's market exit; then the 20 targets went.
+    assert result["exit_orders"] == 20 and result["converted_stops"] == 20
+    assert result["cancelled_orders"] == 20
+    assert result["flat"] is True and result["clean"] is True
+    assert result["flat_after_ms"] <= result["clean_after_ms"] <= result["elapsed_ms"]
     assert result["state"] == "HALTED"
     print(f"\nflatten of 20 paper brackets: {result['elapsed_ms']:.1f} ms")
 

@@ -83,10 +83,21 @@ class TradingStateOut(BaseModel):
 
 
 class FlattenOut(_Out):
-    ok: bool = Field(description="Zero open positions and zero working orders afterwards")
-    elapsed_ms: float
-    cancelled_orders: int
-    exit_orders: int
+    ok: bool = Field(description="Flat and clean: zero open positions, zero working orders")
+    flat: bool = Field(description="Zero open positions afterwards")
+    clean: bool = Field(description="Zero working orders afterwards")
+    elapsed_ms: float = Field(description="The whole flatten, until flat and clean (or given up)")
+    flat_after_ms: float | None = Field(
+        None, description="Until every position was flat (exits go first); null if not in time"
+    )
+    clean_after_ms: float | None = Field(
+        None, description="Until nothing was working any more; null if not in time"
+    )
+    cancelled_orders: int = Field(
+        description="Cancels sent: targets, entries, stops that could not become exits"
+    )
+    converted_stops: int = Field(0, description="Stops turned into market exits by one modify")
+    exit_orders: int = Field(description="Market exits: converted stops plus market orders placed")
     open_positions_after: int
     working_orders_after: int
     state: TradingState

@@ -101,7 +101,7 @@ async def resume(runtime: RuntimeDep, caller: WriterDep) -> TradingStateOut:
 @router.post(
     "/flatten",
     response_model=FlattenOut,
-    summary="Kill switch: cancel every working order, exit every position, HALT",
+    summary="Kill switch: HALT, exit every position, then cancel every working order",
     responses={
         **_UNAUTHORIZED,
         **VALIDATION_ERROR,
@@ -113,15 +113,21 @@ async def flatten(
     caller: WriterDep,
     body: Annotated[FlattenRequest | None, Body()] = None,
 ) -> FlattenOut | JSONResponse:
-    """Sets HALTED first (no new entry can race it), cancels every working order,
-    exits every open position at market and returns once flat, with the time it
-    took. Answers 504 if orders or positions remain."""
+    """Sets HALTED first (no new entry can race it), exits every open position at
+    market first (a working stop becomes the exit with one modify where the broker
+    allows), then cancels every order still working; returns once flat and clean,
+    with the time to each. Answers 504 if orders or positions remain."""
     timeout_s = body.timeout_s if body is not None else FLATTEN_TIMEOUT_S
     result = await runtime.flatten(actor=caller.actor, timeout_s=timeout_s)
     out = FlattenOut(
         ok=result.ok,
+        flat=result.flat,
+        clean=result.clean,
         elapsed_ms=result.elapsed_ms,
+        flat_after_ms=result.flat_after_ms,
+        clean_after_ms=result.clean_after_ms,
         cancelled_orders=result.cancelled_orders,
+        converted_stops=result.converted_stops,
         exit_orders=result.exit_orders,
         open_positions_after=result.open_positions_after,
         working_orders_after=result.working_orders_after,
