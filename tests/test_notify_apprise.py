@@ -17,8 +17,9 @@ from apprise.plugins.telegram import NotifyTelegram
 
 from aitrapp.bus import InProcessBus
 from aitrapp.metrics import Metrics
-from aitrapp.notify import Notice, start_notifications
+from aitrapp.notify import Notice, compose, start_notifications
 from aitrapp.notify.apprise_sender import AppriseSender
+from aitrapp.notify.service import send_notices
 from aitrapp.settings import load_settings
 from test_notify_support import FakeTelegram, FakeWebhook
 
@@ -111,3 +112,15 @@ async def test_disabled_without_urls_and_a_closed_notifier_drops(webhook: FakeWe
     assert on.notifier is not None
     on.submit(Notice(level="CRITICAL", key="k", title="t", body="b"))
     assert on.notifier.stats.dropped == 1 and webhook.received == []
+
+
+async def test_a_short_command_sends_its_notices_before_it_returns(webhook: FakeWebhook) -> None:
+    """``aitrapp burnin check`` stores a verdict, sends it, then exits."""
+    verdict = {"passed": True, "session_id": "s1", "trading_date": "2026-01-05",
+               "criteria": [{"name": "signals", "passed": True}]}  # fmt: skip
+    settings = load_settings(notify_urls=webhook.url())
+    await send_notices(settings, [compose.burnin(verdict)])
+    assert [r.body["title"] for r in webhook.received] == ["AITRAPP OK: Burn-in PASS 2026-01-05"]
+    assert webhook.received[0].body["type"] == "success"
+    await send_notices(load_settings(notify_urls=""), [compose.burnin(verdict)])  # no URL: no-op
+    assert len(webhook.received) == 1

@@ -22,6 +22,8 @@ from aitrapp.cli.report import (
 )
 from aitrapp.db.pool import database
 from aitrapp.db.repo import SessionRow
+from aitrapp.notify import compose as notify_compose
+from aitrapp.notify.service import send_notices
 from aitrapp.report.burnin import (
     BurninCriteria,
     Verdict,
@@ -119,10 +121,13 @@ async def _check(
                 raise ReportError(f"date: no sessions recorded for {day.isoformat()}")
             ids = [s.id for s in (sessions if all_ else sessions[-1:])]
         now = datetime.now(UTC)
-        return [
+        verdicts = [
             await check_session(db.pool, sid, now=now, criteria=criteria, store=store)
             for sid in ids
         ]
+    if store:  # a stored verdict is news (AITRAPP_NOTIFY_URLS)
+        await send_notices(settings, [notify_compose.burnin(v.to_json()) for v in verdicts])
+    return verdicts
 
 
 @app.command("report")

@@ -202,3 +202,20 @@ async def start_notifications(
         await notifier.close(0)
         raise
     return notes
+
+
+async def send_notices(
+    settings: AppSettings, notices: list[Notice], *, grace_s: float = 10.0
+) -> None:
+    """Send a few notices from a short-lived command (e.g. ``aitrapp burnin check``)
+    and return once they are out (or ``grace_s`` has passed). No URL: nothing."""
+    if not settings.notify_urls or not notices:
+        return
+    from aitrapp.notify.apprise_sender import AppriseSender
+
+    sender = AppriseSender([u.get_secret_value() for u in settings.notify_urls])
+    notifier = Notifier(sender, coalesce_s=0.0, repeat_window_s=0.0)
+    for notice in notices:
+        notifier.submit(notice)
+    await notifier.start()
+    await notifier.close(grace_s)
