@@ -135,6 +135,20 @@ down: ## Stop the compose stack (named volumes are kept)
 docs: develop ## Build the manual (docs/, mkdocs-material) into site/; any warning fails
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+# The console's browser tests (tests/ui) drive Debian's chromium headless through
+# Playwright (no browser download). Installed when missing (root + apt-get); else
+# make test stops here, and pytest alone fails those tests with this advice.
+.PHONY: browser
+browser: ## Install Debian's chromium for the console's browser tests, if missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (for tests/ui)"; \
+	    apt() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	    apt || { apt-get update -qq && apt; }; \
+	  else echo "error: chromium is missing: (sudo) apt-get install chromium" >&2; exit 1; fi; }
+
+test: browser
+
 .PHONY: clean
 clean: ## Remove build outputs and the venv (keeps var/ and logs/)
 	rm -rf $(VENV) target dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -25,6 +25,7 @@ from aitrapp.api.auth import check_bind
 from aitrapp.api.deps import ApiState, RuntimeFactory, api_state
 from aitrapp.api.errors import install_error_handlers
 from aitrapp.api.routes import api_router
+from aitrapp.api.ui import install_console
 from aitrapp.control import RuntimeHandle
 from aitrapp.settings import AppSettings, load_settings
 
@@ -125,4 +126,5 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    install_console(app)  # the dashboard at / and /ui/ (not in the OpenAPI contract)
     return app
