@@ -395,3 +395,33 @@ async def test_conflicting_fill_is_refused_logged_and_counted(
         ("paper:another-session", fill.qty),
         ("paper:writer-test", fill.qty),
     ]
+
+
+async def test_grouped_rows_are_one_transaction_and_other_tasks_are_not_held() -> None:
+    writer = DbWriter(None, batch_max=2)  # type: ignore[arg-type]  # batching only, never started
+    sid = uuid4()
+    rows = [RiskEventRow(ts=T0, reason=f"g{i}", session_id=sid) for i in range(5)]
+    other = RiskEventRow(ts=T0, reason="another task", session_id=sid)
+    late = RiskEventRow(ts=T0, reason="after the block", session_id=sid)
+    go = asyncio.Event()
+
+    async def submit_when(event: asyncio.Event, row: RiskEventRow) -> None:
+        await event.wait()
+        writer.submit(row)
+
+    before = asyncio.create_task(submit_when(go, other))  # its own context: never grouped
+    with writer.grouped():
+        writer.submit(rows[0])
+        with writer.grouped():  # nested: joins the outer group
+            writer.submit_many(rows[1:3])
+        writer.submit_many(rows[3:], atomic=True)
+        go.set()
+        await before
+        assert writer.queued() == [other]  # the group's rows wait for the block's end
+        after_end = asyncio.Event()
+        inside = asyncio.create_task(submit_when(after_end, late))  # submits after the block
+    after_end.set()
+    await inside
+    # The group is queued when the block ends, in one batch whatever batch_max says.
+    assert writer._take_batch() == [other, *rows]
+    assert writer._take_batch() == [late]

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,7 @@ from aitrapp.notify import Notifications, start_notifications
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
+from aitrapp.pipeline.crash_recovery import AbortedSession, abort_dead_sessions, this_host
 from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
 from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
 from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
@@ -170,6 +172,9 @@ class Runtime:
         self.notify = Notifications.disabled()  # AITRAPP_NOTIFY_URLS: started with the bus
         self.started_at = datetime.now(UTC)
         self._background: set[asyncio.Task[None]] = set()
+        self.aborted_sessions: list[AbortedSession] = []  # of dead processes, at this start
+        # PAUSED at start because broker and database disagreed, and not resumed since.
+        self.paused_by_reconcile = False
         self._stopped = False
         self._closed = False
 
@@ -250,6 +255,8 @@ class Runtime:
         await self._record_instruments()
         self.feed = o.feed_factory(self.universe, self.day) if o.feed_factory else self._make_feed()
         await self._refuse_rerun(engine_cfg.config_sha)
+        # Sessions of killed processes would stay RUNNING for ever: ABORTED, at their last event.
+        self.aborted_sessions = await abort_dead_sessions(self._db.pool)
         session = SessionRow(
             trading_date=self.day,
             mode=self._mode,
@@ -259,6 +266,8 @@ class Runtime:
             summary={"feed": self._feed_info()},
             backtest_id=o.backtest_id,
             replay_sha=self.replay_sha,
+            pid=os.getpid(),
+            host=this_host(),
         )
         await repo.create_session(self._db.pool, session)
         self._session_id = session.id
@@ -281,6 +290,7 @@ class Runtime:
         )
         if not self.reconcile.may_trade(o.accept_reconcile):
             self._set_state("PAUSED")
+            self.paused_by_reconcile = True
             for line in self.reconcile.lines():
                 log.warning("reconcile: %s", line)
             log.warning("broker and database disagree: trading starts PAUSED (no entries)")
@@ -750,6 +760,8 @@ class Runtime:
 
     async def resume(self, *, actor: str) -> TradingState:
         before = self._state
+        if actor != "drill":  # the flatten drill restores the state it found
+            self.paused_by_reconcile = False
         self._require(self.oco).resume()
         self._set_state("ACTIVE")
         await self._audit("resume", actor, {"from": before}, {"state": self._state})

@@ -93,7 +93,9 @@ async def _serve_api(settings: AppSettings, rt: Runtime) -> tuple[Any, asyncio.T
 
 
 async def _drill(rt: Runtime, console: Console | None) -> None:
-    """The burn-in's flatten drill: kill switch, then trading resumes."""
+    """The burn-in's flatten drill: kill switch, then trading resumes (a session that
+    was PAUSED, e.g. by start-up reconciliation, stays PAUSED)."""
+    before = rt.trading_state
     await rt.pause_feed()
     try:
         result = await rt.flatten(actor="drill", timeout_s=10.0)
@@ -104,6 +106,8 @@ async def _drill(rt: Runtime, console: Console | None) -> None:
             )
     finally:
         await rt.resume(actor="drill")
+        if before == "PAUSED":
+            await rt.pause(actor="drill")
         rt.resume_feed()
 
 

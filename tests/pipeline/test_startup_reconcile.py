@@ -317,7 +317,9 @@ async def test_fresh_paper_broker_accepted_cancels_rows_and_closes_positions(
         assert (row.status, row.status_message) == ("CANCELLED", NOT_AT_BROKER)
     assert (await order(db_pool, entry)).status == "COMPLETE"  # terminal rows untouched
     (pos,) = await repo.list_positions(db_pool)
-    assert pos.status == "CLOSED" and pos.closed_at is not None and pos.exit_price is None
+    assert pos.status == "CLOSED" and pos.closed_at is not None
+    # No exit fill and no price known: closed at its entry price (a flat trade), said so.
+    assert pos.exit_price == Decimal("2500")
     assert await paper.orders() == []  # nothing was sent to the broker
     kinds = sorted(a.kind for a in rec.actions)
     assert kinds == ["db_order_cancelled", "db_order_cancelled", "db_position_close"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
+import sys
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
@@ -25,7 +28,7 @@ from aitrapp.kite.session import (
     session_end,
 )
 from aitrapp.logs import setup_logging
-from aitrapp.runtime import RuntimeOptions
+from aitrapp.runtime import Runtime, RuntimeOptions
 from aitrapp.session import SessionPlan, run_session, summary_table
 from aitrapp.settings import load_settings
 from aitrapp.universe import Universe, load_universe
@@ -177,8 +180,14 @@ def paper(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     handle = setup_logging(settings.logs_dir, settings.log_level, console=False)
+    started: list[Runtime] = []
+
+    def on_started(rt: Runtime) -> None:
+        started.append(rt)
+        print_start_findings(console, rt)
+
     try:
-        outcome = asyncio.run(run_session(settings, plan, console=console))
+        outcome = asyncio.run(run_session(settings, plan, console=console, on_started=on_started))
     except AitrappError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -193,5 +202,47 @@ def paper(
             mark = "[green]PASS[/green]" if c.get("passed") else "[red]FAIL[/red]"
             console.print(f"  {mark} {c.get('label') or c.get('name')}: {c.get('detail')}")
     console.print(f"logs: {settings.logs_dir / 'aitrapp.log'}")
+    if started and started[0].paused_by_reconcile:
+        # Nothing was traded: a summary alone would read like a quiet day.
+        console.print(
+            "[red]the whole session ran PAUSED[/red] (broker and database disagreed at "
+            f"start-up; no entries). To repair and trade: {accept_command()}"
+        )
+        raise typer.Exit(EXIT_PAUSED)
     if strict and not outcome.passed:
         raise typer.Exit(1)
+
+
+EXIT_PAUSED = 3  # the session ran PAUSED from start to end
+
+
+def accept_command(argv: list[str] | None = None) -> str:
+    """The command that was run, with ``--accept-reconcile`` (as typed via make, if so)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--accept-reconcile" not in args:
+        args.append("--accept-reconcile")
+    if os.environ.get("MAKELEVEL") and args[:1] == ["paper"]:
+        return f"make paper ARGS={shlex.quote(shlex.join(args[1:]))}"
+    return shlex.join(["aitrapp", *args])
+
+
+def print_start_findings(console: Console, rt: Runtime) -> None:
+    """What start-up found that the operator must know before the session runs."""
+    for a in rt.aborted_sessions:
+        console.print(
+            f"[yellow]session {a.session_id}[/yellow] of dead process {a.pid} was still RUNNING: "
+            f"marked ABORTED at its last event ({a.ended_at.isoformat()})"
+        )
+    rec = rt.reconcile
+    if not rt.paused_by_reconcile or rec is None:
+        return
+    console.print(
+        "[red]PAUSED:[/red] the broker and the database disagree at start-up; "
+        "this session opens no new entries (open positions are still managed)."
+    )
+    lines = rec.lines()
+    for line in lines[:8]:
+        console.print(f"  {line}")
+    if len(lines) > 8:
+        console.print(f"  ... {len(lines) - 8} more in the log (audit_log action 'reconcile')")
+    console.print(f"To repair (orphans cancelled, rows synced) and trade: {accept_command()}")

@@ -574,6 +574,8 @@ async def insert_fill(conn: Conn, row: FillRow) -> bool:
 
 
 FILL_CONFLICT = "fills_conflicting_fill"
+# exit_reason of the trade of a position that start-up reconciliation closed.
+RECONCILED_EXIT = "RECONCILED"
 
 
 def is_fill_conflict(exc: BaseException) -> bool:

@@ -20,9 +20,12 @@ heartbeat task (``SELECT 1`` on a dedicated connection, a short deadline, the
 connection dropped when it is missed) says within about two seconds that the
 database is gone, whatever the writer happens to be waiting on.
 
-Rows submitted together with ``submit_many(..., atomic=True)`` (an order's new
-status and its fill) always travel in one batch, hence one transaction: a
-process killed between two batches never leaves one without the other.
+Rows submitted together with ``submit_many(..., atomic=True)`` always travel
+in one batch, hence one transaction; ``with writer.grouped():`` does the same
+for every row submitted inside the block by the same task (the order watcher
+wraps each broker update: the order's status, its fill, the position it opens
+or closes and the trade). A process killed between two batches never leaves a
+fill without its position, or a position without its fill.
 
 ``close()`` drains; if the database is still down when its timeout expires,
 the unwritten rows are spilled to a JSON-lines file that the next
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import json
 import logging
@@ -40,7 +44,7 @@ import os
 import time
 import typing
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import groupby
@@ -58,6 +62,19 @@ from aitrapp.metrics import Metrics
 log = logging.getLogger(__name__)
 
 HealthListener = Callable[[bool, str | None], None]
+
+
+@dataclasses.dataclass(eq=False)
+class _Group:
+    writer: DbWriter
+    rows: list[Write]
+    open: bool = True
+
+
+# The group of the running task (and of tasks it starts while the block is open).
+_GROUP: contextvars.ContextVar[_Group | None] = contextvars.ContextVar(
+    "aitrapp_writer_group", default=None
+)
 # A dedicated connection for the heartbeat (so a saturated pool cannot hide an outage).
 HeartbeatConnect = Callable[[], Awaitable["asyncpg.Connection[asyncpg.Record]"]]
 SPILL_SUFFIX = ".spill.jsonl"
@@ -165,7 +182,35 @@ class DbWriter:
     # ---- the tick-path API ----
     def submit(self, write: Write) -> bool:
         """Queue one row; never blocks. False if refused (closing or buffer full: logged)."""
+        group = _GROUP.get()
+        if group is not None and group.open and group.writer is self:
+            if type(write) not in repo.STATEMENTS:
+                raise TypeError(f"not a database write: {type(write).__name__}")
+            group.rows.append(write)  # queued, atomically, when the group closes
+            return True
         return self._submit(write, glued=False)
+
+    @contextlib.contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Every row this task submits inside the block lands in one transaction.
+
+        Nested blocks join the outer one. Rows are queued when the block ends
+        (also on an exception); a task started inside the block that submits
+        after it ended queues its rows on its own.
+        """
+        outer = _GROUP.get()
+        if outer is not None and outer.open and outer.writer is self:
+            yield
+            return
+        group = _Group(self, [])
+        token = _GROUP.set(group)
+        try:
+            yield
+        finally:
+            group.open = False
+            _GROUP.reset(token)
+            if group.rows:
+                self.submit_many(group.rows, atomic=True)
 
     def _submit(self, write: Write, *, glued: bool) -> bool:
         if type(write) not in repo.STATEMENTS:
@@ -185,7 +230,8 @@ class DbWriter:
         """Queue rows; ``atomic``: all of them land in one transaction (or none, and all
         are refused together when the queue cannot take them all)."""
         rows = list(writes)
-        if not atomic:
+        group = _GROUP.get()
+        if not atomic or (group is not None and group.open and group.writer is self):
             return sum(self.submit(w) for w in rows)
         for w in rows:
             if type(w) not in repo.STATEMENTS:

@@ -72,6 +72,7 @@ from aitrapp.kite.reconcile import (
     reconcile,
     tag_prefix,
 )
+from aitrapp.pipeline.crash_recovery import prepare_reconciled_close, settle_reconciled_close
 from aitrapp.pipeline.journal import JournaledBroker
 
 log = logging.getLogger(__name__)
@@ -908,12 +909,15 @@ async def _repair_db(pool: Pool, s: Survey, session_id: UUID, now: datetime) -> 
             )
         for p in s.position_fixes:
             if p.kind == "close":
+                # The position becomes a trade at the price used, so no P&L vanishes.
+                rc = await prepare_reconciled_close(conn, p.plan_id, p.exit_price)
+                price = rc.exit_price if rc is not None else p.exit_price
                 status = await conn.execute(
-                    _CLOSE_POSITION_SQL, p.plan_id, now, p.exit_price, session_id, p.db_qty
+                    _CLOSE_POSITION_SQL, p.plan_id, now, price, session_id, p.db_qty
                 )
-                detail = (
-                    f"exit price {p.exit_price}" if p.exit_price is not None else "no exit fill"
-                )
+                detail = rc.describe() if rc is not None else "no exit fill"
+                if rc is not None and _changed(status):
+                    detail += "; " + await settle_reconciled_close(conn, rc, p.db_qty)
             elif p.kind == "resize":
                 status = await conn.execute(
                     _RESIZE_POSITION_SQL, p.plan_id, p.broker_qty, now, session_id, p.db_qty

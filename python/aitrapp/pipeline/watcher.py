@@ -109,7 +109,16 @@ class OrderWatcher:
 
     # ---- one update ----
     async def handle(self, u: OrderUpdate) -> None:
-        """Journal, publish and dispatch one update (idempotent)."""
+        """Journal, publish and dispatch one update (idempotent).
+
+        Everything the update causes (its order's status and fill, and what the
+        OCO manager and the orchestrator record in turn: children, position,
+        trade) is written in one transaction, so a killed process never leaves
+        fills that its positions do not explain."""
+        with self._writer.grouped():
+            await self._handle(u)
+
+    async def _handle(self, u: OrderUpdate) -> None:
         key = (u.order_id, u.status.value, u.filled_quantity)
         ts = u.exchange_timestamp or self._now()
         self._writer.submit(

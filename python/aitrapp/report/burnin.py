@@ -15,7 +15,8 @@ Criteria (thresholds from ``AITRAPP_BURNIN_*``, defaults from the issue):
   no plan with two ENTRY orders;
 - ``no_orphan_siblings``: no order left working after a TP/SL fill (or an
   exit) closed its bracket, and no exit quantity beyond the entry's;
-- ``trade_chain``: every trade links signal -> decision -> filled orders;
+- ``trade_chain``: every trade links signal -> decision -> filled orders (a
+  RECONCILED trade, of a position start-up reconciliation closed, has no exit fill);
 - ``fills_match``: the fills of each order sum to its filled quantity, and the
   signed fills of each position's plan to its open quantity (0 once closed; a
   position closed by start-up reconciliation keeps the quantity it closed, which
@@ -418,7 +419,8 @@ async def _chain_criterion(
 ) -> CriterionResult:
     rows = await conn.fetch(
         """
-        SELECT t.id, t.plan_id, t.qty, d.id AS decision_id, d.plan_id AS decision_plan,
+        SELECT t.id, t.plan_id, t.qty, t.exit_reason, d.id AS decision_id,
+               d.plan_id AS decision_plan,
                d.session_id AS decision_session, s.id AS signal_id,
                s.session_id AS signal_session
         FROM trades t
@@ -461,7 +463,9 @@ async def _chain_criterion(
                 f"trade {tid}: trades of plan {plan_id} cover {traded[plan_id]}, "
                 f"its entry filled {plan.entry_filled}"
             )
-        if plan.exit_filled <= 0:
+        if r["exit_reason"] == RECONCILED:
+            pass  # closed by start-up reconciliation: the broker no longer held it
+        elif plan.exit_filled <= 0:
             problems.append(f"trade {tid}: no filled exit order for plan {plan_id}")
         elif traded[plan_id] > plan.exit_filled:
             problems.append(
@@ -480,7 +484,7 @@ async def _chain_criterion(
     )
 
 
-RECONCILED = "RECONCILED"  # exit_reason of a trade written when reconciliation closed a position
+RECONCILED = repo.RECONCILED_EXIT  # the trade of a position reconciliation closed
 
 _ORDER_FILLS_SQL = """
 SELECT o.client_order_id, o.filled_qty, COALESCE(sum(f.qty), 0)::int AS fills
