@@ -436,7 +436,7 @@ fn outcome_to_py(
 /// A numeric column as a Vec: straight from the buffer protocol when the
 /// dtype matches, otherwise through `numpy.asarray(x).astype(dtype,
 /// casting="safe")` (lists, other widths, Arrow arrays).
-fn column<T: Element + Copy>(
+pub(crate) fn column<T: Element + Copy>(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     name: &str,

@@ -10,6 +10,7 @@ mod engine_indicators;
 mod errors;
 mod ids;
 mod instrument;
+mod kernel;
 mod oco;
 mod price;
 
@@ -23,5 +24,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     engine_indicators::register(m)?;
     oco::register(m)?;
+    kernel::register(m)?;
     Ok(())
 }

@@ -21,6 +21,10 @@ pub struct BracketTemplate {
     /// Market protection of MARKET / SL-M orders in percent; -1 = Kite's automatic band.
     pub market_protection: f64,
     pub max_modifications: u32,
+    /// End-of-day square-off, IST "HH:MM"; None: 15:20 equity, 15:25 F&O.
+    pub square_off: Option<String>,
+    /// A triggered stop not filled after this long is escalated (watchdog).
+    pub stop_fill_timeout_s: f64,
 }
 
 impl Default for BracketTemplate {
@@ -34,6 +38,8 @@ impl Default for BracketTemplate {
             entry_timeout_s: 300.0,
             market_protection: -1.0,
             max_modifications: 25,
+            square_off: None,
+            stop_fill_timeout_s: 5.0,
         }
     }
 }
@@ -69,6 +75,10 @@ impl BracketTemplate {
         if let Some(s) = self.time_stop_s {
             seconds_ns("time_stop_s", s)?;
         }
+        if let Some(text) = &self.square_off {
+            BracketSpec::parse_square_off(text)?;
+        }
+        seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)?;
         Ok(())
     }
 
@@ -125,6 +135,10 @@ impl BracketTemplate {
             .transpose()?;
         spec.entry_timeout_ns = seconds_ns("entry_timeout_s", self.entry_timeout_s)?;
         spec.max_modifications = self.max_modifications;
+        if let Some(text) = &self.square_off {
+            spec.square_off_minute_ist = BracketSpec::parse_square_off(text)?;
+        }
+        spec.stop_fill_timeout_ns = seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)?;
         spec.validate()
     }
 }

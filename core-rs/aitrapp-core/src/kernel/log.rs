@@ -5,6 +5,7 @@
 
 use crate::engine::Decision;
 use crate::risk::{Detail, RiskBlock};
+use std::fmt::Write as _;
 
 /// Decisions: sized plans that opened a bracket.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -275,16 +276,20 @@ impl EventLog {
         t.entry.push(b.entry.paise());
         t.stop.push(b.stop.paise());
         t.tp.push(b.tp.paise());
-        let details: Vec<String> = b
-            .details
-            .iter()
-            .map(|(k, v)| match v {
-                Detail::Int(i) => format!("{k}={i}"),
-                Detail::Float(x) => format!("{k}={x}"),
-                Detail::Text(s) => format!("{k}={s}"),
-            })
-            .collect();
-        t.details.push(details.join(";"));
+        let mut details = String::with_capacity(48);
+        for (i, (k, v)) in b.details.iter().enumerate() {
+            if i > 0 {
+                details.push(';');
+            }
+            details.push_str(k);
+            details.push('=');
+            let _ = match v {
+                Detail::Int(x) => write!(details, "{x}"),
+                Detail::Float(x) => write!(details, "{x}"),
+                Detail::Text(x) => write!(details, "{x}"),
+            };
+        }
+        t.details.push(details);
     }
 
     pub(super) fn alert(

@@ -2,11 +2,20 @@
 //! behaviour against the ticks (paper); an external venue (Kite) is driven
 //! from Python with the same commands and updates.
 
+mod book;
+mod config;
+mod matching;
+pub mod rules;
+mod sim;
 mod types;
+pub mod validation;
 
+pub use config::{AutoProtection, ProtectionTier, SimVenueConfig};
+pub use sim::{ClientRequest, SimVenue};
 pub use types::{
     Protection, Quote, Validity, VenueError, VenueModify, VenueOrder, VenueStatus, VenueUpdate,
 };
+pub use validation::Product;
 
 /// What the kernel asks of a venue. `SimVenue` answers with its own timers
 /// and matching; the external venue (Kite) only queues the commands for
@@ -29,4 +38,31 @@ pub trait Venue {
     fn feed_ended(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>);
     /// How long a command takes to reach the exchange (races are judged by it).
     fn command_latency_ns(&self) -> i64;
+}
+
+impl Venue for SimVenue {
+    fn submit(&mut self, now_ns: i64, order: VenueOrder, out: &mut Vec<VenueUpdate>) -> u64 {
+        SimVenue::submit(self, now_ns, order, out)
+    }
+    fn modify(&mut self, now_ns: i64, order_id: u64, m: VenueModify) -> Result<(), VenueError> {
+        SimVenue::modify(self, now_ns, order_id, m)
+    }
+    fn cancel(&mut self, now_ns: i64, order_id: u64) -> Result<(), VenueError> {
+        SimVenue::cancel(self, now_ns, order_id)
+    }
+    fn next_due_ns(&self) -> Option<i64> {
+        SimVenue::next_due_ns(self)
+    }
+    fn advance_to(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>) {
+        SimVenue::advance_to(self, ts_ns, out);
+    }
+    fn on_quote(&mut self, q: &Quote, out: &mut Vec<VenueUpdate>) {
+        SimVenue::on_quote(self, q, out);
+    }
+    fn feed_ended(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>) {
+        SimVenue::feed_ended(self, ts_ns, out);
+    }
+    fn command_latency_ns(&self) -> i64 {
+        self.config().ack_latency_ns
+    }
 }

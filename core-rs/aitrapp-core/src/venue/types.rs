@@ -92,17 +92,26 @@ pub struct VenueUpdate {
     pub status: VenueStatus,
     /// Cumulative filled quantity and average price.
     pub filled_qty: u64,
+    /// Average fill price, rounded to the nearest paisa (half up); the exact
+    /// figure is `filled_value / filled_qty`.
     pub avg_price: Price,
+    /// Sum of fill quantity x fill price, paise, exact (the contract note's turnover).
+    pub filled_value: i64,
     /// The execution this update reports (0 / ZERO when it reports none).
     pub last_fill_qty: u64,
     pub last_fill_price: Price,
     /// A stop's trigger was hit by this update (TRIGGER PENDING -> OPEN).
     pub triggered: bool,
+    /// This update reports a modification taking effect at the exchange.
+    pub modified: bool,
     /// The current order fields after any modification.
     pub qty: u64,
     pub price: Option<Price>,
     pub trigger: Option<Price>,
     pub order_type: OrderType,
+    /// The market-protection limit of a MARKET order (or a triggered SL-M):
+    /// it never fills beyond this price.
+    pub protection_price: Option<Price>,
     /// Kite-like rejection / cancellation message.
     pub message: Option<String>,
 }

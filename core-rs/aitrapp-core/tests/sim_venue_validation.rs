@@ -1,0 +1,358 @@
+//! SimVenue's Kite validation: every reject reason is a REJECTED update with
+//! a Kite-like message (never an error), and the order-rate limit.
+#![allow(clippy::unwrap_used)]
+
+mod sim_support;
+
+use aitrapp_core::oco::OrderType;
+use aitrapp_core::venue::{
+    ClientRequest, Protection, SimVenue, SimVenueConfig, VenueStatus, VenueUpdate,
+};
+use aitrapp_core::{Price, Side};
+use rstest::rstest;
+use sim_support::*;
+
+/// (side, qty, type, price, trigger, protection, token, fragment of the message);
+/// the LTP is 100.00 (EQ) and 24000.00 (FUT).
+type Reject = (
+    Side,
+    u64,
+    OrderType,
+    Option<i64>,
+    Option<i64>,
+    Protection,
+    u32,
+    &'static str,
+);
+
+const NONE: Protection = Protection::None;
+const AUTO: Protection = Protection::Auto;
+
+const REJECTS: &[Reject] = &[
+    (
+        BUY,
+        1,
+        LMT,
+        Some(10_003),
+        None,
+        NONE,
+        EQ,
+        "Tick size for this script is 0.05",
+    ),
+    (
+        SELL,
+        1,
+        SLM,
+        None,
+        Some(9_901),
+        AUTO,
+        EQ,
+        "trigger price in the multiple",
+    ),
+    (
+        BUY,
+        100,
+        LMT,
+        Some(2_400_000),
+        None,
+        NONE,
+        FUT,
+        "multiple of the lot size (65)",
+    ),
+    (
+        BUY,
+        1820,
+        LMT,
+        Some(2_400_000),
+        None,
+        NONE,
+        FUT,
+        "freeze quantity (1800)",
+    ),
+    (
+        BUY,
+        0,
+        LMT,
+        Some(10_000),
+        None,
+        NONE,
+        EQ,
+        "Invalid `quantity`",
+    ),
+    (
+        BUY,
+        1,
+        SLM,
+        None,
+        Some(9_990),
+        AUTO,
+        EQ,
+        "higher than the last traded price (100.00)",
+    ),
+    (
+        BUY,
+        1,
+        SLM,
+        None,
+        Some(10_000),
+        AUTO,
+        EQ,
+        "higher than the last traded price",
+    ),
+    (
+        SELL,
+        1,
+        SL,
+        Some(10_000),
+        Some(10_010),
+        NONE,
+        EQ,
+        "lower than the last traded price",
+    ),
+    (
+        BUY,
+        1,
+        MKT,
+        None,
+        None,
+        NONE,
+        EQ,
+        "without market protection",
+    ),
+    (
+        SELL,
+        1,
+        SLM,
+        None,
+        Some(9_900),
+        NONE,
+        EQ,
+        "without market protection",
+    ),
+    (
+        BUY,
+        1,
+        MKT,
+        None,
+        None,
+        Protection::Pct(0.0),
+        EQ,
+        "without market protection",
+    ),
+    (
+        BUY,
+        1,
+        MKT,
+        None,
+        None,
+        Protection::Pct(150.0),
+        EQ,
+        "Invalid `market_protection`",
+    ),
+    (
+        BUY,
+        1,
+        MKT,
+        None,
+        None,
+        Protection::Pct(-2.0),
+        EQ,
+        "Invalid `market_protection`",
+    ),
+    (
+        BUY,
+        1,
+        LMT,
+        Some(10_000),
+        None,
+        NONE,
+        999,
+        "not a known instrument",
+    ),
+    (
+        BUY,
+        1,
+        LMT,
+        Some(10_000),
+        None,
+        NONE,
+        IDX,
+        "is an index and cannot be traded",
+    ),
+    (
+        BUY,
+        1,
+        LMT,
+        None,
+        None,
+        NONE,
+        EQ,
+        "LIMIT orders need a price",
+    ),
+    (
+        BUY,
+        1,
+        SL,
+        Some(10_100),
+        None,
+        NONE,
+        EQ,
+        "need a trigger price",
+    ),
+    (
+        BUY,
+        1,
+        SL,
+        Some(10_100),
+        Some(10_110),
+        NONE,
+        EQ,
+        "cannot be above the limit price",
+    ),
+    (
+        SELL,
+        1,
+        SL,
+        Some(9_900),
+        Some(9_890),
+        NONE,
+        EQ,
+        "cannot be below the limit price",
+    ),
+    (BUY, 1, LMT, Some(-100), None, NONE, EQ, "positive price"),
+];
+
+#[test]
+fn each_reject_reason_is_a_rejected_update() {
+    for &(side, qty, t, price, trigger, protection, token, message) in REJECTS {
+        let mut h = H::std();
+        h.tick(T0, 100.00, 99.95, 100.05);
+        h.tick_full(FUT, T0, 24000.0, 23999.9, 24000.1, 0, 0);
+        let mut b = h.order(side, qty, t).token(token);
+        b.0.price = price.map(Price::from_paise);
+        b.0.trigger = trigger.map(Price::from_paise);
+        b.0.protection = protection;
+        let o = b.build();
+        let cid = o.client_order_id.clone();
+        let (id, ups) = h.place(o);
+        assert_rejected(&ups, id, message);
+        assert_eq!(ups[0].client_order_id, cid);
+        assert_eq!((ups[0].filled_qty, ups[0].ts_ns), (0, T0), "{message}");
+        assert_eq!(h.v.order(id), Some(&ups[0]));
+        assert_eq!(h.v.working_count(), 0);
+        // Nothing was booked: ticks through any price leave it rejected.
+        assert!(
+            h.tick(T0 + SEC, 90.00, 89.95, 90.05).is_empty(),
+            "{message}"
+        );
+    }
+}
+
+fn assert_rejected(ups: &[VenueUpdate], id: u64, message: &str) {
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    let u = &ups[0];
+    assert_eq!((u.status, u.order_id), (VenueStatus::Rejected, id));
+    let msg = u.message.as_deref().unwrap_or_default();
+    assert!(msg.contains(message), "{msg:?} should contain {message:?}");
+}
+
+#[rstest]
+#[case(|r: &mut ClientRequest| r.tag = "X".repeat(21), "Invalid `tag`")]
+#[case(|r: &mut ClientRequest| r.tradingsymbol = "TCS".into(), "Invalid `tradingsymbol`")]
+#[case(|r: &mut ClientRequest| r.product = "NRML".into(), "Product NRML is not allowed")]
+#[case(|r: &mut ClientRequest| r.validity = "TTL".into(), "Invalid `validity`")]
+#[case(|r: &mut ClientRequest| r.order_type = "ICEBERG".into(), "Invalid `order_type`")]
+#[case(|r: &mut ClientRequest| r.side = "HOLD".into(), "Invalid `transaction_type`")]
+#[case(|r: &mut ClientRequest| r.qty = -5, "Invalid `quantity` -5")]
+fn client_request_checks(#[case] spoil: fn(&mut ClientRequest), #[case] message: &str) {
+    let mut h = H::std();
+    h.tick(T0, 100.00, 99.95, 100.05);
+    let mut r = client("t1", "BUY", 1, "LIMIT", Some(10_000));
+    let (id, ups) = h.request(r.clone());
+    assert_eq!(
+        statuses(&ups),
+        Vec::<&str>::new(),
+        "the unspoilt request is accepted"
+    );
+    spoil(&mut r);
+    let (id2, ups) = h.request(r);
+    assert_eq!(id2, id + 1);
+    assert_rejected(&ups, id2, message);
+}
+
+#[test]
+fn a_valid_stop_passes_the_same_checks() {
+    let mut h = H::std();
+    h.tick(T0, 100.00, 99.95, 100.05);
+    let o = h.order(SELL, 1, SL).trigger(9_990).price(9_980).build();
+    h.place_id(o);
+    let ups = h.tick(T0 + 60 * MS, 100.00, 99.95, 100.05);
+    assert_eq!(statuses(&ups), vec!["TRIGGER PENDING"]);
+}
+
+#[test]
+fn trigger_side_is_not_checked_before_any_price_is_known() {
+    let mut h = H::std();
+    let o = h.order(BUY, 1, SLM).trigger(10_000).mp(-1.0).build();
+    h.place_id(o);
+    assert_eq!(statuses(&h.advance(T0)), vec!["TRIGGER PENDING"]);
+}
+
+#[test]
+fn eleventh_order_in_one_second_is_rejected() {
+    let mut h = H::std();
+    h.tick(T0, 100.00, 99.95, 100.05);
+    let mut rejected = Vec::new();
+    for _ in 0..11 {
+        let o = h.order(BUY, 1, LMT).price(9_000).build();
+        rejected.extend(h.place(o).1);
+    }
+    assert_rejected(&rejected, START + 10, "Too many requests");
+    // Exchange time moves on a second: accepted again.
+    h.tick(T0 + SEC, 100.00, 99.95, 100.05);
+    let o = h.order(BUY, 1, LMT).price(9_000).build();
+    assert!(h.place(o).1.is_empty());
+}
+
+#[test]
+fn rate_window_slides_in_exchange_time() {
+    let mut h = H::new(SimVenueConfig {
+        max_orders_per_second: Some(3),
+        ..cfg()
+    });
+    for k in 0..4 {
+        h.tick(T0 + k * 400 * MS, 100.00, 99.95, 100.05);
+        let o = h.order(BUY, 1, LMT).price(9_000).build();
+        h.place_id(o); // 0, 400, 800 ms fill the window; 1200 ms sees the first leave
+    }
+    let o = h.order(BUY, 1, LMT).price(9_000).build();
+    let (id, ups) = h.place(o); // fourth in (200 ms, 1200 ms]
+    assert_rejected(&ups, id, "at most 3 orders per second");
+}
+
+#[test]
+fn rate_limit_can_be_switched_off() {
+    let mut h = H::new(SimVenueConfig {
+        max_orders_per_second: None,
+        ..cfg()
+    });
+    h.tick(T0, 100.00, 99.95, 100.05);
+    for _ in 0..25 {
+        let o = h.order(BUY, 1, LMT).price(9_000).build();
+        h.place_id(o);
+    }
+}
+
+#[test]
+fn bad_config_and_instruments_are_refused_by_name() {
+    let bad = SimVenueConfig {
+        ack_latency_ns: -1,
+        ..cfg()
+    };
+    let err = SimVenue::new(bad, &instruments()).unwrap_err();
+    assert!(err.to_string().contains("ack_latency_ns"), "{err}");
+    let mut twice = instruments();
+    twice.push(twice[0].clone());
+    let err = SimVenue::new(cfg(), &twice).unwrap_err();
+    assert!(err.to_string().contains("token 1 is listed twice"), "{err}");
+}
