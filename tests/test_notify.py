@@ -41,6 +41,8 @@ def test_kill_switch_says_who_when_and_the_result() -> None:
     n = compose.from_bus_event("mode", ok)
     assert n is not None and n.level == "WARN"
     assert "who: api:127.0.0.1+token" in n.body and "flat in 41.5 ms" in n.body
+    split = compose.from_bus_event("mode", {**ok, "flat_after_ms": 12.0})
+    assert split is not None and "flat in 12.0 ms, nothing working after 41.5 ms" in split.body
     assert "when: " in n.body and "2026-01-05T09:40:00" in n.body
     failed = {**ok, "ok": False, "open_positions_after": 2, "error": "timeout"}
     f = compose.from_bus_event("mode", failed)

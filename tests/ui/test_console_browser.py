@@ -88,8 +88,8 @@ async def test_flatten_asks_first_then_ends_halted_and_flat(console: MakeConsole
     dialog = page.locator("#dlg-flatten")
     await expect(dialog).to_be_visible()
     await expect(page.locator("#flatten-text")).to_have_text(
-        f"Exit {POSITIONS} open positions at market and cancel {2 * POSITIONS} working "
-        "orders, then HALT trading?"
+        f"Close {POSITIONS} open positions at market and {2 * POSITIONS} working orders, "
+        "then HALT trading?"
     )
     await c.screenshot("flatten-confirm")
     await dialog.get_by_role("button", name="Cancel").click()

@@ -64,7 +64,12 @@ def kill_switch(data: Mapping[str, Any]) -> Notice | None:
     who = "flatten drill" if actor == DRILL_ACTOR else f"kill switch by {actor}"
     if ok:
         title = f"Flat: {who}"
-        result = f"flat in {_num(data.get('elapsed_ms'))} ms"
+        flat_ms = data.get("flat_after_ms")
+        if not isinstance(flat_ms, int | float):  # older runtimes report the total only
+            flat_ms = data.get("elapsed_ms")
+        result = (
+            f"flat in {_num(flat_ms)} ms, nothing working after {_num(data.get('elapsed_ms'))} ms"
+        )
     else:
         title = f"FLATTEN FAILED: {who}"
         result = (

@@ -309,7 +309,7 @@
     const np = s.positions.length;
     const no = s.working_orders.length;
     $("#flatten-text").textContent =
-      "Exit " + plural(np, "open position") + " at market and cancel " +
+      "Close " + plural(np, "open position") + " at market and " +
       plural(no, "working order") + ", then HALT trading?";
     $("#flatten-confirm").textContent = "Flatten " + plural(np, "position") + ", " + plural(no, "order");
     const dlg = $("#dlg-flatten");
@@ -319,7 +319,8 @@
     const res = await post("/flatten", { timeout_s: 10 });
     const b = await res.json().catch(() => ({}));
     if (res.ok) {
-      toast("ok", "Flat in " + Number(b.elapsed_ms).toFixed(1) + " ms: " + plural(b.exit_orders, "exit") +
+      const flatMs = b.flat_after_ms === undefined || b.flat_after_ms === null ? b.elapsed_ms : b.flat_after_ms;
+      toast("ok", "Flat in " + Number(flatMs).toFixed(1) + " ms: " + plural(b.exit_orders, "exit") +
         ", " + plural(b.cancelled_orders, "order") + " cancelled. Trading is HALTED until resumed.");
     } else if (res.status === 504 && b.open_positions_after !== undefined) {
       toast("error", "NOT flat: " + plural(b.open_positions_after, "position") + " and " +
