@@ -34,6 +34,7 @@ EXTRAS = (
     "trader_bus_publish_failures_total",
     "trader_db_healthy",
     "trader_oco_alerts_total",
+    "trader_oco_watchdog_escalations_total",
 )
 
 
