@@ -13,6 +13,7 @@ the run; under plain ``pytest`` it runs once on 20,000 ticks as a test.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -100,7 +101,7 @@ def run_tenths(k: Kernel, t: dict[str, Any]) -> tuple[list[float], int]:
     n = len(t["ts"])
     edges = np.linspace(0, n, 11).astype(int)
     secs, trades = [], 0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         t0 = time.perf_counter()
         ev = k.run(
             t["tokens"][lo:hi],

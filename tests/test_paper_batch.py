@@ -177,3 +177,20 @@ async def test_feeds_tick_batch_is_accepted() -> None:
         await x.place_order(order)
         x.feed_ended()
     assert a.drain_updates() == b.drain_updates()
+
+
+def test_columns_of_different_lengths_are_refused() -> None:
+    b = broker()
+    cols = Columns.of([Tick(EQ, T0, 100.0, 1, 10, 99.95, 100.05)])
+    bad = Columns(
+        token=cols.token,
+        ts_ns=np.array([T0, T0 + 1], np.int64),
+        last_price=cols.last_price,
+        last_qty=cols.last_qty,
+        volume=cols.volume,
+        bid=cols.bid,
+        ask=cols.ask,
+    )
+    with pytest.raises(ValueError, match="same length"):
+        b.on_ticks(bad)
+    assert b.now_ns == 0  # nothing was applied

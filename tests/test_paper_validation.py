@@ -3,14 +3,16 @@ never an exception; and the 10-orders-per-second rate limit."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from aitrapp import ConfigError
+from aitrapp._core import SimVenue
 from aitrapp.brokers.base import OrderStatus, OrderType, Product
 from aitrapp.brokers.paper import PaperConfig
-from test_paper_support import EQ, FUT, IDX, MS, SEC, T0, FakeWall, broker, req, tick
+from test_paper_support import EQ, FUT, IDX, MS, OPT, SEC, T0, FakeWall, broker, req, tick
 
 MKT, LMT, SL, SLM = OrderType.MARKET, OrderType.LIMIT, OrderType.SL, OrderType.SLM
 
@@ -165,6 +167,10 @@ async def test_rate_limit_can_be_switched_off() -> None:
             {"auto_protection": {"EQ": ((None, 0.0),), "FUT": ((None, 1),), "OPT": ((None, 1),)}},
             "pct",
         ),
+        (
+            {"auto_protection": {**PaperConfig().auto_protection, "IDX": ((None, 1.0),)}},
+            "unknown segment 'IDX'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(fields: dict[str, Any], key: str) -> None:
@@ -172,11 +178,46 @@ def test_bad_config_names_the_key(fields: dict[str, Any], key: str) -> None:
         PaperConfig(**fields)
 
 
-def test_auto_protection_tiers() -> None:
-    cfg = PaperConfig()
-    assert cfg.auto_protection_pct("EQ", 9_999) == 2.0
-    assert cfg.auto_protection_pct("EQ", 10_000) == 2.0
-    assert cfg.auto_protection_pct("EQ", 250_000) == 0.5
-    assert cfg.auto_protection_pct("OPT", 4_000) == 10.0
-    assert cfg.auto_protection_pct("FUT", 2_400_000) == 0.5
+def test_the_config_crosses_to_the_rust_venue_whole() -> None:
+    cfg = PaperConfig(slippage_bps=7.5, participation_pct=20, max_orders_per_second=None)
+    assert json.loads(cfg.to_json()) == {
+        "slippage_bps": 7.5,
+        "ack_latency_ns": 50_000_000,
+        "fill_latency_ns": 0,
+        "no_tick_wait_ns": 2_000_000_000,
+        "participation_pct": 20,
+        "max_orders_per_second": None,
+        "max_modifications": 25,
+        "order_id_start": 100_000_000_000_001,
+        "auto_protection": {
+            "EQ": [[100.0, 2.0], [1000.0, 1.0], [None, 0.5]],
+            "FUT": [[100.0, 2.0], [1000.0, 1.0], [None, 0.5]],
+            "OPT": [[50.0, 10.0], [500.0, 5.0], [None, 2.0]],
+        },
+    }
+    SimVenue(cfg.to_json(), [])  # the venue reads every key
+    with pytest.raises(ConfigError, match="slippage"):
+        SimVenue('{"slippage": 5}', [])  # and refuses one it does not know
+
+
+# (token, LTP, automatic band in percent, the buy protection price it gives:
+# LTP + band, rounded down to the tick). The tiers live in the Rust venue.
+AUTO_TIERS = [
+    (EQ, 99.99, 2.0, 101.95),  # 101.9898 -> 101.95
+    (EQ, 100.00, 2.0, 102.00),  # a tier's bound is inclusive
+    (EQ, 2500.00, 0.5, 2512.50),
+    (OPT, 40.00, 10.0, 44.00),
+    (FUT, 24000.0, 0.5, 24120.0),
+]
+
+
+@pytest.mark.parametrize(("token", "ltp", "pct", "protection"), AUTO_TIERS)
+async def test_auto_protection_tiers(token: int, ltp: float, pct: float, protection: float) -> None:
+    b = broker()
+    tick(b, T0, ltp, token=token)
+    lot = 65 if token in (FUT, OPT) else 1
+    await b.place_order(req("BUY", lot, OrderType.MARKET, mp=-1, token=token))
+    b.advance_time(T0 + 50 * MS)  # acknowledged: protected from the LTP it knows
+    (u,) = b.drain_updates()
+    assert u.extra["protection_price"] == protection, pct
     assert EQ == 1  # the support module's token numbering is what these tests assume

@@ -1,6 +1,6 @@
 # Hand-written stubs for the Rust extension `aitrapp._core`.
 # Checked against the built module by `python -m mypy.stubtest aitrapp._core`.
-from typing import final
+from typing import Any, final
 
 from numpy.typing import ArrayLike
 
@@ -640,3 +640,161 @@ class OcoBracket:
     def fill_raced_cancel(self, tag_name: str, fill_ns: int, latency_ns: int) -> bool: ...
     def orders(self) -> list[OcoOrder]: ...
     def working_orders(self) -> list[OcoOrder]: ...
+
+
+# ---- paper venue (core-rs/aitrapp-py/src/venue.rs) ----
+
+class VenueError(AitrappError): ...
+
+@final
+class VenueUpdate:
+    @property
+    def ts_ns(self) -> int: ...
+    @property
+    def order_id(self) -> int: ...
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def filled_qty(self) -> int: ...
+    @property
+    def avg_price_paise(self) -> int: ...
+    @property
+    def filled_value_paise(self) -> int: ...
+    @property
+    def last_fill_qty(self) -> int: ...
+    @property
+    def last_fill_price_paise(self) -> int: ...
+    @property
+    def triggered(self) -> bool: ...
+    @property
+    def modified(self) -> bool: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def price_paise(self) -> int | None: ...
+    @property
+    def trigger_paise(self) -> int | None: ...
+    @property
+    def order_type(self) -> str: ...
+    @property
+    def protection_price_paise(self) -> int | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+@final
+class SimVenue:
+    def __new__(cls, config_json: str, instruments: list[Instrument]) -> SimVenue: ...
+    def submit(
+        self,
+        now_ns: int,
+        rate_clock_ns: int,
+        *,
+        client_order_id: str,
+        tag: str,
+        exchange: str,
+        tradingsymbol: str,
+        token: int,
+        side: str,
+        order_type: str,
+        product: str,
+        validity: str,
+        qty: int,
+        price_paise: int | None,
+        trigger_paise: int | None,
+        market_protection: float | None,
+    ) -> tuple[int, list[VenueUpdate]]: ...
+    def modify(
+        self,
+        now_ns: int,
+        order_id: int,
+        *,
+        qty: int | None = None,
+        price_paise: int | None = None,
+        trigger_paise: int | None = None,
+        order_type: str | None = None,
+    ) -> None: ...
+    def cancel(self, now_ns: int, order_id: int) -> None: ...
+    def settle(self) -> list[VenueUpdate]: ...
+    def advance_to(self, ts_ns: int) -> list[VenueUpdate]: ...
+    def feed_ended(self, ts_ns: int) -> list[VenueUpdate]: ...
+    def expire_open_orders(self, ts_ns: int) -> list[VenueUpdate]: ...
+    def on_quote(
+        self,
+        token: int,
+        ts_ns: int,
+        last_price: float,
+        last_qty: int = 0,
+        volume: int = 0,
+        bid: float | None = None,
+        ask: float | None = None,
+    ) -> list[VenueUpdate]: ...
+    def on_quotes(
+        self,
+        tokens: ArrayLike,
+        ts_ns: ArrayLike,
+        last_price: ArrayLike,
+        last_qty: ArrayLike,
+        volume: ArrayLike,
+        bid: ArrayLike,
+        ask: ArrayLike,
+    ) -> list[VenueUpdate]: ...
+    def next_due_ns(self) -> int | None: ...
+    def last_price_paise(self, token: int) -> int | None: ...
+    def order(self, order_id: int) -> VenueUpdate | None: ...
+    @property
+    def working_count(self) -> int: ...
+    @property
+    def clock_ns(self) -> int: ...
+    @property
+    def bad_quotes(self) -> int: ...
+
+# Event batches are {table: {column: list}}: decisions, blocks, orders,
+# updates, fills, transitions, trades, alerts (see aitrapp.kernel.events).
+
+@final
+class Kernel:
+    def __new__(
+        cls,
+        config_json: str,
+        instruments: list[Instrument],
+        venue_json: str = "{}",
+        bracket_json: str = "{}",
+    ) -> Kernel: ...
+    @property
+    def config_sha(self) -> str: ...
+    def run(
+        self,
+        tokens: Any,
+        ts_ns: Any,
+        last_price: Any,
+        last_qty: Any,
+        volume: Any,
+        bid: Any = None,
+        ask: Any = None,
+        oi: Any = None,
+    ) -> dict[str, dict[str, list[Any]]]: ...
+    def on_tick(
+        self,
+        token: int,
+        ts_ns: int,
+        last_price: float,
+        last_qty: int = 0,
+        volume: int = 0,
+        bid: float | None = None,
+        ask: float | None = None,
+        oi: int | None = None,
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def advance_time(self, ts_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def finish(self, ts_ns: int, until_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def flatten(self, ts_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def set_trading_state(self, state: str) -> None: ...
+    @property
+    def trading_state(self) -> str: ...
+    @property
+    def open_brackets(self) -> int: ...
+    @property
+    def working_orders(self) -> int: ...
+    def counters(self) -> dict[str, int | None]: ...
+    def tick_rejections(self) -> dict[str, int]: ...

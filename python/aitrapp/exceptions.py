@@ -12,6 +12,7 @@ from aitrapp._core import (
     InstrumentError,
     PortfolioError,
     PriceError,
+    VenueError,
 )
 
 
@@ -32,4 +33,5 @@ __all__ = [
     "PortfolioError",
     "PriceError",
     "ReplayError",
+    "VenueError",
 ]

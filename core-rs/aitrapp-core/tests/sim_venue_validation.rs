@@ -264,6 +264,8 @@ fn assert_rejected(ups: &[VenueUpdate], id: u64, message: &str) {
 #[case(|r: &mut ClientRequest| r.order_type = "ICEBERG".into(), "Invalid `order_type`")]
 #[case(|r: &mut ClientRequest| r.side = "HOLD".into(), "Invalid `transaction_type`")]
 #[case(|r: &mut ClientRequest| r.qty = -5, "Invalid `quantity` -5")]
+#[case(|r: &mut ClientRequest| r.token = 1 << 40, "instrument_token 1099511627776 (NSE:RELIANCE) is not a known")]
+#[case(|r: &mut ClientRequest| { r.token = -1; r.side = "HOLD".into() }, "Invalid `transaction_type`")]
 fn client_request_checks(#[case] spoil: fn(&mut ClientRequest), #[case] message: &str) {
     let mut h = H::std();
     h.tick(T0, 100.00, 99.95, 100.05);

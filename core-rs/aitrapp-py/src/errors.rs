@@ -53,6 +53,14 @@ create_exception!(
     "A bracket spec field is invalid (the message names it), or an order event is impossible for the bracket."
 );
 
+// ---- paper venue (core-rs/aitrapp-py/src/venue.rs) ----
+create_exception!(
+    aitrapp._core,
+    VenueError,
+    AitrappError,
+    "The venue refused a modify or cancel at once (unknown or terminal order, budget spent, invalid field), as Kite's InputException."
+);
+
 /// Core error -> Python exception. Each core domain enum gets one `From`.
 pub struct CoreErr(PyErr);
 
@@ -123,6 +131,16 @@ impl From<core::oco::OcoError> for CoreErr {
     }
 }
 
+// ---- paper venue ----
+impl From<core::venue::VenueError> for CoreErr {
+    fn from(e: core::venue::VenueError) -> Self {
+        match e {
+            core::venue::VenueError::Config(msg) => CoreErr(ConfigError::new_err(msg)),
+            other => CoreErr(VenueError::new_err(other.to_string())),
+        }
+    }
+}
+
 impl CoreErr {
     /// Passes a Python-side error (e.g. a failed extraction) through unchanged.
     pub fn from_py(e: PyErr) -> Self {
@@ -141,5 +159,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("PortfolioError", py.get_type::<PortfolioError>())?;
     m.add("OcoError", py.get_type::<OcoError>())?;
+    m.add("VenueError", py.get_type::<VenueError>())?;
     Ok(())
 }

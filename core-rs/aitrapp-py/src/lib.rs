@@ -13,6 +13,7 @@ mod instrument;
 mod kernel;
 mod oco;
 mod price;
+mod venue;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -25,5 +26,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine_indicators::register(m)?;
     oco::register(m)?;
     kernel::register(m)?;
+    venue::register(m)?;
     Ok(())
 }

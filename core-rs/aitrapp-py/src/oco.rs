@@ -841,7 +841,9 @@ impl PyOcoBracket {
     /// (sent at `cancel_sent_at`) could have reached the venue `latency_ns`
     /// later; true if no cancel was sent. Classifies a double exit as a race.
     fn fill_raced_cancel(&self, tag_name: &str, fill_ns: i64, latency_ns: i64) -> PyResult<bool> {
-        Ok(self.b.fill_raced_cancel(tag(tag_name)?, fill_ns, latency_ns))
+        Ok(self
+            .b
+            .fill_raced_cancel(tag(tag_name)?, fill_ns, latency_ns))
     }
     /// Every order placed, entry first.
     fn orders(&self) -> Vec<PyOcoOrder> {

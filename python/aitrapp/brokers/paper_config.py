@@ -1,12 +1,15 @@
 """Settings of the paper broker, validated once at construction.
 
 Times are simulated nanoseconds (the feed's exchange time), never wall time.
+The rules that use them live in the Rust venue (`aitrapp._core.SimVenue`),
+which receives this config once, as JSON (`to_json`).
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from aitrapp.exceptions import ConfigError
 
@@ -80,6 +83,11 @@ class PaperConfig:
             _int("max_orders_per_second", self.max_orders_per_second, lo=1)
         _int("max_modifications", self.max_modifications, lo=0)
         _int("order_id_start", self.order_id_start, lo=1)
+        unknown = sorted(set(self.auto_protection) - {"EQ", "FUT", "OPT"})
+        if unknown:
+            raise ConfigError(
+                f"auto_protection: unknown segment {unknown[0]!r} (expected EQ, FUT, OPT)"
+            )
         for segment in ("EQ", "FUT", "OPT"):
             tiers = self.auto_protection.get(segment)
             key = f"auto_protection[{segment!r}]"
@@ -97,13 +105,9 @@ class PaperConfig:
             if tiers[-1][0] is not None:
                 raise ConfigError(f"{key}: the last tier must have max_price None (no upper bound)")
 
-    def auto_protection_pct(self, segment: str, last_price_paise: int) -> float:
-        """The automatic market-protection band, percent, for a last price."""
-        rupees = last_price_paise / 100
-        for bound, pct in self.auto_protection[segment]:
-            if bound is None or rupees <= bound:
-                return pct
-        return self.auto_protection[segment][-1][1]  # unreachable: validated above
+    def to_json(self) -> str:
+        """The config as the Rust venue reads it (`SimVenueConfig`, same keys)."""
+        return json.dumps(asdict(self))
 
 
 def _number(key: str, value: object, *, lo: float, hi: float) -> None:

@@ -32,7 +32,8 @@ use super::types::{
 };
 use super::validation::{
     check_new_order, check_prices, check_protection, check_quantity, is_priced, is_stop,
-    parse_order_type, parse_product, parse_side, parse_validity, NewOrder, Product,
+    parse_order_type, parse_product, parse_side, parse_validity, unknown_instrument, NewOrder,
+    Product,
 };
 use crate::instrument::Instrument;
 use crate::oco::OrderType;
@@ -55,7 +56,8 @@ pub struct ClientRequest {
     pub tag: String,
     pub exchange: String,
     pub tradingsymbol: String,
-    pub token: u32,
+    /// As sent: a token outside u32 is refused as an unknown instrument.
+    pub token: i64,
     pub side: String,
     pub order_type: String,
     pub product: String,
@@ -181,10 +183,18 @@ impl SimVenue {
         .flatten()
         .next()
         .cloned();
+        let token = u32::try_from(req.token);
+        let named = (req.exchange.as_str(), req.tradingsymbol.as_str());
+        // Kite checks the spellings first, then the instrument.
+        let bad_enum = bad_enum.or_else(|| {
+            token
+                .is_err()
+                .then(|| unknown_instrument(req.token, Some(named)))
+        });
         let order = VenueOrder {
             client_order_id: req.client_order_id,
             tag: req.tag,
-            token: req.token,
+            token: token.unwrap_or(0),
             side: side.unwrap_or(Side::Buy),
             qty: u64::try_from(req.qty).unwrap_or(0),
             // An unparsable type is reported as MARKET; the message says why.
@@ -198,7 +208,7 @@ impl SimVenue {
             raw_qty: req.qty,
             product: product.unwrap_or(Product::Mis),
             bad_enum,
-            named: Some((&req.exchange, &req.tradingsymbol)),
+            named: Some(named),
         };
         self.place(now_ns, rate_clock_ns, order, &extra, out)
     }

@@ -107,6 +107,14 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Kite's answer for an instrument token it does not list.
+pub fn unknown_instrument(token: i64, named: Option<(&str, &str)>) -> String {
+    let name = named.map_or(String::new(), |(x, s)| format!(" ({x}:{s})"));
+    format!(
+        "Invalid `tradingsymbol` or `exchange`: instrument_token {token}{name} is not a known instrument."
+    )
+}
+
 /// The instrument exists, is tradable and (when the request names it) is
 /// the `exchange:tradingsymbol` the request says.
 pub fn check_instrument(
@@ -115,10 +123,7 @@ pub fn check_instrument(
     inst: Option<&Instrument>,
 ) -> Result<(), String> {
     let Some(inst) = inst else {
-        let name = named.map_or(String::new(), |(x, s)| format!(" ({x}:{s})"));
-        return Err(format!(
-            "Invalid `tradingsymbol` or `exchange`: instrument_token {token}{name} is not a known instrument."
-        ));
+        return Err(unknown_instrument(i64::from(token), named));
     };
     if let Some((exchange, symbol)) = named {
         if (exchange, symbol) != (inst.exchange.as_str(), inst.tradingsymbol.as_str()) {

@@ -229,7 +229,7 @@ pub fn client(tag: &str, side: &str, qty: i64, t: &str, price: Option<i64>) -> C
         tag: tag.into(),
         exchange: "NSE".into(),
         tradingsymbol: "RELIANCE".into(),
-        token: EQ,
+        token: i64::from(EQ),
         side: side.into(),
         order_type: t.into(),
         product: "MIS".into(),
