@@ -5,15 +5,21 @@ recording sender."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from aitrapp.bus import InProcessBus
+from aitrapp.db import repo
+from aitrapp.db.pool import Pool
 from aitrapp.exceptions import ConfigError
 from aitrapp.metrics import Metrics
-from aitrapp.notify import Level, Notice, Notifier, SendOutcome, compose
+from aitrapp.notify import Level, Notice, Notifier, SendOutcome, compose, start_notifications
 from aitrapp.settings import load_settings, split_urls
+from test_notify_support import journal_trade
 
 
 # ---------------------------------------------------------------- compose
@@ -110,13 +116,7 @@ def test_daily_summary_figures() -> None:
     assert "-₹230.00 = 1.15x its planned risk ₹200.00" in n.body
     assert "99.92% of ticks within 1.0 ms" in n.body
     assert n.level == "WARN"  # a loss beyond its planned risk is worth a look
-    calm = compose.daily_summary(
-        compose.DaySummary(**{**s.__dict__, "worst_loss": None})
-        if False
-        else s.__class__(
-            **{f: getattr(s, f) for f in s.__slots__ if f != "worst_loss"}, worst_loss=None
-        )
-    )
+    calm = compose.daily_summary(dataclasses.replace(s, worst_loss=None))
     assert "no losing trade" in calm.body and calm.level == "INFO"
 
 
@@ -290,3 +290,46 @@ def test_bad_notify_urls_name_the_setting(value: str, message: str) -> None:
 def test_notify_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AITRAPP_NOTIFY_URLS", "json://127.0.0.1:9/a json://127.0.0.1:9/b")
     assert len(load_settings().notify_urls) == 2
+
+
+# ---------------------------------------------------------------- the runtime's sources
+class Findings:
+    def summary(self) -> dict[str, Any]:
+        return {"in_agreement": False, "accepted": False}
+
+    def lines(self) -> list[str]:
+        return ["broker position INFY 10 not in the database"]
+
+
+async def test_reconcile_findings_and_the_closing_summary_are_sent(db_pool: Pool) -> None:
+    rec = Recorder()
+    notes = await start_notifications(
+        load_settings(notify_urls=""), InProcessBus(), sender=rec, coalesce_s=0.0
+    )
+    session = repo.SessionRow(
+        trading_date=date(2026, 1, 5), mode="PAPER", feed="kite",
+        started_at=datetime(2026, 1, 5, 3, 45, tzinfo=UTC),
+    )  # fmt: skip
+    await repo.create_session(db_pool, session)
+    at = datetime(2026, 1, 5, 5, 0, tzinfo=UTC)
+    # Planned risk 200 each: -150 is 0.75R, -260 is 1.3R (the worst against its plan),
+    # -300 on a 400 plan is 0.75R although it is the largest loss in rupees.
+    for n, (net, risk) in enumerate(
+        [(Decimal("500"), Decimal("200")), (Decimal("-150"), Decimal("200")),
+         (Decimal("-260"), Decimal("200")), (Decimal("-300"), Decimal("400"))]
+    ):  # fmt: skip
+        await journal_trade(db_pool, session.id, n, at, net, risk=risk)
+    notes.reconcile(Findings(), paused=True)
+    summary = {"tick_to_decision": {"slo_ms": 1.0, "slo_compliance": 0.5, "p99_ms": 3.2}}
+    await notes.session_closed(db_pool, session.id, summary)
+    await notes.close()
+    titles = [t for t, _, _ in rec.sent]
+    assert titles == [
+        "AITRAPP CRITICAL: Broker and database disagreed at start-up",
+        "AITRAPP WARN: Daily summary 2026-01-05: net -₹210.00",
+    ]
+    body = rec.sent[1][1]
+    assert "trades: 4 (1 won)" in body and "charges ₹80.00" in body
+    assert "-₹260.00 = 1.30x its planned risk ₹200.00" in body
+    assert "50.00% of ticks within 1.0 ms (p99 3.2 ms)" in body
+    assert "broker position INFY 10 not in the database" in rec.sent[0][1]

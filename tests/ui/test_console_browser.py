@@ -181,3 +181,16 @@ async def test_request_live_shows_the_gate_refusal(console: MakeConsole) -> None
     # Chromium logs the refused request (409) itself; nothing else may appear.
     assert c.errors == ["Failed to load resource: the server responded with a status of 409 "
                         "(Conflict)"]  # fmt: skip
+
+
+async def test_without_a_configured_token_the_console_just_works(console: MakeConsole) -> None:
+    """Loopback without AITRAPP_API_TOKEN: no prompt, and the controls act."""
+    c = await console(token=None)
+    await c.open("/", token=None)
+    state = c.page.locator("#trading-state")
+    await expect(state).to_have_text("ACTIVE", timeout=WAIT_MS)
+    await expect(c.page.locator("#locked")).to_be_hidden()
+    await c.page.click("#btn-pause")
+    await expect(state).to_have_text("PAUSED", timeout=WAIT_MS)
+    assert c.runtime.trading_state == "PAUSED"
+    assert c.errors == []
