@@ -61,6 +61,7 @@ async def test_pages_are_shells_without_data(client: Client) -> None:
         assert r.status_code == 200, path
         assert r.headers["content-type"].startswith("text/html")
         assert r.headers["cache-control"] == "no-store"
+        assert "script-src 'self';" in r.headers["content-security-policy"]
         assert "console.js" in r.text and 'id="locked"' in r.text
         # No trading data in the shell: no symbol, no session id.
         assert "RELIANCE" not in r.text and str(rt.session_id) not in r.text, path

@@ -34,6 +34,18 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 STATIC_URL = "/ui/static"
 NO_STORE = {"Cache-Control": "no-store"}
+# The pages run only their own script: nothing injected into a fragment could run.
+# Inline style attributes stay allowed (the risk gauges' widths).
+PAGE_HEADERS = {
+    **NO_STORE,
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -57,7 +69,7 @@ def _page(request: Request, name: str, active: str) -> HTMLResponse:
         request,
         name,
         {"active": active, "version": __version__, "static": STATIC_URL},
-        headers=NO_STORE,
+        headers=PAGE_HEADERS,
     )
 
 
