@@ -62,7 +62,12 @@ class ValidationErrorOut(BaseModel):
 
 
 VALIDATION_ERROR: dict[int | str, dict[str, Any]] = {
-    422: {"model": ValidationErrorOut, "description": "Bad input; `message` names the field"}
+    422: {
+        "model": ValidationErrorOut,
+        "description": "Bad input; `message` names the field. Also for a body that is not "
+        "valid JSON (`type` json_invalid) or holds NaN, Infinity or an out-of-range number "
+        "(`type` finite_number: JSON has no such numbers)",
+    }
 }
 
 
