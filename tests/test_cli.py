@@ -44,3 +44,26 @@ def test_ids_plan_bad_price_is_a_clear_error() -> None:
     )  # fmt: skip
     assert out.returncode == 2
     assert "two decimals" in out.stderr
+
+
+def _plain(text: str) -> str:
+    """The error as a reader sees it: rich's box and line wrapping removed."""
+    return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+
+
+def test_every_date_option_names_itself_and_the_format() -> None:
+    cases = [
+        (["paper", "--date", "03/03/2025", "--no-serve"], "--date", "03/03/2025"),
+        (["serve", "--date", "03/03/2025"], "--date", "03/03/2025"),
+        (["report", "--date", "2025-3-3"], "--date", "2025-3-3"),
+        (["burnin", "check", "--date", "20250303"], "--date", "20250303"),
+        (["paper", "--date", "2025-02-30", "--no-serve"], "--date", "2025-02-30"),
+    ]
+    for args, option, value in cases:
+        out = run(*args)
+        assert out.returncode == 2, (args, out)
+        said = _plain(out.stderr + out.stdout)
+        assert f"'{option}'" in said or f"{option}:" in said, (args, said)
+        assert f"expected YYYY-MM-DD, got '{value}'" in said, (args, said)
+    # A real calendar day is not enough: it must exist (the reason is given).
+    assert "day is out of range for month" in _plain(run(*cases[-1][0]).stderr)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from aitrapp.cli.report import parse_day
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError
 from aitrapp.feeds.base import Feed
@@ -54,7 +55,9 @@ def _ist_time(value: str | None) -> time | None:
     try:
         return time.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected HH:MM (IST) or 'off', got {value!r}") from None
+        raise typer.BadParameter(
+            f"expected HH:MM (IST) or 'off', got {value!r}", param_hint="--drill-at"
+        ) from None
 
 
 def _kite_feed(
@@ -140,12 +143,21 @@ def paper(
         ),
     ] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when the burn-in check fails.")] = False,
+    kernel: Annotated[
+        bool,
+        typer.Option(
+            "--kernel/--pipeline",
+            help="Run on the trading kernel (engine, brackets and paper venue in one "
+            "event-exact Rust loop; the default for the synthetic and replay feeds), or on "
+            "the Python pipeline that also drives Kite.",
+        ),
+    ] = True,
 ) -> None:
     """Run one PAPER session end to end and print its summary."""
     console = Console()
     try:
         settings = load_settings()
-        trading_day = date.fromisoformat(day) if day else None
+        trading_day = parse_day(day, "--date")
         if feed not in ("synthetic", "replay", "kite"):
             raise typer.BadParameter("expected synthetic, replay or kite", param_hint="--feed")
         chosen = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else ()
@@ -168,6 +180,7 @@ def paper(
             engine=_engine_config(config),
             accept_reconcile=accept_reconcile,
             universe=own,
+            kernel=kernel and feed != "kite",
         )
         plan = SessionPlan(
             options=options,

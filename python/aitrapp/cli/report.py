@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,13 +25,22 @@ def today_ist() -> date:
     return datetime.now(fmt.IST).date()
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_day(value: str | None, option: str = "--date") -> date | None:
+    """A ``YYYY-MM-DD`` option value; an error names the option and the format."""
     if value is None:
         return None
+    text = value.strip()
+    if not _DAY.fullmatch(text):
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option)
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+        return date.fromisoformat(text)
+    except ValueError as exc:  # the right shape, not a calendar day (2026-02-30)
+        raise typer.BadParameter(
+            f"expected YYYY-MM-DD, got {value!r} ({exc})", param_hint=option
+        ) from None
 
 
 def parse_session(value: str | None, option: str = "--session") -> UUID | None:

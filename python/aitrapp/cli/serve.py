@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +21,7 @@ from fastapi import FastAPI
 from aitrapp.api.app import begin_shutdown, create_app
 from aitrapp.api.auth import configured_token
 from aitrapp.api.deps import RuntimeFactory
+from aitrapp.cli.report import parse_day
 from aitrapp.clock import Speed
 from aitrapp.control import RuntimeHandle
 from aitrapp.exceptions import AitrappError
@@ -103,10 +103,7 @@ def runtime_options(
         )
     if feed == "replay" and not replay:
         raise typer.BadParameter("--feed replay needs --replay PATH", param_hint="--replay")
-    try:
-        trading_day = date.fromisoformat(day) if day else None
-    except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD, got {day!r}", param_hint="--date") from None
+    trading_day = parse_day(day, "--date")
     try:
         Speed.parse(speed)
     except AitrappError as exc:
