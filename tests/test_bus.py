@@ -173,3 +173,37 @@ async def test_redis_restart_mid_session(redis_launcher: RedisLauncher) -> None:
         assert bus.failures == 1
     finally:
         await bus.close()
+
+
+@integration
+async def test_redis_health_follows_redis_even_when_idle(redis_launcher: RedisLauncher) -> None:
+    """/health's bus component: down while Redis is, up again when it answers, with
+    nothing published meanwhile (the idle publisher pings)."""
+    port = free_port()
+    proc = await asyncio.to_thread(redis_launcher.start, port)
+    metrics = Metrics()
+    bus = RedisStreamsBus(
+        f"redis://127.0.0.1:{port}/0", socket_timeout_s=0.5, probe_interval_s=0.1, metrics=metrics
+    )
+    await bus.start()
+    try:
+        await wait_until(lambda: bus.healthy)
+        assert "trader_bus_up 1.0" in metrics.render()
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+        await wait_until(lambda: not bus.healthy)
+        assert "DOWN" in bus.status
+        assert "trader_bus_up 0.0" in metrics.render()
+        await asyncio.to_thread(redis_launcher.start, port)
+        await wait_until(lambda: bus.healthy)
+        assert bus.status.startswith("redis up")
+        assert "trader_bus_up 1.0" in metrics.render()
+    finally:
+        await bus.close()
+
+
+async def test_in_process_bus_is_always_healthy() -> None:
+    metrics = Metrics()
+    bus = InProcessBus(metrics=metrics)
+    assert bus.healthy and "in-process" in bus.status
+    assert "trader_bus_up 1.0" in metrics.render()

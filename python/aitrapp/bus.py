@@ -11,6 +11,11 @@ Two implementations of one protocol:
 the system of record, the bus is for watchers. An event that cannot be
 published (not JSON-serialisable, queue full, Redis down) is dropped and
 counted (``failures`` and ``trader_bus_publish_failures_total``).
+
+``healthy`` says whether the bus can publish right now: the Redis bus learns it
+from every write and, when idle, from a ``PING`` each second, so ``/health``
+shows it degraded while Redis is down (trading goes on) and well again once
+Redis answers (``trader_bus_up``).
 """
 
 from __future__ import annotations
@@ -56,6 +61,16 @@ class Subscription(Protocol):
 
 class EventBus(Protocol):
     failures: int
+
+    @property
+    def healthy(self) -> bool:
+        """Whether events can be published right now."""
+        ...
+
+    @property
+    def status(self) -> str:
+        """One line for /health."""
+        ...
 
     def publish(self, topic: Topic, payload: Mapping[str, Any]) -> None:
         """Queue an event; never blocks, never raises."""
@@ -155,6 +170,16 @@ class InProcessBus(_Counting):
         self._last_warn = 0.0
         self._subs: set[_LocalSubscription] = set()
         self._seq = itertools.count(1)
+        if metrics is not None:
+            metrics.bus_up.set(1)
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    @property
+    def status(self) -> str:
+        return f"in-process, failures={self.failures}"
 
     def publish(self, topic: Topic, payload: Mapping[str, Any]) -> None:
         try:
@@ -248,10 +273,14 @@ class RedisStreamsBus(_Counting):
         queue_max: int = 10_000,
         batch_max: int = 256,
         socket_timeout_s: float = 2.0,
+        probe_interval_s: float = 1.0,
         metrics: Metrics | None = None,
     ) -> None:
         self.failures = 0
         self.published = 0
+        self._up = True  # until a write or a ping says otherwise
+        self._last_error: str | None = None
+        self._probe_interval = probe_interval_s
         self._url = url
         self._prefix = prefix
         self._maxlen = maxlen
@@ -272,6 +301,27 @@ class RedisStreamsBus(_Counting):
     @property
     def queue_depth(self) -> int:
         return len(self._buf)
+
+    @property
+    def healthy(self) -> bool:
+        return self._up
+
+    @property
+    def status(self) -> str:
+        state = "up" if self._up else f"DOWN ({self._last_error})"
+        return f"redis {state}, failures={self.failures}, queued={len(self._buf)}"
+
+    def _set_up(self, up: bool, error: str | None = None) -> None:
+        self._last_error = error
+        if self._metrics is not None:
+            self._metrics.bus_up.set(1 if up else 0)
+        if up == self._up:
+            return
+        self._up = up
+        if up:
+            log.warning("bus: redis reachable again")
+        else:
+            log.error("bus: redis unreachable (%s): events dropped, trading goes on", error)
 
     def publish(self, topic: Topic, payload: Mapping[str, Any]) -> None:
         try:
@@ -302,6 +352,8 @@ class RedisStreamsBus(_Counting):
         if self._task is not None:
             raise RuntimeError("RedisStreamsBus already started")
         self._client = self._new_client(self._socket_timeout)
+        if self._metrics is not None:
+            self._metrics.bus_up.set(1)
         self._task = asyncio.create_task(self._run(), name="bus-publisher")
 
     async def _run(self) -> None:
@@ -312,7 +364,10 @@ class RedisStreamsBus(_Counting):
                 if self._closing:
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._probe_interval)
+                except TimeoutError:
+                    await self._ping()
                 continue
             n = min(len(self._buf), self._batch_max)
             batch = [self._buf.popleft() for _ in range(n)]
@@ -322,16 +377,27 @@ class RedisStreamsBus(_Counting):
                     pipe.xadd(key, {"data": text, "ts": ts}, maxlen=self._maxlen, approximate=True)
                 results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError, TimeoutError) as exc:
+                self._set_up(False, f"{type(exc).__name__}: {exc}")
                 self._fail(len(batch), f"redis unreachable: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
+            self._set_up(True)
             backoff = 0.05
             errors = sum(isinstance(r, Exception) for r in results)
             self.published += len(batch) - errors
             if errors:
                 first = next(r for r in results if isinstance(r, Exception))
                 self._fail(errors, f"XADD failed: {first}")
+
+    async def _ping(self) -> None:
+        assert self._client is not None
+        try:
+            await asyncio.wait_for(self._client.ping(), self._socket_timeout)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._set_up(False, f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_up(True)
 
     async def subscribe(
         self, topics: Iterable[Topic] | None = None, *, maxsize: int = 1000

@@ -479,7 +479,7 @@ class Runtime:
             session_id=self._require(self._session_id),
             now=lambda: utc(self.now_ns()),
             pacer=pacer,
-            on_placed=lambda _req, _oid: self.metrics.orders_placed.inc(),
+            on_placed=self._on_placed,
             on_entry_refused=self._on_entry_refused,
         )
 
@@ -702,6 +702,28 @@ class Runtime:
         task = asyncio.get_running_loop().create_task(orch.on_alert(alert))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _on_placed(self, req: OrderRequest, order_id: str) -> None:
+        """An order the broker accepted: counted, and published on the ``orders`` topic."""
+        self.metrics.orders_placed.inc()
+        plan_id, _, role = req.client_order_id.partition(":")
+        self.bus.publish(
+            "orders",
+            {
+                "client_order_id": req.client_order_id,
+                "order_id": order_id,
+                "plan_id": plan_id,
+                "role": role,
+                "tag": req.tag,
+                "symbol": req.tradingsymbol,
+                "side": req.side,
+                "qty": req.quantity,
+                "order_type": req.order_type.value,
+                "price": None if req.price_paise is None else req.price_paise / 100,
+                "trigger": None if req.trigger_paise is None else req.trigger_paise / 100,
+                "session_time": utc(self.now_ns()).isoformat(),
+            },
+        )
 
     def _on_entry_refused(self, req: OrderRequest, reason: str) -> None:
         plan_id, _, _ = req.client_order_id.partition(":")
@@ -991,8 +1013,9 @@ class Runtime:
             f"queue_depth={w.queue_depth}" if w is not None else "not started",
         )
         bus = self._bus
+        # Degraded (Redis down) is not fatal: events are dropped and counted, trading goes on.
         out["bus"] = ComponentHealth(
-            bus is not None, f"{type(bus).__name__} failures={getattr(bus, 'failures', 0)}"
+            bus is not None and bus.healthy, bus.status if bus is not None else "not started"
         )
         task = self._feed_task
         if task is None:
