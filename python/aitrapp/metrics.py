@@ -75,6 +75,13 @@ class Metrics:
             buckets=TICK_TO_DECISION_BUCKETS_MS,
             registry=r,
         )
+        self.tick_to_order_ms = Histogram(
+            "trader_tick_to_order_ms",
+            "Tick entering the process to the order command handed to the venue or broker, "
+            "milliseconds",
+            buckets=TICK_TO_DECISION_BUCKETS_MS,
+            registry=r,
+        )
         self.order_latency_ms = Histogram(
             "trader_order_latency_ms",
             "Decision to broker acknowledgement, milliseconds",

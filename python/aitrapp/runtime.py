@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import os
@@ -26,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -33,12 +35,19 @@ from uuid import UUID
 
 import numpy as np
 
-from aitrapp._core import Engine, Instrument
+from aitrapp._core import Engine, Instrument, Kernel
 from aitrapp.brokers.base import Broker, OrderRequest, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
-from aitrapp.calendar import DAY_NS, IST_OFFSET_NS, is_trading_day, previous_trading_day
+from aitrapp.calendar import (
+    DAY_NS,
+    IST_OFFSET_NS,
+    is_trading_day,
+    ist_ns,
+    previous_trading_day,
+)
+from aitrapp.charges import ChargeSchedule, charge_kind
 from aitrapp.clock import ReplayClock, WallClock, clock_for
 from aitrapp.config import EngineConfig
 from aitrapp.control import (
@@ -57,11 +66,13 @@ from aitrapp.db.repo import AuditRow, InstrumentRow, SessionEnd, SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
+from aitrapp.kernel.driver import KernelDriver
 from aitrapp.metrics import Metrics
 from aitrapp.notify import Notifications, start_notifications
 from aitrapp.oco.errors import FlattenTimeoutError
 from aitrapp.oco.manager import OCOManager
 from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
+from aitrapp.pipeline.book_view import BookView
 from aitrapp.pipeline.crash_recovery import AbortedSession, abort_dead_sessions, this_host
 from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
 from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
@@ -79,6 +90,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _SECOND_NS = 1_000_000_000
+# After a replay's last tick, time runs on to the close (square-off, timeouts).
+_SESSION_CLOSE = dt_time(15, 30)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -117,9 +130,31 @@ class RuntimeOptions:
     # Your own instruments (aitrapp.instruments_csv); None: the built-in universe of the day.
     universe: Universe | None = None
     backtest_id: UUID | None = None  # the backtest this session is one day of
+    # PAPER on the trading kernel (engine, brackets and the paper venue in one
+    # event-exact Rust loop). False: the Python pipeline (OCO manager, paper
+    # broker); that path also drives Kite in LIVE.
+    kernel: bool = False
     # Injected parts (tests, the Kite session): used instead of building them.
     feed_factory: Callable[[Universe, date], Feed] | None = None
     broker_factory: Callable[[list[Instrument]], Broker] | None = None
+
+
+def _bracket_template(b: BracketOptions) -> dict[str, Any]:
+    """The kernel's bracket settings from the session's bracket options."""
+    if b.trail_atr_mult is not None:
+        raise ConfigError(
+            "bracket trail_atr_mult: trailing stops run on the Python pipeline only "
+            "(start without the kernel)"
+        )
+    return {
+        "entry_type": b.entry_type,
+        "stop_type": b.stop_type,
+        "stop_limit_buffer_ticks": b.stop_limit_buffer_ticks,
+        "scale_out": b.scale_out,
+        "time_stop_s": None if b.time_stop_minutes is None else b.time_stop_minutes * 60,
+        "entry_timeout_s": b.entry_timeout_s,
+        "stop_fill_timeout_s": b.stop_fill_timeout_s,
+    }
 
 
 def default_paper_config() -> PaperConfig:
@@ -169,6 +204,7 @@ class Runtime:
         # time apart): the session runner's drills run here, in feed order.
         self.after_batch: Callable[[], Awaitable[None]] | None = None
         self.restored: EngineRestore | None = None
+        self.kernel: KernelDriver | None = None
         self.notify = Notifications.disabled()  # AITRAPP_NOTIFY_URLS: started with the bus
         self.started_at = datetime.now(UTC)
         self._background: set[asyncio.Task[None]] = set()
@@ -276,6 +312,14 @@ class Runtime:
         self.metrics.set_daily_loss_stop(
             engine_cfg.risk.capital_rupees, engine_cfg.risk.daily_loss_stop_pct
         )
+        if o.kernel and self._mode == "PAPER" and o.broker_factory is None:
+            self._start_kernel(engine_cfg)
+            self._writer.add_health_listener(self._on_db_health)
+            self.clock = clock_for(self.feed.kind, o.speed)
+            self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
+            if o.start_feed:
+                self.start_feed()
+            return
         self._build_broker()
         if self._live_broker is not None:
             await self._live_broker.start()  # recovers the day's orders before reconcile
@@ -349,6 +393,32 @@ class Runtime:
         self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
         if o.start_feed:
             self.start_feed()
+
+    def _start_kernel(self, engine_cfg: EngineConfig) -> None:
+        """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
+        paper venue; Python persists, publishes and serves what it reports."""
+        o = self.options
+        paper = o.paper or default_paper_config()
+        charges = ChargeSchedule.default()
+        for i in self.instruments.values():  # refuse now, not at the first trade
+            charges.rates_for(i.exchange, charge_kind(i.segment), self.day)
+        kernel = Kernel(
+            engine_cfg.to_core_json(),
+            list(self.instruments.values()),
+            paper.to_json(),
+            json.dumps(_bracket_template(o.bracket)),
+        )
+        self.kernel = KernelDriver(
+            kernel,
+            writer=self.writer,
+            bus=self.bus,
+            metrics=self.metrics,
+            session_id=self._require(self._session_id),
+            instruments=self.instruments,
+            fill_scope=f"paper:{self._require(self._session_id)}",
+            charges=charges,
+            slo_ms=o.slo_ms,
+        )
 
     async def _pick_day(self, config_sha: str) -> date:
         """The day to replay. Client ids are deterministic, so the same synthetic day,
@@ -517,6 +587,10 @@ class Runtime:
     # ------------------------------------------------------------------ time
     def now_ns(self) -> int:
         """Session time: the paper broker's simulated time, else wall time (UTC ns)."""
+        if self.kernel is not None:
+            last = self.kernel.kernel.counters()["last_tick_ns"]
+            if last:
+                return int(last)
         if self.paper is not None and self.paper.now_ns:
             return self.paper.now_ns
         if isinstance(self.clock, ReplayClock):
@@ -561,6 +635,10 @@ class Runtime:
                 await feed.stop()
 
     async def _process_batch(self, batch: TickBatch) -> None:
+        if self.kernel is not None:  # columns in, one call, no per-tick Python
+            self.kernel.run_batch(batch)
+            await asyncio.sleep(0)
+            return
         tok = batch.token.tolist()
         ts = batch.ts_ns.tolist()
         lp = batch.last_price.tolist()
@@ -590,6 +668,9 @@ class Runtime:
         oi: int | None,
         recv_ns: int,
     ) -> None:
+        if self.kernel is not None:
+            self.kernel.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
+            return
         orch = self._require(self.orchestrator)
         outcomes = orch.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
         paper = self.paper
@@ -616,6 +697,12 @@ class Runtime:
 
     async def _feed_ended(self) -> None:
         """No more ticks: pending paper orders settle against the last quotes."""
+        if self.kernel is not None:
+            last = self.now_ns()
+            self.kernel.finish(last, max(last, ist_ns(self.day, _SESSION_CLOSE)))
+            self.kernel.sync_tick_rejections()
+            log.info("feed ended after %s ticks", self.kernel.kernel.counters()["ticks"])
+            return
         if self.paper is not None:
             self.paper.feed_ended()
             await self._drain_paper()
@@ -680,6 +767,8 @@ class Runtime:
     def fill_scope(self) -> str:
         """The account a fill's key is unique in: a paper session is its own account
         (paper order ids restart with the process); a broker's account otherwise."""
+        if self.kernel is not None:
+            return f"paper:{self._require(self._session_id)}"
         broker = self._require(self.broker)
         if isinstance(broker, PaperBroker):
             return f"paper:{self._require(self._session_id)}"
@@ -691,6 +780,9 @@ class Runtime:
     def _on_db_health(self, ok: bool, reason: str | None) -> None:
         """The database stopped (or resumed) answering: an alert either way. While it
         is down the orchestrator opens no entry (DB_UNAVAILABLE); exits go on."""
+        if self.kernel is not None:
+            self._kernel_db_health(ok, reason)
+            return
         orch = self.orchestrator
         if orch is None:
             return
@@ -742,7 +834,71 @@ class Runtime:
     # ------------------------------------------------------------------ control
     def _set_state(self, state: TradingState) -> None:
         self._state = state
+        if self.kernel is not None:
+            self._kernel_apply_state()
+            return
         self._require(self.engine).set_trading_state(state)
+
+    def _kernel_apply_state(self) -> None:
+        """The kernel opens entries only when ACTIVE and the database answers
+        (DB_UNAVAILABLE: exits go on, nothing new opens)."""
+        k = self._require(self.kernel)
+        db_ok = self._writer is None or self._writer.healthy
+        state = self._state if db_ok or self._state != "ACTIVE" else "PAUSED"
+        k.kernel.set_trading_state(state)
+
+    def _kernel_db_health(self, ok: bool, reason: str | None) -> None:
+        self._kernel_apply_state()
+        k = self._require(self.kernel)
+        if ok:
+            k.alert(self.now_ns(), "INFO", "DB_RECOVERED", "database answers again")
+        else:
+            message = f"database unavailable ({reason}): no new entries until it answers"
+            k.alert(self.now_ns(), "CRITICAL", "DB_UNAVAILABLE", message)
+
+    async def _kernel_flatten(self, *, actor: str, timeout_s: float) -> FlattenResult:
+        """The kill switch on the kernel: every bracket exits at market at once.
+        Session time then runs on (acknowledgements, no-tick fills) unless the
+        feed is moving it, until flat and clean or the timeout."""
+        k = self._require(self.kernel)
+        t0 = time.perf_counter()
+        self._set_state("HALTED")
+        start = self.now_ns()
+        exits, cancels = k.flatten(start)
+        sim, flat_ms, clean_ms = start, None, None
+        while True:
+            elapsed = time.perf_counter() - t0
+            open_now, working_now = k.open_positions(), k.working_orders()
+            if not open_now and flat_ms is None:
+                flat_ms = round(elapsed * 1000, 3)
+            if not working_now and clean_ms is None:
+                clean_ms = round(elapsed * 1000, 3)
+            if (flat_ms is not None and clean_ms is not None) or elapsed > timeout_s:
+                break
+            if self._feed_is_driving():
+                await asyncio.sleep(0.005)
+            elif sim - start > timeout_s * 1e9:
+                break
+            else:
+                sim += 50_000_000
+                k.advance_time(sim)
+        result = FlattenResult(
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+            cancelled_orders=cancels,
+            exit_orders=exits,
+            open_positions_after=len(k.open_positions()),
+            working_orders_after=len(k.working_orders()),
+            state=self._state,
+            flat_after_ms=flat_ms,
+            clean_after_ms=clean_ms,
+        )
+        error = None
+        if not result.ok:
+            error = (
+                f"flatten not done after {timeout_s:g}s: {result.open_positions_after} "
+                f"open positions, {result.working_orders_after} working orders"
+            )
+        return await self._flatten_done(actor, timeout_s, result, error)
 
     async def _audit(
         self, action: str, actor: str, params: dict[str, Any], result: dict[str, Any]
@@ -784,7 +940,8 @@ class Runtime:
         before = self._state
         if actor != "drill":  # the flatten drill restores the state it found
             self.paused_by_reconcile = False
-        self._require(self.oco).resume()
+        if self.oco is not None:
+            self.oco.resume()
         self._set_state("ACTIVE")
         await self._audit("resume", actor, {"from": before}, {"state": self._state})
         return self._state
@@ -798,7 +955,8 @@ class Runtime:
             reasons = ["switching LIVE -> PAPER needs a restart in PAPER mode (flatten first)"]
         else:
             reasons = await self._live_gate(actor)
-            if not reasons and not isinstance(self.broker, PaperBroker):
+            paper = self.kernel is not None or isinstance(self.broker, PaperBroker)
+            if not reasons and not paper:
                 reasons = []
             elif not reasons:
                 reasons = [
@@ -860,6 +1018,8 @@ class Runtime:
     async def flatten(self, *, actor: str, timeout_s: float = 10.0) -> FlattenResult:
         """HALTED first, so no new entry can race the kill switch; then exits first
         (flat), then clean-up (nothing working): each reported with its time."""
+        if self.kernel is not None:
+            return await self._kernel_flatten(actor=actor, timeout_s=timeout_s)
         t0 = time.perf_counter()
         oco = self._require(self.oco)
         self._set_state("HALTED")
@@ -890,6 +1050,12 @@ class Runtime:
             flat_after_ms=_ms(report.flat_after_s) if report else None,
             clean_after_ms=_ms(report.clean_after_s) if report else None,
         )
+        return await self._flatten_done(actor, timeout_s, result, error)
+
+    async def _flatten_done(
+        self, actor: str, timeout_s: float, result: FlattenResult, error: str | None
+    ) -> FlattenResult:
+        """Audits a flatten and reports it (raises when it timed out)."""
         outcome = {
             "elapsed_ms": result.elapsed_ms,
             "ok": result.ok and error is None,
@@ -914,50 +1080,17 @@ class Runtime:
         return result
 
     # ------------------------------------------------------------------ read side
+    def book(self) -> BookView:
+        """The book as the read side sees it (kernel or pipeline)."""
+        if self.kernel is not None:
+            return BookView.of_kernel(self.kernel)
+        return BookView.of_pipeline(
+            self._require(self.orchestrator), self._require(self.oco), self._require(self.engine)
+        )
+
     def state(self) -> dict[str, Any]:
-        orch = self._require(self.orchestrator)
-        engine = self._require(self.engine)
-        oco = self._require(self.oco)
-        p = engine.portfolio()
-        positions = []
-        for b in oco.brackets():
-            if b.is_terminal or b.net_qty == 0:
-                continue
-            last = engine.last_price(b.instrument_token)
-            sign = 1 if b.side == "BUY" else -1
-            unreal = (
-                None if last is None else round(sign * (last - b.entry_avg_price) * b.net_qty, 2)
-            )
-            positions.append(
-                {
-                    "plan_id": b.bracket_id,
-                    "tradingsymbol": b.tradingsymbol,
-                    "side": b.side,
-                    "qty": b.net_qty,
-                    "avg_entry": b.entry_avg_price,
-                    "last_price": last,
-                    "unrealized_pnl": unreal,
-                    "stop_trigger": b.stop_trigger,
-                    "state": b.state,
-                }
-            )
-        working = [
-            {
-                "plan_id": w.bracket_id,
-                "client_order_id": w.client_order_id,
-                "broker_order_id": w.broker_order_id,
-                "role": w.role,
-                "side": w.side,
-                "order_type": w.order_type,
-                "qty": w.qty,
-                "filled": w.filled,
-                "price": w.price,
-                "trigger": w.trigger,
-                "status": w.status,
-            }
-            for w in oco.working_orders()
-        ]
-        c = orch.counters
+        bv = self.book()
+        p = bv.portfolio
         feed = self.feed
         return {
             "mode": self._mode,
@@ -969,33 +1102,26 @@ class Runtime:
                 "progress": round(feed.progress(), 4) if feed is not None else None,
                 "feed_done": self.feed_done.is_set(),
             },
-            "positions": positions,
-            "working_orders": working,
+            "positions": bv.positions,
+            "working_orders": bv.working_orders,
             "daily_pnl": {
                 "realized_gross": round(p.daily_realized_pnl, 2),
                 "unrealized": round(p.daily_unrealized_pnl, 2),
                 "total_gross": round(p.daily_pnl, 2),
-                "net_after_charges": str(orch.net_pnl_today),
+                "net_after_charges": str(bv.net_pnl_today),
                 "daily_loss_halted": p.daily_loss_halted,
             },
             "portfolio_heat_pct": round(p.heat_pct, 4),
             "counters": {
-                "ticks": c.ticks,
-                "ticks_rejected": sum(engine.tick_rejections().values()),
-                "signals": c.signals,
-                "decisions": c.decisions,
-                "risk_blocks": c.risk_blocks,
-                "brackets_opened": c.brackets_opened,
-                "trades": c.trades,
-                "wins": c.wins,
-                "alerts": c.alerts,
-                "critical_alerts": c.critical_alerts,
+                **bv.counters,
+                "ticks_rejected": sum(bv.tick_rejections.values()),
                 "trades_today": p.trades_today,
             },
-            "last_tick_at": utc(c.last_tick_ns).isoformat() if c.last_tick_ns else None,
-            "tick_to_decision": orch.latency.summary().as_dict(),
-            "order_latency": orch.order_latency.summary().as_dict(),
-            "alerts": orch.alerts[-10:],
+            "last_tick_at": utc(bv.last_tick_ns).isoformat() if bv.last_tick_ns else None,
+            "tick_to_decision": bv.latency.summary().as_dict(),
+            "latency_measured": bv.latency_measured,
+            "order_latency": bv.order_latency.summary().as_dict(),
+            "alerts": bv.alerts[-10:],
             "flatten": self.flatten_results[-1] if self.flatten_results else None,
             "reconcile": self.reconcile.summary() if self.reconcile is not None else None,
             "restored": self.restored.summary() if self.restored is not None else None,
@@ -1025,11 +1151,17 @@ class Runtime:
         else:
             out["feed"] = ComponentHealth(True, "finished" if task.done() else "running")
         watcher = self.watcher
-        if watcher is not None and watcher.error is not None:
+        if self.kernel is not None:  # the paper venue runs inside the kernel
+            out["order_watcher"] = ComponentHealth(True, "kernel")
+            out["broker"] = ComponentHealth(True, "paper venue (kernel)")
+        elif watcher is not None and watcher.error is not None:
             out["order_watcher"] = ComponentHealth(False, f"failed: {watcher.error!r}")
         else:
             out["order_watcher"] = ComponentHealth(watcher is not None, "ok")
-        out["broker"] = ComponentHealth(self.broker is not None, getattr(self.broker, "name", ""))
+        if self.kernel is None:
+            out["broker"] = ComponentHealth(
+                self.broker is not None, getattr(self.broker, "name", "")
+            )
         rec = self.reconcile
         if rec is not None:
             out["reconcile"] = ComponentHealth(
@@ -1040,8 +1172,8 @@ class Runtime:
 
     def summary(self) -> dict[str, Any]:
         """What is stored with the session and read by the report and the burn-in check."""
-        orch = self._require(self.orchestrator)
-        c = orch.counters
+        bv = self.book()
+        c = bv.counters
         # The slowest drill is the one that matters (the burn-in judges them all).
         drills = [f for f in self.flatten_results if f["actor"] == "drill"]
         drill = max(drills, key=lambda f: float(f["elapsed_ms"]), default=None)
@@ -1049,17 +1181,20 @@ class Runtime:
             drill = self.flatten_results[-1]
         return {
             "feed": self._feed_info(),
-            "ticks": c.ticks,
-            "ticks_rejected": self._require(self.engine).tick_rejections(),
-            "signals": c.signals,
-            "decisions": c.decisions,
-            "risk_blocks": c.risk_blocks,
-            "trades": c.trades,
-            "net_pnl": str(orch.net_pnl_today),
-            "alerts": c.alerts,
-            "critical_alerts": c.critical_alerts,
-            "tick_to_decision": orch.latency.summary().as_dict(),
-            "order_latency": orch.order_latency.summary().as_dict(),
+            "ticks": c["ticks"],
+            "ticks_rejected": bv.tick_rejections,
+            "signals": c["signals"],
+            "decisions": c["decisions"],
+            "risk_blocks": c["risk_blocks"],
+            "trades": c["trades"],
+            "net_pnl": str(bv.net_pnl_today),
+            "alerts": c["alerts"],
+            "critical_alerts": c["critical_alerts"],
+            "double_exits": c.get("double_exits", 0),
+            "races": c.get("races", 0),
+            "tick_to_decision": bv.latency.summary().as_dict(),
+            "latency_measured": bv.latency_measured,
+            "order_latency": bv.order_latency.summary().as_dict(),
             "flatten_drill": drill,
             "flatten_drills": drills,
         }
@@ -1086,6 +1221,8 @@ class Runtime:
             status = "FAILED"
         oco = self.oco
         open_brackets = oco is not None and any(not b.is_terminal for b in oco.brackets())
+        if self.kernel is not None:
+            open_brackets = self.kernel.kernel.open_brackets > 0
         if open_brackets and self.options.flatten_on_stop:
             with contextlib.suppress(AitrappError):
                 await self.flatten(actor="shutdown", timeout_s=self.options.flatten_timeout_s)
@@ -1096,7 +1233,8 @@ class Runtime:
             await self.watcher.stop()
         if self._live_broker is not None:
             await self._live_broker.stop()
-        if self._session_id is not None and self._writer is not None and self.orchestrator:
+        booked = self.orchestrator is not None or self.kernel is not None
+        if self._session_id is not None and self._writer is not None and booked:
             self._writer.submit(
                 SessionEnd(
                     session_id=self._session_id,
@@ -1107,7 +1245,7 @@ class Runtime:
             )
         if self._writer is not None:
             await self._writer.close()
-        if self.orchestrator is not None:  # the closing summary, from the drained journal
+        if booked:  # the closing summary, from the drained journal
             await self.notify.session_closed(self.pool, self._session_id, self.summary())
 
     async def close(self) -> None:

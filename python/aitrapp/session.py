@@ -141,7 +141,7 @@ async def run_session(
             if now >= drill_ns:
                 drill_ns = None
                 await _drill(rt, console)
-            elif live_drill_pending and rt.orchestrator and rt.orchestrator.open_positions():
+            elif live_drill_pending and rt.book().positions:
                 live_drill_pending = False
                 await _drill(rt, console)
 

@@ -1,7 +1,7 @@
 //! `Kernel`: the trading kernel with the paper venue, for Python. Columns
 //! in, columnar event batches out; the GIL is released while it runs.
 
-use crate::engine::column;
+use crate::engine::{column, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
 use aitrapp_core::kernel::{BracketTemplate, EventLog, Kernel};
@@ -102,6 +102,7 @@ fn log_to_py(py: Python<'_>, log: EventLog) -> PyResult<Py<PyDict>> {
         role,
         side,
         qty,
+        filled_qty,
         price
     );
     table!(
@@ -360,6 +361,19 @@ impl PyKernel {
         d.set_item("last_tick_ns", c.last_tick_ns)?;
         d.set_item("open_brackets", self.kernel.open_brackets())?;
         Ok(d)
+    }
+
+    /// The engine's book now: heat, daily P&L, trades today, the daily-loss latch.
+    fn portfolio(&self) -> PyPortfolioSnapshot {
+        self.kernel.engine().portfolio().into()
+    }
+
+    /// Last accepted price in rupees; None for an unknown or silent token.
+    fn last_price(&self, token: i64) -> Option<f64> {
+        self.kernel
+            .engine()
+            .last_price(token)
+            .map(aitrapp_core::Price::to_rupees_f64)
     }
 
     /// Rejected ticks by reason code.

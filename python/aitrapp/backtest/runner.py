@@ -241,17 +241,17 @@ async def _run_day_in_database(
         feed_factory=lambda _u, d: DayFeed(d, ticks, present, name),
         auto_migrate=False,
         flatten_timeout_s=30.0,
+        kernel=True,
     )
     progress = db.progress
     rt = await start_runtime(db.settings, options)
     try:
-        orch = rt.orchestrator
-        assert orch is not None and rt.session_id is not None
+        assert rt.session_id is not None
         while not rt.feed_done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.feed_done.wait(), _POLL_S)
             if progress is not None:
-                progress.ticks_done(day, orch.counters.ticks)
+                progress.ticks_done(day, int(rt.book().counters["ticks"]))
         await rt.wait_feed()
         await rt.stop_trading()
         summary = rt.summary()

@@ -96,16 +96,21 @@ def trades_of(
     events: EventBatch,
     instruments: Mapping[int, Instrument],
     schedule: ChargeSchedule,
+    fills_by_plan: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[KernelTrade]:
-    fills_by_plan: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """The batch's trades with their charges. ``fills_by_plan`` carries the
+    fills of plans still open across batches (the batch's fills are added;
+    a booked plan's are removed)."""
+    if fills_by_plan is None:
+        fills_by_plan = defaultdict(list)
     for f in rows(events, "fills"):
-        fills_by_plan[f["plan_id"]].append(f)
+        fills_by_plan.setdefault(f["plan_id"], []).append(f)
     out = []
     for t in rows(events, "trades"):
         inst = instruments[t["token"]]
         gross = Decimal(t["gross_paise"]) / _PAISE
         day = ist_date(t["closed_ns"])
-        charges = _charges(fills_by_plan[t["plan_id"]], inst, schedule, day)
+        charges = _charges(fills_by_plan.pop(t["plan_id"], []), inst, schedule, day)
         out.append(
             KernelTrade(
                 plan_id=t["plan_id"],

@@ -60,6 +60,17 @@ class LatencyRecorder:
         if self._slo_ns is not None and ns <= self._slo_ns:
             self.within_slo += 1
 
+    def record_many(self, ns: int, n: int) -> None:
+        """``n`` samples of ``ns`` each (a batch's mean time per tick)."""
+        if n <= 0:
+            return
+        b = _bucket(ns)
+        self._counts[b] = self._counts.get(b, 0) + n
+        self.count += n
+        self.max_ns = max(self.max_ns, ns)
+        if self._slo_ns is not None and ns <= self._slo_ns:
+            self.within_slo += n
+
     def percentile_ns(self, q: float) -> int | None:
         """The upper edge of the bucket holding the q-quantile (0 < q <= 1)."""
         if self.count == 0:

@@ -84,10 +84,12 @@ pub struct Fills {
     pub role: Vec<&'static str>,
     pub side: Vec<&'static str>,
     pub qty: Vec<u64>,
+    /// The order's cumulative filled quantity after this execution.
+    pub filled_qty: Vec<u64>,
     pub price: Vec<i64>,
 }
 
-/// Bracket state changes.
+/// Bracket state changes (every event that changed the bracket).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transitions {
     pub ts_ns: Vec<i64>,

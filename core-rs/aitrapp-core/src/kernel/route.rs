@@ -161,6 +161,7 @@ impl<V: Venue> Kernel<V> {
                     .map_or("", |l| l.side.as_str()),
             );
             f.qty.push(u.last_fill_qty);
+            f.filled_qty.push(u.filled_qty);
             f.price.push(u.last_fill_price.paise());
             if matches!(role, Role::Stop | Role::TakeProfit) {
                 let latency = self.venue_latency_ns();
@@ -248,10 +249,8 @@ impl<V: Venue> Kernel<V> {
     /// Transition row, fills to the engine.
     fn record(&mut self, ix: usize, t: i64, event: &Event, tr: &Transition) {
         let plan_id = self.book.slots[ix].bracket.plan_id().to_string();
-        if tr.from != tr.to {
-            self.log
-                .transition(t, &plan_id, tr.from.as_str(), tr.to.as_str(), event.kind());
-        }
+        self.log
+            .transition(t, &plan_id, tr.from.as_str(), tr.to.as_str(), event.kind());
         for f in &tr.fills {
             let slot = &mut self.book.slots[ix];
             match f.role {

@@ -1,0 +1,303 @@
+"""The shell around one session's kernel: feeds it, and turns what it
+reports into rows (through the writer), bus messages, metrics and the O(open)
+read-outs that ``/state`` serves.
+
+Latency is measured where it is true: on a live feed from the tick's
+receipt (``recv_ns``, monotonic) to the kernel's answer, which includes the
+decision and, with the paper venue, the order handed to it; in a replay the
+kernel's time per tick (batch time / rows), reported as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from aitrapp._core import Instrument, Kernel, PortfolioSnapshot
+from aitrapp.bus import EventBus
+from aitrapp.charges import ChargeSchedule
+from aitrapp.db.writer import DbWriter
+from aitrapp.feeds.base import TickBatch
+from aitrapp.kernel.events import EventBatch, count, rows
+from aitrapp.kernel.persist import KernelPersister, rupees, utc
+from aitrapp.kernel.replay import trades_of
+from aitrapp.logs import order_log
+from aitrapp.metrics import Metrics
+from aitrapp.pipeline.latency import LatencyRecorder
+
+log = logging.getLogger(__name__)
+
+_ALERT_LEVEL = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+LIVE_LATENCY = "tick receipt to the kernel's answer (live feed)"
+REPLAY_LATENCY = "kernel time per tick (replay: not a live latency)"
+
+
+class KernelDriver:
+    def __init__(
+        self,
+        kernel: Kernel,
+        *,
+        writer: DbWriter,
+        bus: EventBus,
+        metrics: Metrics,
+        session_id: UUID,
+        instruments: Mapping[int, Instrument],
+        fill_scope: str,
+        charges: ChargeSchedule | None = None,
+        slo_ms: float = 1.0,
+    ) -> None:
+        self.kernel = kernel
+        self.writer = writer
+        self.bus = bus
+        self.metrics = metrics
+        self.instruments = instruments
+        self.charges = charges or ChargeSchedule.default()
+        self.persister = KernelPersister(
+            writer, session_id, instruments, fill_scope, kernel.config_sha
+        )
+        self.latency = LatencyRecorder(slo_ms)
+        self.order_latency = LatencyRecorder(slo_ms)
+        self.latency_measured = REPLAY_LATENCY
+        self.alerts: list[dict[str, Any]] = []
+        self.net_pnl_today = Decimal(0)
+        self.trades = 0
+        self.wins = 0
+        # O(open) read-outs, kept from the events.
+        self.positions: dict[str, dict[str, Any]] = {}
+        self.working: dict[str, dict[str, Any]] = {}
+        self._plan_fills: dict[str, list[dict[str, Any]]] = {}
+        self._plan_side: dict[str, tuple[str, int]] = {}
+        self._rejections_seen: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- feeding
+    def run_batch(self, batch: TickBatch) -> None:
+        t0 = time.perf_counter_ns()
+        ev = self.kernel.run(
+            batch.token, batch.ts_ns, batch.last_price, batch.last_qty,
+            batch.volume, batch.bid, batch.ask, batch.oi,
+        )  # fmt: skip
+        dt = time.perf_counter_ns() - t0
+        n = len(batch)
+        if n:
+            self.latency.record_many(dt // n, n)
+        self.absorb(ev)
+
+    def on_tick(
+        self,
+        token: int,
+        ts_ns: int,
+        last_price: float,
+        last_qty: int,
+        volume: int,
+        bid: float | None,
+        ask: float | None,
+        oi: int | None,
+        recv_ns: int,
+    ) -> None:
+        self.latency_measured = LIVE_LATENCY
+        ev = self.kernel.on_tick(token, ts_ns, last_price, last_qty, volume, bid, ask, oi)
+        done = time.perf_counter_ns()
+        self.latency.record(done - recv_ns)
+        self.metrics.observe_tick_to_decision_ns(recv_ns, done)
+        if ev is not None:
+            if count(ev, "orders"):
+                self.order_latency.record(done - recv_ns)
+                self.metrics.tick_to_order_ms.observe((done - recv_ns) / 1e6)
+            self.absorb(ev)
+
+    def advance_time(self, ts_ns: int) -> None:
+        self.absorb(self.kernel.advance_time(ts_ns))
+
+    def finish(self, ts_ns: int, until_ns: int) -> None:
+        self.absorb(self.kernel.finish(ts_ns, until_ns))
+
+    def flatten(self, ts_ns: int) -> tuple[int, int]:
+        """Every open bracket exits at market now; returns (exits, cancels) sent."""
+        ev = self.kernel.flatten(ts_ns)
+        self.absorb(ev)
+        orders = (ev or {}).get("orders", {})
+        exits = cancels = 0
+        kinds = zip(orders.get("action", []), orders.get("order_type", []), strict=True)
+        for action, otype in kinds:
+            exits += action == "PLACE" and otype == "MARKET"
+            cancels += action == "CANCEL"
+        return exits, cancels
+
+    def alert(self, ts_ns: int, severity: str, code: str, message: str) -> None:
+        """An alert of the session itself (database health), shown like the kernel's."""
+        self._on_alert(
+            {"ts_ns": ts_ns, "plan_id": "", "severity": severity, "code": code, "reason": message}
+        )
+
+    # ---------------------------------------------------------------- output
+    def absorb(self, ev: EventBatch | None) -> None:
+        if not ev:
+            return
+        trades = trades_of(ev, self.instruments, self.charges, self._plan_fills)
+        self.persister.persist(ev, trades)
+        m, bus = self.metrics, self.bus
+        for d in rows(ev, "decisions"):
+            self._plan_side[d["plan_id"]] = (d["side"], d["token"])
+            m.signals.inc()
+            bus.publish("decisions", {k: d[k] for k in ("plan_id", "strategy", "side", "qty")})
+        for b in rows(ev, "blocks"):
+            m.signals.inc()
+            m.risk_blocks.labels(reason=b["reason"]).inc()
+            bus.publish("risk", {"reason": b["reason"], "strategy": b["strategy"]})
+        for o in rows(ev, "orders"):
+            olog = order_log(log, o["client_order_id"], order_id=o["order_id"])
+            if o["refused"]:
+                olog.warning("%s refused by the venue: %s", o["action"], o["refused"])
+            else:
+                olog.info(
+                    "%s %s %s %s qty=%d", o["action"], o["side"], o["order_type"],
+                    o["client_order_id"], o["qty"],
+                )  # fmt: skip
+            if o["action"] == "PLACE":
+                m.orders_placed.inc()
+                self.working[o["client_order_id"]] = {
+                    "plan_id": o["plan_id"],
+                    "client_order_id": o["client_order_id"],
+                    "broker_order_id": str(o["order_id"]),
+                    "role": o["client_order_id"].partition(":")[2],
+                    "side": o["side"],
+                    "order_type": o["order_type"],
+                    "qty": o["qty"],
+                    "filled": 0,
+                    "price": float(rupees(o["price"])) if o["price"] else None,
+                    "trigger": float(rupees(o["trigger"])) if o["trigger"] else None,
+                    "status": "NEW",
+                }
+            bus.publish("orders", {k: o[k] for k in ("client_order_id", "action", "qty")})
+        for u in rows(ev, "updates"):
+            w = self.working.get(u["client_order_id"])
+            if u["status"] == "REJECTED":
+                order_log(log, u["client_order_id"]).warning("order rejected: %s", u["message"])
+            if u["status"] in ("COMPLETE", "CANCELLED", "REJECTED"):
+                self.working.pop(u["client_order_id"], None)
+                if u["status"] == "COMPLETE":
+                    m.orders_filled.inc()
+            elif w is not None:
+                w["status"], w["filled"] = u["status"], u["filled_qty"]
+            bus.publish(
+                "order_updates",
+                {k: u[k] for k in ("client_order_id", "status", "filled_qty", "message")},
+            )
+        for f in rows(ev, "fills"):
+            self._on_fill(f)
+        for a in rows(ev, "alerts"):
+            self._on_alert(a)
+        for t in trades:
+            self.positions.pop(t.plan_id, None)
+            self._plan_side.pop(t.plan_id, None)
+            self.trades += 1
+            self.wins += t.net > 0
+            self.net_pnl_today += t.net
+            bus.publish(
+                "trades",
+                {
+                    "plan_id": t.plan_id,
+                    "strategy": t.strategy,
+                    "symbol": t.tradingsymbol,
+                    "side": t.side,
+                    "qty": t.qty,
+                    "gross": str(t.gross),
+                    "charges": str(t.charges),
+                    "net": str(t.net),
+                    "exit_reason": t.exit_reason,
+                },
+            )
+        self._refresh_gauges()
+
+    def _on_fill(self, f: dict[str, Any]) -> None:
+        plan = f["plan_id"]
+        side, token = self._plan_side.get(plan, (f["side"], 0))
+        p = self.positions.get(plan)
+        if f["role"] == "ENTRY":
+            if p is None:
+                inst = self.instruments.get(token)
+                p = self.positions[plan] = {
+                    "plan_id": plan,
+                    "instrument_token": token,
+                    "tradingsymbol": inst.tradingsymbol if inst else "",
+                    "side": side,
+                    "qty": 0,
+                    "entry_value": 0.0,
+                }
+            p["qty"] += f["qty"]
+            p["entry_value"] += f["qty"] * f["price"] / 100
+        elif p is not None:
+            p["qty"] += f["qty"] if f["role"] == "CORRECTIVE" else -f["qty"]
+
+    def _on_alert(self, a: dict[str, Any]) -> None:
+        m = self.metrics
+        m.oco_alerts.labels(severity=a["severity"], code=a["code"]).inc()
+        if a["code"] in ("STOP_FILL_TIMEOUT", "STOP_UNFILLED"):
+            m.oco_watchdog_escalations.inc()
+        log.log(
+            _ALERT_LEVEL.get(a["severity"], logging.CRITICAL),
+            "OCO %s %s: %s",
+            a["code"],
+            a["plan_id"],
+            a["reason"],
+            extra={"plan_id": a["plan_id"], "alert": a["code"]},
+        )
+        entry = {
+            "ts": utc(a["ts_ns"]).isoformat(),
+            "plan_id": a["plan_id"],
+            "severity": a["severity"],
+            "code": a["code"],
+            "message": a["reason"],
+        }
+        self.alerts.append(entry)
+        del self.alerts[:-50]
+        self.bus.publish("risk", {"alert": entry})
+
+    def _refresh_gauges(self) -> None:
+        p = self.kernel.portfolio()
+        m = self.metrics
+        m.positions_open.set(p.open_positions)
+        m.portfolio_heat_percent.set(p.heat_pct)
+        m.daily_pnl_rupees.set(p.daily_pnl)
+
+    def sync_tick_rejections(self) -> None:
+        for reason, n in self.kernel.tick_rejections().items():
+            delta = n - self._rejections_seen.get(reason, 0)
+            if delta > 0:
+                self.metrics.ticks_rejected.labels(reason=reason).inc(delta)
+                self._rejections_seen[reason] = n
+
+    # ---------------------------------------------------------------- read side
+    def portfolio(self) -> PortfolioSnapshot:
+        return self.kernel.portfolio()
+
+    def open_positions(self) -> list[dict[str, Any]]:
+        out = []
+        for p in self.positions.values():
+            if p["qty"] <= 0:
+                continue
+            avg = p["entry_value"] / max(p["qty"], 1)
+            last = self.kernel.last_price(p["instrument_token"])
+            sign = 1 if p["side"] == "BUY" else -1
+            out.append(
+                {
+                    "plan_id": p["plan_id"],
+                    "tradingsymbol": p["tradingsymbol"],
+                    "side": p["side"],
+                    "qty": p["qty"],
+                    "avg_entry": round(avg, 4),
+                    "last_price": last,
+                    "unrealized_pnl": None
+                    if last is None
+                    else round(sign * (last - avg) * p["qty"], 2),
+                    "state": "OPEN",
+                }
+            )
+        return out
+
+    def working_orders(self) -> list[dict[str, Any]]:
+        return list(self.working.values())
