@@ -40,6 +40,7 @@ async def rt(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
 
 async def test_counters_match_the_database_exactly(rt: Runtime) -> None:
     pool, sid = rt.pool, rt.session_id
+    assert sid is not None
     c = rt.book().counters
     assert c["ticks"] > 50_000
     assert await count(pool, "signals", sid) == c["signals"] > 0
