@@ -43,6 +43,9 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         # prometheus_client appends `_total` to counter names on exposition.
+        # Every tick taken in, timed one by one (live) or in columns (replays): the
+        # tick-to-decision histogram sees only the former, the no-tick alert needs both.
+        self.ticks = Counter("trader_ticks", "Ticks received from the feed", registry=r)
         self.signals = Counter("trader_signals", "Signals produced by strategies", registry=r)
         self.orders_placed = Counter(
             "trader_orders_placed", "Orders accepted by the broker", registry=r

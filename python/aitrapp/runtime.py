@@ -614,6 +614,7 @@ class Runtime:
                         tick.instrument_token, tick.ts_ns, tick.last_price, tick.last_qty,
                         tick.volume, tick.bid, tick.ask, tick.oi, recv,
                     )  # fmt: skip
+                    self.metrics.ticks.inc()
             else:
                 clock = self.clock
                 assert clock is not None
@@ -621,6 +622,7 @@ class Runtime:
                     await self._feed_paused.wait()
                     await clock.pace(int(batch.ts_ns[-1]))
                     await self._process_batch(batch)
+                    self.metrics.ticks.inc(len(batch))
                     if self.after_batch is not None:
                         await self.after_batch()
             await self._feed_ended()

@@ -194,9 +194,14 @@ def test_every_runnable_block_works_against_a_paper_session(session: Session) ->
     assert not failures, "\n\n".join(failures)
 
 
-def test_the_session_exports_its_daily_loss_stop(session: Session) -> None:
-    """The near-stop alert compares P&L with this gauge: the runtime must set it."""
-    text = httpx.get(f"http://127.0.0.1:{session.port}/metrics", timeout=10).text
+def test_the_session_exports_what_the_alerts_read(session: Session) -> None:
+    """The near-stop alert compares P&L with the stop gauge, and the no-tick alert
+    counts ticks: a replayed day (in columns) must count them too."""
+    api = f"http://127.0.0.1:{session.port}"
+    text = httpx.get(f"{api}/metrics", timeout=10).text
     risk = EngineConfig().risk  # the paper session runs the default config
     stop = risk.capital_rupees * risk.daily_loss_stop_pct / 100
     assert f"\ntrader_daily_loss_stop_rupees {stop}\n" in text
+    ticks = httpx.get(f"{api}/state", timeout=10).json()["counters"]["ticks"]
+    assert ticks > 0
+    assert f"\ntrader_ticks_total {float(ticks)}\n" in text
