@@ -46,7 +46,7 @@ async def client(db_pool: Pool) -> AsyncIterator[Client]:
             app = create_app(load_settings(**overrides), runtime_factory=factory)
             await stack.enter_async_context(app.router.lifespan_context(app))
             c = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765"
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
             )
             await stack.enter_async_context(c)
             return c, rt
