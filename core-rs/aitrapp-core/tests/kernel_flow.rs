@@ -1,6 +1,8 @@
 //! The trading kernel on sparse, gappy data: event-exact time, races,
 //! determinism across batch sizes. Data is seeded and synthetic.
 
+#![allow(clippy::cast_possible_truncation)]
+
 mod common;
 
 use aitrapp_core::kernel::{BracketTemplate, EventLog, Kernel};

@@ -221,7 +221,7 @@ impl<V: Venue> Kernel<V> {
                 self.book.next_deadline().filter(|&d| d <= t)
             };
             match (venue_due, bracket_due) {
-                (Some(v), b) if b.is_none_or(|b| v <= b) => {
+                (Some(v), b) if b.map_or(true, |b| v <= b) => {
                     self.now_ns = self.now_ns.max(v);
                     self.venue.advance_to(v, &mut self.updates);
                     self.route_updates();
