@@ -100,6 +100,7 @@ def test_ema_cross_enters_at_the_touch_with_fixed_tick_brackets() -> None:
 
 def test_ema_cross_defaults_signal_often_on_a_random_walk_and_the_gate_blocks_most() -> None:
     # What the paper burn-in relies on: >= 50 signals a session, most of them blocked.
+    # At 100 rupees its 10-tick (0.50) stop is 50 bps, outside the gate's 20 bps floor.
     cfg = only("ema_cross")
     instruments = [equity(t, f"SYM{t}") for t in range(1, 6)]
     eng = engine(cfg, *instruments)
@@ -108,7 +109,7 @@ def test_ema_cross_defaults_signal_often_on_a_random_walk_and_the_gate_blocks_mo
     tokens = rng.integers(1, 6, n)
     steps = rng.integers(-2, 3, n) * 0.05
     prices = np.empty(n)
-    level = dict.fromkeys(range(1, 6), 500.0)
+    level = dict.fromkeys(range(1, 6), 100.0)
     for i in range(n):
         level[int(tokens[i])] = max(1.0, level[int(tokens[i])] + steps[i])
         prices[i] = level[int(tokens[i])]

@@ -198,10 +198,15 @@ mod tests {
     #[test]
     fn every_strategy_can_be_switched_off() {
         let mut cfg = EngineConfig::default();
+        let names = |c: &EngineConfig| -> Vec<&'static str> {
+            build(c).unwrap().iter().map(|s| s.name()).collect()
+        };
+        // The benchmark strategy is off by default.
+        assert_eq!(names(&cfg), ["ORB", "TrendPullback", "VWAPReversion"]);
+        cfg.strategies.ema_cross.enabled = true;
         assert_eq!(build(&cfg).unwrap().len(), 4);
         cfg.strategies.orb.enabled = false;
         cfg.strategies.ema_cross.enabled = false;
-        let names: Vec<_> = build(&cfg).unwrap().iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["TrendPullback", "VWAPReversion"]);
+        assert_eq!(names(&cfg), ["TrendPullback", "VWAPReversion"]);
     }
 }
