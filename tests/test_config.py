@@ -30,7 +30,8 @@ def test_defaults_match_the_issue() -> None:
         500.0,
         20.0,
     )
-    assert (r.min_stop_spread_multiple, r.slippage_bps, r.charges_estimate_bps) == (3.0, 5.0, 6.4)
+    assert (r.min_stop_spread_multiple, r.slippage_bps) == (3.0, 5.0)
+    assert (r.charges_buy_bps, r.charges_sell_bps) == (1.2, 3.4)
     s = cfg.session
     assert (s.market_open, s.entry_start, s.entry_end, s.bar_seconds) == (
         "09:15",
@@ -92,7 +93,7 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
     # So are the stop floor, the charges estimate and the tick rules.
     canonical = json.loads(engine_config_canonical("{}"))
     assert (risk["min_stop_spread_multiple"], risk["slippage_bps"]) == (3.0, 5.0)
-    assert risk["charges_estimate_bps"] == 6.4
+    assert (risk["charges_buy_bps"], risk["charges_sell_bps"]) == (1.2, 3.4)
     assert canonical["ticks"]["price_band_pct"] == {
         "eq": 20.0,
         "fut": 10.0,
@@ -105,7 +106,8 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         ("min_stop_distance_bps", 5.0),
         ("min_stop_spread_multiple", 2.0),
         ("slippage_bps", 3.0),
-        ("charges_estimate_bps", 3.0),
+        ("charges_buy_bps", 3.0),
+        ("charges_sell_bps", 3.0),
     ):
         changed = EngineConfig.parse({"risk": {key: value}})
         assert changed.config_sha != EngineConfig().config_sha
@@ -143,7 +145,8 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         ({"risk": {"slippage_bps": -1}}, "risk.slippage_bps"),
         ({"risk": {"slippage_bps": 1_001}}, "risk.slippage_bps"),
         ({"risk": {"min_stop_spread_multiple": -1}}, "risk.min_stop_spread_multiple"),
-        ({"risk": {"charges_estimate_bps": float("inf")}}, "risk.charges_estimate_bps"),
+        ({"risk": {"charges_buy_bps": float("inf")}}, "risk.charges_buy_bps"),
+        ({"risk": {"charges_sell_bps": -1}}, "risk.charges_sell_bps"),
         ({"session": {"market_close": "09:00"}}, "market_close"),
         ({"ticks": {"band_reanchor_ticks": 1}}, "ticks.band_reanchor_ticks"),
         ({"ticks": {"max_clock_skew_seconds": 0}}, "ticks.max_clock_skew_seconds"),

@@ -129,7 +129,7 @@ def test_daily_loss_halts_entries_for_the_rest_of_the_day() -> None:
 def test_daily_loss_latches_on_charges_alone() -> None:
     # Gross -24,000 is inside the 25,000 stop; 1,200 of reported charges take it past.
     risk: dict[str, Any] = {"cooldown_seconds": 0, "max_position_notional_pct": 200.0}
-    unestimated = only("ema_cross", CROSS, charges_estimate_bps=0.0, **risk)
+    unestimated = only("ema_cross", CROSS, charges_buy_bps=0.0, charges_sell_bps=0.0, **risk)
     eng = engine(unestimated, equity(1, "A"), equity(2, "B"))
     [d] = decisions(_cross(eng, 1))
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
@@ -146,47 +146,57 @@ def test_daily_loss_latches_on_charges_alone() -> None:
     [b] = blocks(_cross(eng, 2, start=30))
     assert b.reason == "DAILY_LOSS"
     assert (b.details["realized_rupees"], b.details["charges_rupees"]) == (-24_000.0, 1_200.0)
-    # With the default estimate, the exit fill alone latches: its two legs at
-    # 6.4 bps of 10,01,000 rupees each (640.64 + 640.64) are counted at once.
+    # With the default estimates, the exit fill alone latches a gross -24,600: the
+    # buy of 10,01,000 rupees at 1.2 bps (120.12) and its sale, valued at the entry
+    # price, at 3.4 bps (340.34) are counted at once.
     eng = engine(only("ema_cross", CROSS, **risk), equity(1, "A"), equity(2, "B"))
     [d] = decisions(_cross(eng, 1))
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
-    eng.on_exit_filled(d.plan_id, d.qty, d.entry - 2.4)
+    eng.on_exit_filled(d.plan_id, d.qty, round(d.entry - 2.46, 2))
     snap = eng.portfolio()
-    assert snap.daily_charges == pytest.approx(2 * 640.64)
+    assert snap.daily_realized_pnl == pytest.approx(-24_600.0)
+    assert snap.daily_charges == pytest.approx(120.12 + 340.34)
     assert snap.daily_loss_halted
-    # A close reported without charges estimates both legs, the exit at the value
-    # its PnL implies (10,01,000 in, 9,77,000 out: 640.64 + 625.28).
+    # A close reported without charges estimates both legs, the sale at the value
+    # its PnL implies (9,76,400 rupees: 331.98).
     eng = engine(only("ema_cross", CROSS, **risk), equity(1, "A"))
     [d] = decisions(_cross(eng, 1))
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
-    eng.on_bracket_closed(d.plan_id, -24_000.0, at(20))
+    eng.on_bracket_closed(d.plan_id, -24_600.0, at(20))
     snap = eng.portfolio()
-    assert snap.daily_charges == pytest.approx(640.64 + 625.28)
+    assert snap.daily_charges == pytest.approx(120.12 + 331.98)
     assert snap.daily_loss_halted
     # The same gross loss with no charges at all does not latch.
     eng = engine(only("ema_cross", CROSS, **risk), equity(1, "A"))
     [d] = decisions(_cross(eng, 1))
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
-    eng.on_bracket_closed(d.plan_id, -24_000.0, at(20), charges_rupees=0.0)
+    eng.on_bracket_closed(d.plan_id, -24_600.0, at(20), charges_rupees=0.0)
     assert not eng.portfolio().daily_loss_halted
 
 
 def test_open_positions_count_their_closing_charges() -> None:
-    # Held at a loss of 24,500 marked to market: the 6.4 bps to sell 9,76,500 of
-    # stock (624.96) and the entry leg (640.64) put the day past the stop.
-    cfg = only("ema_cross", CROSS, cooldown_seconds=0, max_position_notional_pct=200.0)
+    # 12,000 held at a loss of 24,600 marked to market: the entry leg (12,01,200
+    # rupees at 1.2 bps: 144.15) and the 3.4 bps to sell 11,76,600 rupees of stock
+    # (400.05) put the day past the stop.
+    cfg = only(
+        "ema_cross",
+        CROSS,
+        per_trade_risk_pct=0.6,
+        cooldown_seconds=0,
+        max_position_notional_pct=200.0,
+    )
     eng = engine(cfg, equity(1, "A"), equity(2, "B"))
     [d] = decisions(_cross(eng, 1))
+    assert d.qty == 12_000
     eng.on_entry_filled(d.plan_id, d.qty, d.entry)
-    eng.on_tick(1, at(10), round(d.entry - 2.45, 2), 1, 200_000)
+    eng.on_tick(1, at(10), round(d.entry - 2.05, 2), 1, 200_000)
     snap = eng.portfolio()
-    assert snap.daily_unrealized_pnl == pytest.approx(-24_500.0)
-    assert snap.daily_close_charges == pytest.approx(624.96)
-    assert snap.daily_net_pnl == pytest.approx(-24_500.0 - 640.64 - 624.96)
+    assert snap.daily_unrealized_pnl == pytest.approx(-24_600.0)
+    assert snap.daily_close_charges == pytest.approx(400.05)
+    assert snap.daily_net_pnl == pytest.approx(-24_600.0 - 144.15 - 400.05)
     [b] = blocks(_cross(eng, 2, start=30))
     assert b.reason == "DAILY_LOSS"
-    assert b.details["close_charges_rupees"] == pytest.approx(624.96)
+    assert b.details["close_charges_rupees"] == pytest.approx(400.05)
 
 
 def test_max_open_positions_and_busy_instrument() -> None:

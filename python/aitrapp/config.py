@@ -76,13 +76,14 @@ class RiskConfig(_Section):
     )
     # Modelled slippage of one leg, bps of the entry (the stop must be twice this far).
     slippage_bps: float = Field(default=5.0, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
-    # Estimated charges of one leg, bps of its notional: the daily-loss stop counts
-    # them for positions still to be closed and for closes reported without charges.
-    # 6.4 = Zerodha's equity intraday sell leg with brokerage at 0.03% (below its
-    # 20-rupee cap): 3 + STT 2.5 + NSE 0.297 + SEBI 0.01 + GST 0.595.
-    charges_estimate_bps: float = Field(
-        default=6.4, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False
-    )
+    # Estimated charges of one buy / sell leg, bps of its notional: the daily-loss
+    # stop counts them for positions still to be closed and for closes reported
+    # without charges. Zerodha equity intraday, a 5-lakh order: brokerage 20 rupees
+    # (0.4) + NSE 0.297 + SEBI 0.01 + GST 0.127, plus stamp duty 0.3 on a buy (1.13)
+    # or STT 2.5 on a sell (3.33). Orders under 66,667 rupees pay 0.03% brokerage
+    # (about 4.2 / 6.4); futures and options pay more STT: raise both for F&O.
+    charges_buy_bps: float = Field(default=1.2, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
+    charges_sell_bps: float = Field(default=3.4, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _trade_risk_fits_heat(self) -> Self:

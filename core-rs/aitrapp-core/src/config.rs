@@ -86,17 +86,23 @@ pub struct RiskConfig {
     /// Modelled slippage of one leg, basis points of the entry. The stop must
     /// be at least twice this far (entry and exit both slip). 0 = off.
     pub slippage_bps: f64,
-    /// Estimated charges of one executed leg, basis points of its notional.
-    /// The daily-loss stop counts them for the legs still to be closed (at
-    /// the last price) and for legs whose actual charges were not reported.
+    /// Estimated charges of one executed buy leg, basis points of its
+    /// notional. The daily-loss stop counts estimates for the legs still to
+    /// be closed (at the last price) and for legs whose actual charges were
+    /// not reported.
     ///
-    /// Default 6.4 bps: Zerodha's equity intraday sell leg with brokerage at
-    /// 0.03% (below its 20-rupee cap): brokerage 3 + STT 2.5 + NSE
-    /// transaction 0.297 + SEBI 0.01 + GST 18% of (brokerage + transaction +
-    /// SEBI) 0.595. A buy leg costs less (stamp duty 0.3 instead of STT), a
-    /// large order less again (brokerage capped at 20 rupees), so the
-    /// estimate errs toward the loss.
-    pub charges_estimate_bps: f64,
+    /// Defaults from Zerodha's equity intraday schedule for an order of 5
+    /// lakh rupees (this gate sizes most plans at 5-20 lakh): brokerage 20
+    /// rupees (its cap; 0.4 bps) + NSE transaction 0.297 + SEBI 0.01 + GST
+    /// 18% of those three (0.127), plus stamp duty 0.3 on a buy: 1.13, here
+    /// 1.2. Larger orders cost less (the brokerage is capped); an order under
+    /// 66,667 rupees pays 0.03% brokerage (about 4.2 bps a buy).
+    pub charges_buy_bps: f64,
+    /// The same for a sell leg: STT 2.5 instead of stamp duty: 3.33, here
+    /// 3.4 (about 6.4 bps under 66,667 rupees). Futures pay 5 bps of STT on
+    /// the sell side and options 15 bps of the premium: raise both rates
+    /// when trading F&O.
+    pub charges_sell_bps: f64,
 }
 
 impl Default for RiskConfig {
@@ -115,7 +121,8 @@ impl Default for RiskConfig {
             min_stop_distance_bps: 20.0,
             min_stop_spread_multiple: 3.0,
             slippage_bps: 5.0,
-            charges_estimate_bps: 6.4,
+            charges_buy_bps: 1.2,
+            charges_sell_bps: 3.4,
         }
     }
 }
@@ -299,7 +306,7 @@ pub const MAX_EXPOSURE_PCT: f64 = 100_000.0;
 /// Upper bound of `min_stop_distance_bps`: 10,000 bps is the whole entry price.
 pub const MAX_STOP_DISTANCE_BPS: f64 = 10_000.0;
 
-/// Upper bound of `slippage_bps` and `charges_estimate_bps` (10% a leg).
+/// Upper bound of `slippage_bps` and the charge rates (10% a leg).
 pub const MAX_LEG_COST_BPS: f64 = 1_000.0;
 
 /// Upper bound of `min_stop_spread_multiple`.
@@ -324,8 +331,8 @@ pub struct RiskLimits {
     pub min_stop_spread_multiple_e6: i64,
     /// Millionths of a basis point, one leg; 0 = off.
     pub slippage_bps_e6: i64,
-    /// Millionths of a basis point of notional, one leg.
-    pub charges_estimate_bps_e6: i64,
+    /// Estimated charges of a leg, by side.
+    pub charges: crate::risk::ChargeRates,
 }
 
 fn pct(key: &str, value: f64) -> Result<i64, ConfigError> {
@@ -530,12 +537,20 @@ impl EngineConfig {
             MAX_SPREAD_MULTIPLE,
         )?;
         let slippage = scaled("risk.slippage_bps", r.slippage_bps, true, MAX_LEG_COST_BPS)?;
-        let charges = scaled(
-            "risk.charges_estimate_bps",
-            r.charges_estimate_bps,
-            true,
-            MAX_LEG_COST_BPS,
-        )?;
+        let charges = crate::risk::ChargeRates {
+            buy_bps_e6: scaled(
+                "risk.charges_buy_bps",
+                r.charges_buy_bps,
+                true,
+                MAX_LEG_COST_BPS,
+            )?,
+            sell_bps_e6: scaled(
+                "risk.charges_sell_bps",
+                r.charges_sell_bps,
+                true,
+                MAX_LEG_COST_BPS,
+            )?,
+        };
         Ok(RiskLimits {
             capital,
             per_trade_risk_e6: per_trade,
@@ -550,7 +565,7 @@ impl EngineConfig {
             min_stop_distance_bps_e6: min_stop,
             min_stop_spread_multiple_e6: spread_multiple,
             slippage_bps_e6: slippage,
-            charges_estimate_bps_e6: charges,
+            charges,
         })
     }
 
@@ -745,7 +760,8 @@ mod tests {
         r#"{"risk":{"min_stop_spread_multiple":-0.5}}"#,
         "risk.min_stop_spread_multiple"
     )]
-    #[case(r#"{"risk":{"charges_estimate_bps":-2}}"#, "risk.charges_estimate_bps")]
+    #[case(r#"{"risk":{"charges_buy_bps":-2}}"#, "risk.charges_buy_bps")]
+    #[case(r#"{"risk":{"charges_sell_bps":1e4}}"#, "risk.charges_sell_bps")]
     #[case(r#"{"risk":{"bogus":1}}"#, "risk")]
     #[case(r#"{"riks":{}}"#, "riks")]
     #[case(r#"{"session":{"entry_end":"09:00"}}"#, "session.entry_end")]
@@ -797,9 +813,16 @@ mod tests {
             (
                 defaults.min_stop_spread_multiple_e6,
                 defaults.slippage_bps_e6,
-                defaults.charges_estimate_bps_e6
+                defaults.charges
             ),
-            (3_000_000, 5_000_000, 6_400_000)
+            (
+                3_000_000,
+                5_000_000,
+                crate::risk::ChargeRates {
+                    buy_bps_e6: 1_200_000,
+                    sell_bps_e6: 3_400_000
+                }
+            )
         );
         // JSON cannot carry NaN; a struct built in Rust can, and is refused.
         for key in [
@@ -808,7 +831,8 @@ mod tests {
             "min_stop_distance_bps",
             "min_stop_spread_multiple",
             "slippage_bps",
-            "charges_estimate_bps",
+            "charges_buy_bps",
+            "charges_sell_bps",
         ] {
             let mut c = EngineConfig::default();
             match key {
@@ -816,7 +840,8 @@ mod tests {
                 "max_gross_exposure_pct" => c.risk.max_gross_exposure_pct = f64::NAN,
                 "min_stop_spread_multiple" => c.risk.min_stop_spread_multiple = f64::NAN,
                 "slippage_bps" => c.risk.slippage_bps = f64::NEG_INFINITY,
-                "charges_estimate_bps" => c.risk.charges_estimate_bps = f64::NAN,
+                "charges_buy_bps" => c.risk.charges_buy_bps = f64::NAN,
+                "charges_sell_bps" => c.risk.charges_sell_bps = f64::INFINITY,
                 _ => c.risk.min_stop_distance_bps = f64::INFINITY,
             }
             let err = c.validate().unwrap_err().to_string();
@@ -838,7 +863,7 @@ mod tests {
         let a = EngineConfig::default();
         let text = a.canonical_json();
         assert!(text.starts_with(
-            r#"{"risk":{"capital_rupees":1000000.0,"charges_estimate_bps":6.4,"cooldown_seconds":300,"#
+            r#"{"risk":{"capital_rupees":1000000.0,"charges_buy_bps":1.2,"charges_sell_bps":3.4,"cooldown_seconds":300,"#
         ));
         // Key order in the input does not matter; values do.
         let b = EngineConfig::from_json(r#"{"session":{"bar_seconds":60},"risk":{}}"#).unwrap();
@@ -856,7 +881,8 @@ mod tests {
             |c: &mut EngineConfig| c.risk.min_stop_distance_bps = 5.0,
             |c: &mut EngineConfig| c.risk.min_stop_spread_multiple = 2.0,
             |c: &mut EngineConfig| c.risk.slippage_bps = 3.0,
-            |c: &mut EngineConfig| c.risk.charges_estimate_bps = 3.0,
+            |c: &mut EngineConfig| c.risk.charges_buy_bps = 3.0,
+            |c: &mut EngineConfig| c.risk.charges_sell_bps = 3.0,
             |c: &mut EngineConfig| c.ticks.price_band_pct.fut = 15.0,
             |c: &mut EngineConfig| c.session.market_close = "15:00".into(),
         ] {

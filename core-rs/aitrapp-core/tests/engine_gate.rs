@@ -135,7 +135,7 @@ fn a_clean_signal_is_sized_to_the_risk_budget() {
 #[case::max_open(|s: &mut Setup| for i in 1..=5 { s.portfolio.open(bracket(&format!("p{i}"), i, 10_000, 9_990, 1)) }, BlockReason::MaxOpenPositions)]
 #[case::max_trades(|s: &mut Setup| for i in 1..=20 { let id = format!("p{i}"); s.portfolio.open(bracket(&id, 1, 10_000, 9_990, 1)); s.portfolio.on_plan_cancelled(&id).unwrap(); }, BlockReason::MaxTrades)]
 #[case::busy(|s: &mut Setup| s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)), BlockReason::InstrumentBusy)]
-#[case::cooldown(|s: &mut Setup| { s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)); s.portfolio.on_bracket_closed("p", 0, None, 0, TS - NS_PER_SEC, IstTime::from_utc_ns(TS).day, 300 * NS_PER_SEC).unwrap(); }, BlockReason::Cooldown)]
+#[case::cooldown(|s: &mut Setup| { s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)); s.portfolio.on_bracket_closed("p", 0, None, &aitrapp_core::risk::ChargeRates::default(), TS - NS_PER_SEC, IstTime::from_utc_ns(TS).day, 300 * NS_PER_SEC).unwrap(); }, BlockReason::Cooldown)]
 #[case::below_one_lot(|s: &mut Setup| s.inst = inst(300, 1_800), BlockReason::SizeBelowLot)]
 #[case::freeze_block(|s: &mut Setup| { s.limits.freeze_policy = aitrapp_core::config::FreezePolicy::Block; s.inst = inst(1, 100); }, BlockReason::FreezeQty)]
 #[case::heat(|s: &mut Setup| s.portfolio.open(bracket("p", 1, 100_000, 90_000, 160)), BlockReason::PortfolioHeat)]

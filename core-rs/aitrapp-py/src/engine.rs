@@ -679,7 +679,7 @@ impl PyEngine {
     }
 
     /// The bracket is flat: its final gross PnL and its charges in rupees
-    /// (None: estimated at `risk.charges_estimate_bps` a leg). Starts the cooldown.
+    /// (None: estimated at `risk.charges_buy_bps` / `charges_sell_bps`). Starts the cooldown.
     #[pyo3(signature = (plan_id, realized_pnl_rupees, ts_ns, charges_rupees=None))]
     fn on_bracket_closed(
         &mut self,

@@ -370,9 +370,9 @@ impl Engine {
                 _ => None,
             },
         };
-        let charges_bps = limits.charges_estimate_bps_e6;
+        let rates = limits.charges;
         let approved = match evaluate(limits, times, portfolio, &input, |p| {
-            p.daily_pnl(|s| slots.get(s).and_then(|x| x.last_price), charges_bps)
+            p.daily_pnl(|s| slots.get(s).and_then(|x| x.last_price), &rates)
         }) {
             Ok(a) => a,
             Err(block) => return Outcome::Block(block),
@@ -562,7 +562,8 @@ impl Engine {
     /// The bracket is flat and done; `realized_pnl_rupees` is its final
     /// gross PnL and `charges_rupees` what its orders cost (brokerage, STT,
     /// fees, GST, stamp duty). Without charges both legs are estimated at
-    /// `risk.charges_estimate_bps`. The daily-loss stop counts the net.
+    /// `risk.charges_buy_bps` / `risk.charges_sell_bps`. The daily-loss stop
+    /// counts the net.
     /// Starts the instrument's cooldown at `ts_ns`.
     pub fn on_bracket_closed(
         &mut self,
@@ -592,7 +593,7 @@ impl Engine {
             plan_id,
             realized,
             charges,
-            self.limits.charges_estimate_bps_e6,
+            &self.limits.charges,
             ts_ns,
             day,
             self.limits.cooldown_ns,
@@ -707,7 +708,7 @@ impl Engine {
     pub fn daily_pnl(&self) -> DailyPnl {
         self.portfolio.daily_pnl(
             |s| self.slots.get(s).and_then(|x| x.last_price),
-            self.limits.charges_estimate_bps_e6,
+            &self.limits.charges,
         )
     }
 

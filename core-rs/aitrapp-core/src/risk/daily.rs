@@ -4,6 +4,26 @@
 
 use super::sizing::risk_budget_paise;
 use crate::config::{RiskLimits, PCT_SCALE};
+use crate::side::Side;
+
+/// Estimated charges of one leg by its side, millionths of a basis point
+/// of the leg's notional (`risk.charges_buy_bps`, `risk.charges_sell_bps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChargeRates {
+    pub buy_bps_e6: i64,
+    pub sell_bps_e6: i64,
+}
+
+impl ChargeRates {
+    /// Estimated charges of a `side` leg of `notional_paise`.
+    pub fn leg(&self, side: Side, notional_paise: f64) -> i64 {
+        let bps = match side {
+            Side::Buy => self.buy_bps_e6,
+            Side::Sell => self.sell_bps_e6,
+        };
+        leg_charges_paise(notional_paise, bps)
+    }
+}
 
 /// Today's PnL in paise, by part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +83,10 @@ mod tests {
         assert_eq!(leg_charges_paise(1.0, 6_400_000), 1);
         assert_eq!(leg_charges_paise(f64::NAN, 6_400_000), 0);
         assert_eq!(leg_charges_paise(1e6, 0), 0);
+        let rates = EngineConfig::default().risk_limits().unwrap().charges;
+        // 10 lakh: a buy at 1.2 bps is 120 rupees, a sell at 3.4 bps 340.
+        assert_eq!(rates.leg(Side::Buy, 100_000_000.0), 12_000);
+        assert_eq!(rates.leg(Side::Sell, 100_000_000.0), 34_000);
         let limits = EngineConfig::default().risk_limits().unwrap();
         assert_eq!(DailyPnl::limit_paise(&limits), -2_500_000);
         let at = DailyPnl {

@@ -6,7 +6,7 @@ mod gate;
 mod portfolio;
 mod sizing;
 
-pub use daily::{leg_charges_paise, DailyPnl};
+pub use daily::{leg_charges_paise, ChargeRates, DailyPnl};
 pub use gate::{evaluate, Approved, BlockReason, Detail, GateInput, RiskBlock};
 pub use portfolio::{OpenBracket, Portfolio, PortfolioError, TradingState};
 pub use sizing::{

@@ -2,7 +2,7 @@
 //! told about fills and closes by the execution layer; heat, daily PnL,
 //! cooldowns and counts are derived from exactly that.
 
-use super::daily::{leg_charges_paise, DailyPnl};
+use super::daily::{ChargeRates, DailyPnl};
 use crate::price::Price;
 use crate::side::Side;
 use std::fmt;
@@ -140,17 +140,17 @@ impl OpenBracket {
 
     /// Estimated charges of the legs executed so far: the entry fills and
     /// the exits (valued at the average entry).
-    pub fn incurred_charges_paise(&self, bps_e6: i64) -> i64 {
+    pub fn incurred_charges_paise(&self, rates: &ChargeRates) -> i64 {
         let avg = self.avg_fill_paise.unwrap_or(0.0);
         #[allow(clippy::cast_precision_loss)] // quantities far below 2^53
-        let legs = leg_charges_paise(avg * self.filled_qty as f64, bps_e6)
-            + leg_charges_paise(avg * self.exited_qty as f64, bps_e6);
+        let legs = rates.leg(self.side, avg * self.filled_qty as f64)
+            + rates.leg(self.side.opposite(), avg * self.exited_qty as f64);
         legs
     }
 
     /// Estimated charges of closing the held units at `last` (the average
     /// entry when there is no last price).
-    pub fn close_charges_paise(&self, last: Option<Price>, bps_e6: i64) -> i64 {
+    pub fn close_charges_paise(&self, last: Option<Price>, rates: &ChargeRates) -> i64 {
         let Some(avg) = self.avg_fill_paise else {
             return 0;
         };
@@ -158,7 +158,7 @@ impl OpenBracket {
         let px = last.map_or(avg, |p| p.paise() as f64);
         #[allow(clippy::cast_precision_loss)]
         let notional = px * self.position() as f64;
-        leg_charges_paise(notional, bps_e6)
+        rates.leg(self.side.opposite(), notional)
     }
 
     /// Mark-to-market of the held units at `last`.
@@ -285,17 +285,17 @@ impl Portfolio {
     }
 
     /// Today's PnL as the daily-loss stop counts it; charges not reported
-    /// are estimated at `charges_bps_e6` a leg.
+    /// are estimated at `rates`.
     pub fn daily_pnl(
         &self,
         last_price: impl Fn(usize) -> Option<Price>,
-        charges_bps_e6: i64,
+        rates: &ChargeRates,
     ) -> DailyPnl {
         let mut charges = self.closed_charges_paise;
         let mut close = 0i64;
         for b in &self.brackets {
-            charges = charges.saturating_add(b.incurred_charges_paise(charges_bps_e6));
-            close = close.saturating_add(b.close_charges_paise(last_price(b.slot), charges_bps_e6));
+            charges = charges.saturating_add(b.incurred_charges_paise(rates));
+            close = close.saturating_add(b.close_charges_paise(last_price(b.slot), rates));
         }
         DailyPnl {
             realized_paise: self.realized_today_paise(),
@@ -489,8 +489,8 @@ impl Portfolio {
 
     /// The bracket is over. `realized_paise` is its final gross PnL; it
     /// replaces the PnL accumulated from its exit fills. `charges_paise` are
-    /// its charges when known; `None` estimates both legs at
-    /// `charges_bps_e6` (see [`Portfolio::estimated_close`]). `day` is the
+    /// its charges when known; `None` estimates both legs at `rates` (see
+    /// [`Portfolio::estimated_close`]). `day` is the
     /// IST day of the close: a late report for an earlier day does not
     /// count toward today.
     #[allow(clippy::too_many_arguments)]
@@ -499,7 +499,7 @@ impl Portfolio {
         plan_id: &str,
         realized_paise: i64,
         charges_paise: Option<i64>,
-        charges_bps_e6: i64,
+        rates: &ChargeRates,
         ts_ns: i64,
         day: i64,
         cooldown_ns: i64,
@@ -515,7 +515,7 @@ impl Portfolio {
         if self.day.map_or(true, |d| d == day) {
             self.closed_realized_paise += realized_paise;
             let charges = charges_paise
-                .unwrap_or_else(|| Portfolio::estimated_close(&b, realized_paise, charges_bps_e6));
+                .unwrap_or_else(|| Portfolio::estimated_close(&b, realized_paise, rates));
             self.closed_charges_paise = self.closed_charges_paise.saturating_add(charges);
         }
         if let Some(c) = self.cooldown_until.get_mut(b.slot) {
@@ -527,7 +527,7 @@ impl Portfolio {
 
     /// Charges of a closed bracket nobody reported: an entry leg at the
     /// average fill and an exit leg at the exit value its gross PnL implies.
-    pub fn estimated_close(b: &OpenBracket, realized_paise: i64, bps_e6: i64) -> i64 {
+    pub fn estimated_close(b: &OpenBracket, realized_paise: i64, rates: &ChargeRates) -> i64 {
         let Some(avg) = b.avg_fill_paise else {
             return 0;
         };
@@ -536,7 +536,7 @@ impl Portfolio {
             let entry = avg * b.filled_qty as f64;
             (entry, entry + b.side.sign() as f64 * realized_paise as f64)
         };
-        leg_charges_paise(entry, bps_e6) + leg_charges_paise(exit.max(0.0), bps_e6)
+        rates.leg(b.side, entry) + rates.leg(b.side.opposite(), exit.max(0.0))
     }
 
     /// The entry never filled: the plan's heat and its instrument are free.
@@ -599,7 +599,7 @@ mod tests {
             Err(PortfolioError::HasFills(_))
         ));
         let closed = p
-            .on_bracket_closed("a", 3_500, None, 0, 5, 10, 300)
+            .on_bracket_closed("a", 3_500, None, &ChargeRates::default(), 5, 10, 300)
             .unwrap();
         assert_eq!(closed.exited_qty, 20);
         assert_eq!((p.heat_paise(), p.realized_today_paise()), (0, 3_500));
@@ -607,7 +607,7 @@ mod tests {
         assert_eq!(p.cooldown_until(0), Some(305));
         assert_eq!(p.trades_today(), 1);
         assert!(matches!(
-            p.on_bracket_closed("a", 0, None, 0, 0, 10, 0),
+            p.on_bracket_closed("a", 0, None, &ChargeRates::default(), 0, 10, 0),
             Err(PortfolioError::UnknownPlan(_))
         ));
     }
@@ -622,7 +622,7 @@ mod tests {
         assert_eq!(p.open_count(), 1);
         assert!(p.open_on_slot(0).is_none() && p.open_on_slot(1).is_some());
         p.on_entry_filled("b", 100, 100.0).unwrap();
-        p.on_bracket_closed("b", -1_000, Some(2_000), 0, 1, 9, 10)
+        p.on_bracket_closed("b", -1_000, Some(2_000), &ChargeRates::default(), 1, 9, 10)
             .unwrap(); // late report for day 9
         assert_eq!(p.realized_today_paise(), 0);
         p.halt_for_daily_loss();
@@ -637,7 +637,11 @@ mod tests {
 
     #[test]
     fn daily_pnl_counts_charges_reported_and_estimated() {
-        const BPS: i64 = 6_400_000; // 6.4 bps a leg
+        // 6.4 bps a buy, 3.2 a sell; the brackets are long.
+        const BPS: &ChargeRates = &ChargeRates {
+            buy_bps_e6: 6_400_000,
+            sell_bps_e6: 3_200_000,
+        };
         let mut p = Portfolio::new(2);
         p.roll_day(10);
         p.open(bracket("a", 0));
@@ -648,18 +652,18 @@ mod tests {
         p.on_exit_filled("a", 50, 99.0).unwrap();
         let last = |_| Some(Price::from_paise(9_800));
         let d = p.daily_pnl(last, BPS);
-        // Entry 10,000 rupees + exit legs 5,000 at the entry price: 6.40 + 3.20;
-        // to close 50 x 98.00 = 4,900 rupees: 3.136 -> 3.14.
+        // Bought 10,000 rupees: 6.40; sold 5,000 (at the entry price): 1.60;
+        // to sell 50 x 98.00 = 4,900 rupees: 1.568 -> 1.57.
         assert_eq!(
             d,
             DailyPnl {
                 realized_paise: -5_000,
-                charges_paise: 640 + 320,
+                charges_paise: 640 + 160,
                 unrealized_paise: -10_000,
-                close_charges_paise: 314,
+                close_charges_paise: 157,
             }
         );
-        assert_eq!(d.net_paise(), -5_000 - 960 - 10_000 - 314);
+        assert_eq!(d.net_paise(), -5_000 - 800 - 10_000 - 157);
         // Closed with its charges reported: they replace every estimate.
         p.on_bracket_closed("a", -15_000, Some(4_321), BPS, 1, 10, 0)
             .unwrap();
@@ -670,8 +674,8 @@ mod tests {
         p.on_entry_filled("b", 100, 100.0).unwrap();
         p.on_bracket_closed("b", -20_000, None, BPS, 1, 10, 0)
             .unwrap();
-        // Entry 10,000 rupees: 6.40; exit 9,800 rupees: 6.272 -> 6.28.
-        assert_eq!(p.daily_pnl(last, BPS).charges_paise, 4_321 + 640 + 628);
+        // Bought 10,000 rupees: 6.40; sold 9,800 rupees: 3.136 -> 3.14.
+        assert_eq!(p.daily_pnl(last, BPS).charges_paise, 4_321 + 640 + 314);
         p.open(bracket("c", 0));
         assert!(p
             .on_bracket_closed("c", 0, Some(-1), BPS, 1, 10, 0)
