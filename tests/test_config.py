@@ -54,11 +54,16 @@ def test_defaults_match_the_issue() -> None:
     assert not st.ema_cross.enabled
     assert (st.orb.window_minutes, st.orb.confirm_ticks, st.orb.rr_min) == (15, 3, 1.8)
     assert (st.trend_pullback.fast_period, st.trend_pullback.slow_period) == (34, 89)
+    # 3 ATR stops (Wilder's volatility stop, LeBeau's chandelier exit) clear the
+    # gate's 20 bps floor on 1-minute bars.
     assert (st.trend_pullback.pullback_atr, st.trend_pullback.stop_atr, st.trend_pullback.rr) == (
         0.5,
-        2.0,
+        3.0,
         2.0,
     )
+    # VWAP bands in standard deviations: fade 2, stop 3, after the first half hour.
+    v = st.vwap_reversion
+    assert (v.band, v.stretch, v.stop, v.rearm, v.warmup_minutes) == ("stdev", 2.0, 1.0, 1.0, 30)
     assert (st.ema_cross.fast_period, st.ema_cross.slow_period) == (10, 30)
     assert (st.ema_cross.stop_ticks, st.ema_cross.tp_ticks) == (10, 10)
 
@@ -164,7 +169,9 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
             {"strategies": {"trend_pullback": {"stop_atr": -2}}},
             "strategies.trend_pullback.stop_atr",
         ),
-        ({"strategies": {"vwap_reversion": {"rearm_atr": 3}}}, "rearm_atr"),
+        ({"strategies": {"vwap_reversion": {"rearm": 3}}}, "rearm"),
+        ({"strategies": {"vwap_reversion": {"band": "keltner"}}}, "band"),
+        ({"strategies": {"vwap_reversion": {"stretch_atr": 2}}}, "stretch_atr"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_key(data: dict[str, Any], key: str) -> None:

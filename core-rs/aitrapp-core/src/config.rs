@@ -205,6 +205,10 @@ pub struct TrendPullbackConfig {
     pub atr_period: u32,
     /// Pullback from the recent swing extreme, in ATRs, that triggers the entry.
     pub pullback_atr: f64,
+    /// Stop below (above) the entry, in ATRs. 3, the volatility-stop
+    /// multiple of Wilder's volatility system (his constant 2.8-3.1) and of
+    /// LeBeau's chandelier exit: on 1-minute bars about 30 bps on a liquid
+    /// name, clear of the gate's 20 bps floor; 2 ATR (about 20 bps) sat on it.
     pub stop_atr: f64,
     /// Take-profit in multiples of the risk.
     pub rr: f64,
@@ -220,36 +224,54 @@ impl Default for TrendPullbackConfig {
             slow_period: 89,
             atr_period: 14,
             pullback_atr: 0.5,
-            stop_atr: 2.0,
+            stop_atr: 3.0,
             rr: 2.0,
             swing_bars: 10,
         }
     }
 }
 
+/// VWAP reversion in band widths. The default is the usual "VWAP bands":
+/// the session's volume-weighted standard deviation of price around VWAP,
+/// faded at the 2-sigma band, stopped at the 3-sigma band, target VWAP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VwapReversionConfig {
     pub enabled: bool,
+    /// Band width: "stdev" (the session's volume-weighted standard deviation
+    /// of price around VWAP) or "atr" (ATR of the bars, `atr_period`).
+    pub band: String,
     pub atr_period: u32,
-    /// Distance from VWAP, in ATRs, that is faded.
-    pub stretch_atr: f64,
-    /// Stop beyond the entry, in ATRs.
-    pub stop_atr: f64,
-    /// A side re-arms once price is back within this many ATRs of VWAP.
-    pub rearm_atr: f64,
+    /// Distance from VWAP, in band widths, that is faded.
+    pub stretch: f64,
+    /// Stop beyond the entry, in band widths.
+    pub stop: f64,
+    /// A side re-arms once price is back within this many band widths of VWAP.
+    pub rearm: f64,
+    /// No entry before `session.market_open` plus this: the dispersion of
+    /// the first half hour is too narrow to fade (its 3-sigma stop would sit
+    /// inside the gate's floor, and opening-drive days run through it).
+    pub warmup_minutes: u32,
 }
 
 impl Default for VwapReversionConfig {
     fn default() -> Self {
         VwapReversionConfig {
             enabled: true,
+            band: "stdev".into(),
             atr_period: 14,
-            stretch_atr: 2.0,
-            stop_atr: 1.0,
-            rearm_atr: 1.0,
+            stretch: 2.0,
+            stop: 1.0,
+            rearm: 1.0,
+            warmup_minutes: 30,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VwapBand {
+    Stdev,
+    Atr,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -440,17 +462,21 @@ impl EngineConfig {
         positive("strategies.trend_pullback.stop_atr", t.stop_atr)?;
         positive("strategies.trend_pullback.rr", t.rr)?;
         let v = &s.vwap_reversion;
+        self.vwap_band()?;
         at_least("strategies.vwap_reversion.atr_period", v.atr_period, 1)?;
-        positive("strategies.vwap_reversion.stretch_atr", v.stretch_atr)?;
-        positive("strategies.vwap_reversion.stop_atr", v.stop_atr)?;
-        positive("strategies.vwap_reversion.rearm_atr", v.rearm_atr)?;
-        if v.rearm_atr >= v.stretch_atr {
+        positive("strategies.vwap_reversion.stretch", v.stretch)?;
+        positive("strategies.vwap_reversion.stop", v.stop)?;
+        positive("strategies.vwap_reversion.rearm", v.rearm)?;
+        if v.rearm >= v.stretch {
             return Err(invalid(
-                "strategies.vwap_reversion.rearm_atr",
-                format!(
-                    "must be below stretch_atr ({}), got {}",
-                    v.stretch_atr, v.rearm_atr
-                ),
+                "strategies.vwap_reversion.rearm",
+                format!("must be below stretch ({}), got {}", v.stretch, v.rearm),
+            ));
+        }
+        if v.warmup_minutes >= 24 * 60 {
+            return Err(invalid(
+                "strategies.vwap_reversion.warmup_minutes",
+                "must be shorter than a day",
             ));
         }
         let e = &s.ema_cross;
@@ -467,6 +493,17 @@ impl EngineConfig {
             other => Err(invalid(
                 "strategies.orb.stop_mode",
                 format!("must be \"range\" or \"atr\", got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn vwap_band(&self) -> Result<VwapBand, ConfigError> {
+        match self.strategies.vwap_reversion.band.as_str() {
+            "stdev" => Ok(VwapBand::Stdev),
+            "atr" => Ok(VwapBand::Atr),
+            other => Err(invalid(
+                "strategies.vwap_reversion.band",
+                format!("must be \"stdev\" or \"atr\", got {other:?}"),
             )),
         }
     }
@@ -782,8 +819,16 @@ mod tests {
         "strategies.trend_pullback.stop_atr"
     )]
     #[case(
-        r#"{"strategies":{"vwap_reversion":{"rearm_atr":3}}}"#,
-        "strategies.vwap_reversion.rearm_atr"
+        r#"{"strategies":{"vwap_reversion":{"rearm":3}}}"#,
+        "strategies.vwap_reversion.rearm"
+    )]
+    #[case(
+        r#"{"strategies":{"vwap_reversion":{"band":"bollinger"}}}"#,
+        "strategies.vwap_reversion.band"
+    )]
+    #[case(
+        r#"{"strategies":{"vwap_reversion":{"stretch_atr":2}}}"#,
+        "strategies.vwap_reversion"
     )]
     fn impossible_values_name_their_key(#[case] json: &str, #[case] key: &str) {
         let err = EngineConfig::from_json(json).unwrap_err().to_string();

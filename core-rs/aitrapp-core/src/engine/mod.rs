@@ -330,6 +330,7 @@ impl Engine {
             tick: &tick,
             tick_size: slot.inst.tick_size,
             vwap_paise: slot.vwap.value(),
+            vwap_sd_paise: slot.vwap.stdev(),
         };
         for s in &mut slot.strategies {
             if let Some(sig) = s.on_tick(&view) {

@@ -27,6 +27,9 @@ pub struct MarketView<'a> {
     pub tick_size: Price,
     /// Session VWAP in paise, once volume has traded since the open.
     pub vwap_paise: Option<f64>,
+    /// Volume-weighted standard deviation of the session's prices around
+    /// the VWAP, in paise.
+    pub vwap_sd_paise: Option<f64>,
 }
 
 /// A proposed trade; all prices on the instrument's tick grid.
@@ -78,7 +81,11 @@ pub fn build(cfg: &EngineConfig) -> Result<Vec<Box<dyn Strategy>>, ConfigError> 
         out.push(Box::new(TrendPullback::new(&s.trend_pullback)));
     }
     if s.vwap_reversion.enabled {
-        out.push(Box::new(VwapReversion::new(&s.vwap_reversion)));
+        out.push(Box::new(VwapReversion::new(
+            &s.vwap_reversion,
+            cfg.vwap_band()?,
+            &times,
+        )));
     }
     if s.ema_cross.enabled {
         out.push(Box::new(EmaCross::new(&s.ema_cross)));
