@@ -63,7 +63,9 @@ def _session(n: int, seed: int = 1) -> dict[str, np.ndarray]:
 
 
 def _engine() -> Engine:
-    return Engine(EngineConfig().to_core_json(), _instruments())
+    # Every strategy on, EmaCross (the benchmark strategy, off by default) too.
+    cfg = EngineConfig.parse({"strategies": {"ema_cross": {"enabled": True}}})
+    return Engine(cfg.to_core_json(), _instruments())
 
 
 def test_bench_on_tick_live_path(benchmark: Any) -> None:

@@ -24,12 +24,14 @@ def test_defaults_match_the_issue() -> None:
     )
     assert (r.daily_loss_stop_pct, r.max_open_positions) == (2.5, 5)
     # 2x capital per position (one index-futures lot fits), MIS-like 5x in total,
-    # no minimum stop distance.
+    # stops at least 20 bps, 3 spreads and 2 x 5 bps of slippage from the entry.
     assert (r.max_position_notional_pct, r.max_gross_exposure_pct, r.min_stop_distance_bps) == (
         200.0,
         500.0,
-        0.0,
+        20.0,
     )
+    assert (r.min_stop_spread_multiple, r.slippage_bps) == (3.0, 5.0)
+    assert (r.charges_buy_bps, r.charges_sell_bps) == (1.2, 3.4)
     s = cfg.session
     assert (s.market_open, s.entry_start, s.entry_end, s.bar_seconds) == (
         "09:15",
@@ -37,15 +39,31 @@ def test_defaults_match_the_issue() -> None:
         "15:20",
         60,
     )
+    assert (s.pre_open, s.market_close) == ("09:00", "15:30")
+    t = cfg.ticks
+    assert (t.session_margin_minutes, t.max_clock_skew_seconds, t.band_reanchor_ticks) == (
+        30,
+        120,
+        20,
+    )
+    b = t.price_band_pct
+    assert (b.eq, b.fut, b.opt, b.idx) == (20.0, 10.0, 1_000.0, 20.0)
     st = cfg.strategies
-    assert all(x.enabled for x in (st.orb, st.trend_pullback, st.vwap_reversion, st.ema_cross))
+    # EmaCross is the benchmark strategy: off unless a config turns it on.
+    assert all(x.enabled for x in (st.orb, st.trend_pullback, st.vwap_reversion))
+    assert not st.ema_cross.enabled
     assert (st.orb.window_minutes, st.orb.confirm_ticks, st.orb.rr_min) == (15, 3, 1.8)
     assert (st.trend_pullback.fast_period, st.trend_pullback.slow_period) == (34, 89)
+    # 3 ATR stops (Wilder's volatility stop, LeBeau's chandelier exit) clear the
+    # gate's 20 bps floor on 1-minute bars.
     assert (st.trend_pullback.pullback_atr, st.trend_pullback.stop_atr, st.trend_pullback.rr) == (
         0.5,
-        2.0,
+        3.0,
         2.0,
     )
+    # VWAP bands in standard deviations: fade 2, stop 3, after the first half hour.
+    v = st.vwap_reversion
+    assert (v.band, v.stretch, v.stop, v.rearm, v.warmup_minutes) == ("stdev", 2.0, 1.0, 1.0, 30)
     assert (st.ema_cross.fast_period, st.ema_cross.slow_period) == (10, 30)
     assert (st.ema_cross.stop_ticks, st.ema_cross.tp_ticks) == (10, 10)
 
@@ -76,11 +94,25 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         risk["max_position_notional_pct"],
         risk["max_gross_exposure_pct"],
         risk["min_stop_distance_bps"],
-    ) == (200.0, 500.0, 0.0)
+    ) == (200.0, 500.0, 20.0)
+    # So are the stop floor, the charges estimate and the tick rules.
+    canonical = json.loads(engine_config_canonical("{}"))
+    assert (risk["min_stop_spread_multiple"], risk["slippage_bps"]) == (3.0, 5.0)
+    assert (risk["charges_buy_bps"], risk["charges_sell_bps"]) == (1.2, 3.4)
+    assert canonical["ticks"]["price_band_pct"] == {
+        "eq": 20.0,
+        "fut": 10.0,
+        "opt": 1000.0,
+        "idx": 20.0,
+    }
     for key, value in (
         ("max_position_notional_pct", 99.0),
         ("max_gross_exposure_pct", 400.0),
         ("min_stop_distance_bps", 5.0),
+        ("min_stop_spread_multiple", 2.0),
+        ("slippage_bps", 3.0),
+        ("charges_buy_bps", 3.0),
+        ("charges_sell_bps", 3.0),
     ):
         changed = EngineConfig.parse({"risk": {key: value}})
         assert changed.config_sha != EngineConfig().config_sha
@@ -115,6 +147,17 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
         ({"risk": {"min_stop_distance_bps": -1}}, "risk.min_stop_distance_bps"),
         ({"risk": {"min_stop_distance_bps": float("nan")}}, "risk.min_stop_distance_bps"),
         ({"risk": {"min_stop_distance_bps": 10_001}}, "risk.min_stop_distance_bps"),
+        ({"risk": {"slippage_bps": -1}}, "risk.slippage_bps"),
+        ({"risk": {"slippage_bps": 1_001}}, "risk.slippage_bps"),
+        ({"risk": {"min_stop_spread_multiple": -1}}, "risk.min_stop_spread_multiple"),
+        ({"risk": {"charges_buy_bps": float("inf")}}, "risk.charges_buy_bps"),
+        ({"risk": {"charges_sell_bps": -1}}, "risk.charges_sell_bps"),
+        ({"session": {"market_close": "09:00"}}, "market_close"),
+        ({"ticks": {"band_reanchor_ticks": 1}}, "ticks.band_reanchor_ticks"),
+        ({"ticks": {"max_clock_skew_seconds": 0}}, "ticks.max_clock_skew_seconds"),
+        ({"ticks": {"session_margin_minutes": 721}}, "ticks.session_margin_minutes"),
+        ({"ticks": {"price_band_pct": {"eq": -5}}}, "ticks.price_band_pct.eq"),
+        ({"ticks": {"price_band_pct": {"cds": 5}}}, "ticks.price_band_pct.cds"),
         ({"risk": {"capital": 5}}, "risk.capital"),
         ({"riks": {}}, "riks"),
         ({"session": {"entry_end": "09:00"}}, "entry_end"),
@@ -126,7 +169,9 @@ def test_python_and_rust_agree_on_the_effective_config() -> None:
             {"strategies": {"trend_pullback": {"stop_atr": -2}}},
             "strategies.trend_pullback.stop_atr",
         ),
-        ({"strategies": {"vwap_reversion": {"rearm_atr": 3}}}, "rearm_atr"),
+        ({"strategies": {"vwap_reversion": {"rearm": 3}}}, "rearm"),
+        ({"strategies": {"vwap_reversion": {"band": "keltner"}}}, "band"),
+        ({"strategies": {"vwap_reversion": {"stretch_atr": 2}}}, "stretch_atr"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_key(data: dict[str, Any], key: str) -> None:

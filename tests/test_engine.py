@@ -209,6 +209,8 @@ def test_bad_ticks_are_counted_by_reason_and_never_raise() -> None:
         (1, at(1), 0.0),
         (1, at(1), 1e300),
         (1, at(-1), 100.0),  # earlier than the last accepted tick
+        (1, at(30 * 86_400), 100.0),  # 30 days ahead: bad data, never the last time
+        (1, at(1), 100_000.0),  # 1000x the day's first price: outside the 20% band
     ]
     for token, ts, px in bad:
         assert eng.on_tick(token, ts, px, 5, 200) == []
@@ -224,11 +226,18 @@ def test_bad_ticks_are_counted_by_reason_and_never_raise() -> None:
         "CROSSED_QUOTE": 1,
         "OUT_OF_ORDER": 1,
         "VOLUME_DECREASED": 1,
+        "TIME_OUT_OF_RANGE": 1,
+        "PRICE_BAND": 1,
     }
     assert eng.last_price(1) == 100.0
     eng.on_tick(1, at(2), 100.02, 5, 200, 0.0, None)  # empty bid side; off-grid last
     assert eng.last_price(1) == 100.0
-    assert eng.tick_stats() == {"accepted": 2, "off_tick_rounded": 1, "rejected": 10}
+    assert eng.tick_stats() == {
+        "accepted": 2,
+        "off_tick_rounded": 1,
+        "band_reanchored": 0,
+        "rejected": 12,
+    }
     assert eng.last_price(9) is None
 
 
@@ -336,6 +345,10 @@ def test_a_new_ist_day_resets_vwap_and_daily_counts() -> None:
         sum([100.0, 99.9, 99.8, 99.7, 99.6, 99.8, 100.1, 100.4]) / 8
     )
     day = 86_400
+    # Ticks of a new day count once the caller has moved time there.
+    assert eng.on_tick(1, at(day), 120.0, 7, 7) == []
+    assert eng.tick_rejections()["TIME_OUT_OF_RANGE"] == 1
+    eng.advance_time(at(day - 600))
     eng.on_tick(1, at(day), 120.0, 7, 7)  # cumulative volume restarts the next day
     assert eng.vwap(1) == 120.0
     p = eng.portfolio()

@@ -33,7 +33,7 @@ def test_orb_breakout_after_three_confirming_ticks() -> None:
 
 
 def test_trend_pullback_buys_the_dip_in_an_uptrend() -> None:
-    params = {"fast_period": 3, "slow_period": 6, "atr_period": 3, "swing_bars": 3}
+    params = {"fast_period": 3, "slow_period": 6, "atr_period": 3, "swing_bars": 3, "stop_atr": 2.0}
     eng = engine(only("trend_pullback", params))
     vol = 0
     # Ten 1-minute bars, closes rising 0.40 a bar, each low/high 0.20 around the close:
@@ -59,7 +59,7 @@ def test_trend_pullback_buys_the_dip_in_an_uptrend() -> None:
 
 
 def test_vwap_reversion_fades_a_stretch_back_to_vwap() -> None:
-    eng = engine(only("vwap_reversion", {"atr_period": 3}))
+    eng = engine(only("vwap_reversion", {"band": "atr", "atr_period": 3, "warmup_minutes": 0}))
     vol = 0
     # Three bars of 100.00 / 100.50 / 99.50 / 100.00, 10 units each: VWAP 100.00, ATR(3) 1.00.
     for k in range(3):
@@ -82,6 +82,34 @@ def test_vwap_reversion_fades_a_stretch_back_to_vwap() -> None:
     assert d.qty == 5000  # floor(5,000 / 1.00)
 
 
+def test_vwap_reversion_defaults_fade_the_two_sigma_band_after_the_warmup() -> None:
+    eng = engine(only("vwap_reversion"))
+    vol = 0
+    # 09:15-09:45: 99.00 and 101.00 in turn, 10 units each: VWAP 100.00, sigma 1.00.
+    for k in range(180):
+        vol += 10
+        px = 99.0 if k % 2 == 0 else 101.0
+        assert eng.on_tick(1, at(10 * k), px, 10, vol) == [], k
+    # 102.05 with no volume of its own: 2.05 sigma above VWAP, past the warm-up.
+    out = eng.on_tick(1, at(1_801), 102.05, 0, vol)
+    [d] = decisions(out)
+    assert (d.strategy, d.side, d.entry, d.stop, d.tp) == (
+        "VWAPReversion",
+        "SELL",
+        102.05,
+        103.05,  # one sigma beyond the entry: the 3-sigma band
+        100.00,  # VWAP
+    )
+    assert d.reason.startswith("2.05 SD above VWAP 100.00")
+    # The same stretch inside the first 30 minutes is left alone.
+    early = engine(only("vwap_reversion"))
+    vol = 0
+    for k in range(170):
+        vol += 10
+        early.on_tick(1, at(10 * k), 99.0 if k % 2 == 0 else 101.0, 10, vol)
+    assert early.on_tick(1, at(1_701), 102.05, 0, vol) == []
+
+
 def test_ema_cross_enters_at_the_touch_with_fixed_tick_brackets() -> None:
     eng = engine(only("ema_cross", {"fast_period": 2, "slow_period": 4}))
     path = [100.0, 99.9, 99.8, 99.7, 99.6, 99.8, 100.1, 100.4]
@@ -100,6 +128,7 @@ def test_ema_cross_enters_at_the_touch_with_fixed_tick_brackets() -> None:
 
 def test_ema_cross_defaults_signal_often_on_a_random_walk_and_the_gate_blocks_most() -> None:
     # What the paper burn-in relies on: >= 50 signals a session, most of them blocked.
+    # At 100 rupees its 10-tick (0.50) stop is 50 bps, outside the gate's 20 bps floor.
     cfg = only("ema_cross")
     instruments = [equity(t, f"SYM{t}") for t in range(1, 6)]
     eng = engine(cfg, *instruments)
@@ -108,7 +137,7 @@ def test_ema_cross_defaults_signal_often_on_a_random_walk_and_the_gate_blocks_mo
     tokens = rng.integers(1, 6, n)
     steps = rng.integers(-2, 3, n) * 0.05
     prices = np.empty(n)
-    level = dict.fromkeys(range(1, 6), 500.0)
+    level = dict.fromkeys(range(1, 6), 100.0)
     for i in range(n):
         level[int(tokens[i])] = max(1.0, level[int(tokens[i])] + steps[i])
         prices[i] = level[int(tokens[i])]

@@ -18,9 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from aitrapp import _core
 from aitrapp.exceptions import ConfigError
 
-# Upper bounds shared with the Rust core (config.rs MAX_EXPOSURE_PCT, MAX_STOP_DISTANCE_BPS).
+# Upper bounds shared with the Rust core (config.rs MAX_EXPOSURE_PCT, MAX_STOP_DISTANCE_BPS,
+# MAX_LEG_COST_BPS, MAX_SPREAD_MULTIPLE, MAX_BAND_PCT).
 _MAX_EXPOSURE_PCT = 100_000.0
 _MAX_STOP_DISTANCE_BPS = 10_000.0
+_MAX_LEG_COST_BPS = 1_000.0
+_MAX_SPREAD_MULTIPLE = 1_000.0
+_MAX_BAND_PCT = 100_000.0
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 
@@ -57,11 +61,29 @@ class RiskConfig(_Section):
     max_gross_exposure_pct: float = Field(
         default=500.0, gt=0, le=_MAX_EXPOSURE_PCT, allow_inf_nan=False
     )
-    # Refuse stops closer than this many basis points of the entry: slippage
-    # alone would overrun them. 0 = off (10-20 is a sensible value for equity).
+    # The gate refuses a plan (STOP_TOO_TIGHT) whose stop is nearer than the
+    # largest of: this floor in bps of the entry, min_stop_spread_multiple x the
+    # current spread, and the slippage of both legs (2 x slippage_bps). 20 bps
+    # suits liquid NSE equity: several 1-3 bps spreads plus 10 bps of modelled
+    # slippage, so a stop-out that slips as modelled loses at most 1.5x its
+    # planned risk. 0 = no floor.
     min_stop_distance_bps: float = Field(
-        default=0.0, ge=0, le=_MAX_STOP_DISTANCE_BPS, allow_inf_nan=False
+        default=20.0, ge=0, le=_MAX_STOP_DISTANCE_BPS, allow_inf_nan=False
     )
+    # The stop must be at least this many spreads (ask - bid of the signal's tick) away.
+    min_stop_spread_multiple: float = Field(
+        default=3.0, ge=0, le=_MAX_SPREAD_MULTIPLE, allow_inf_nan=False
+    )
+    # Modelled slippage of one leg, bps of the entry (the stop must be twice this far).
+    slippage_bps: float = Field(default=5.0, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
+    # Estimated charges of one buy / sell leg, bps of its notional: the daily-loss
+    # stop counts them for positions still to be closed and for closes reported
+    # without charges. Zerodha equity intraday, a 5-lakh order: brokerage 20 rupees
+    # (0.4) + NSE 0.297 + SEBI 0.01 + GST 0.127, plus stamp duty 0.3 on a buy (1.13)
+    # or STT 2.5 on a sell (3.33). Orders under 66,667 rupees pay 0.03% brokerage
+    # (about 4.2 / 6.4); futures and options pay more STT: raise both for F&O.
+    charges_buy_bps: float = Field(default=1.2, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
+    charges_sell_bps: float = Field(default=3.4, ge=0, le=_MAX_LEG_COST_BPS, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _trade_risk_fits_heat(self) -> Self:
@@ -85,12 +107,14 @@ class RiskConfig(_Section):
 
 
 class SessionConfig(_Section):
+    pre_open: str = "09:00"  # IST; ticks are valid from here less ticks.session_margin_minutes
     market_open: str = "09:15"  # IST; bars, VWAP and the opening range start here
+    market_close: str = "15:30"  # IST; ticks are valid until here plus the margin
     entry_start: str = "09:15"  # entries from here (inclusive) ...
     entry_end: str = "15:20"  # ... to here (exclusive), judged by the tick's IST time
     bar_seconds: int = Field(default=60, ge=1, le=3600)
 
-    @field_validator("market_open", "entry_start", "entry_end")
+    @field_validator("pre_open", "market_open", "market_close", "entry_start", "entry_end")
     @classmethod
     def _clock(cls, v: str) -> str:
         if not _CLOCK.match(v):
@@ -103,7 +127,51 @@ class SessionConfig(_Section):
             raise ValueError(
                 f"entry_end ({self.entry_end}) must be after entry_start ({self.entry_start})"
             )
+        if _seconds(self.market_open) < _seconds(self.pre_open):
+            raise ValueError(
+                f"market_open ({self.market_open}) must not be before pre_open ({self.pre_open})"
+            )
+        if _seconds(self.market_close) <= _seconds(self.market_open):
+            raise ValueError(
+                f"market_close ({self.market_close}) must be after market_open ({self.market_open})"
+            )
         return self
+
+
+class PriceBandPct(_Section):
+    """Daily price band, percent either side of the anchor (previous close, else the
+    day's first valid price), per segment; 0 = none."""
+
+    # NSE equity bands are 2, 5, 10 or 20% by security: 20% (the widest) fits all.
+    eq: float = Field(default=20.0, ge=0, le=_MAX_BAND_PCT, allow_inf_nan=False)
+    # Futures: NSE's dynamic operating range starts at 10% and is flexed during the
+    # day; a flex is followed by re-anchoring (ticks.band_reanchor_ticks).
+    fut: float = Field(default=10.0, ge=0, le=_MAX_BAND_PCT, allow_inf_nan=False)
+    # Options' ranges span many times the premium: 1,000% (11x) guards against
+    # absurd prints only; it is not NSE's operating range.
+    opt: float = Field(default=1_000.0, ge=0, le=_MAX_BAND_PCT, allow_inf_nan=False)
+    # Indices: market-wide circuit breakers halt trading at 10/15/20%.
+    idx: float = Field(default=20.0, ge=0, le=_MAX_BAND_PCT, allow_inf_nan=False)
+
+
+class TicksConfig(_Section):
+    """Which ticks are believable: exchange time and price (see the Rust core's tick.rs)."""
+
+    # Ticks are valid from session.pre_open less this to session.market_close plus it.
+    session_margin_minutes: int = Field(default=30, ge=0, le=720)
+    # Live (once Engine.set_clock_ns is called): refuse ticks further than this from it.
+    max_clock_skew_seconds: int = Field(default=120, ge=1, le=2**32 - 1)
+    price_band_pct: PriceBandPct = Field(default_factory=PriceBandPct)
+    # Consecutive agreeing out-of-band ticks that move the band's anchor (a stale
+    # close, a flexed F&O range); 0 = never, else at least 2.
+    band_reanchor_ticks: int = Field(default=20, ge=0, le=2**32 - 1)
+
+    @field_validator("band_reanchor_ticks")
+    @classmethod
+    def _not_one(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (never) or at least 2: 1 would take every out-of-band tick")
+        return v
 
 
 class _EmaPair(_Section):
@@ -136,29 +204,40 @@ class TrendPullbackConfig(_EmaPair):
     slow_period: int = Field(default=89, ge=1, le=2**32 - 1)
     atr_period: int = Field(default=14, ge=1, le=2**32 - 1)
     pullback_atr: float = Field(default=0.5, gt=0, allow_inf_nan=False)
-    stop_atr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    # 3 ATR: Wilder's volatility-stop multiple (his constant 2.8-3.1) and LeBeau's
+    # chandelier exit; about 30 bps on 1-minute bars of a liquid name, clear of the
+    # gate's 20 bps stop floor (2 ATR, about 20 bps, sat on it).
+    stop_atr: float = Field(default=3.0, gt=0, allow_inf_nan=False)
     rr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
     swing_bars: int = Field(default=10, ge=1, le=2**32 - 1)
 
 
 class VwapReversionConfig(_Section):
+    """Fades a stretch from the session VWAP, in band widths. The default is the usual
+    "VWAP bands": the session's volume-weighted standard deviation of price around
+    VWAP, entry at the 2-sigma band, stop at 3, target VWAP. ``band="atr"`` measures
+    in ATRs of the bars instead."""
+
     enabled: bool = True
-    atr_period: int = Field(default=14, ge=1, le=2**32 - 1)
-    stretch_atr: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    stop_atr: float = Field(default=1.0, gt=0, allow_inf_nan=False)
-    rearm_atr: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    band: Literal["stdev", "atr"] = "stdev"
+    atr_period: int = Field(default=14, ge=1, le=2**32 - 1)  # band "atr" only
+    stretch: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    stop: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    rearm: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    # No entry in the first half hour: sigma is still too narrow to fade.
+    warmup_minutes: int = Field(default=30, ge=0, le=1439)
 
     @model_validator(mode="after")
     def _rearm_inside_stretch(self) -> Self:
-        if self.rearm_atr >= self.stretch_atr:
-            raise ValueError(
-                f"rearm_atr ({self.rearm_atr}) must be below stretch_atr ({self.stretch_atr})"
-            )
+        if self.rearm >= self.stretch:
+            raise ValueError(f"rearm ({self.rearm}) must be below stretch ({self.stretch})")
         return self
 
 
 class EmaCrossConfig(_EmaPair):
-    enabled: bool = True
+    # The benchmark strategy (10-tick stops): off by default, on in the benchmark
+    # and test configs that need it.
+    enabled: bool = False
     fast_period: int = Field(default=10, ge=1, le=2**32 - 1)
     slow_period: int = Field(default=30, ge=1, le=2**32 - 1)
     stop_ticks: int = Field(default=10, ge=1, le=2**32 - 1)
@@ -178,6 +257,7 @@ class EngineConfig(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
+    ticks: TicksConfig = Field(default_factory=TicksConfig)
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> EngineConfig:
@@ -210,9 +290,11 @@ __all__ = [
     "EmaCrossConfig",
     "EngineConfig",
     "OrbConfig",
+    "PriceBandPct",
     "RiskConfig",
     "SessionConfig",
     "StrategiesConfig",
+    "TicksConfig",
     "TrendPullbackConfig",
     "VwapReversionConfig",
 ]

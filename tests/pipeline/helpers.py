@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from aitrapp import Instrument, plan_client_id
-from aitrapp.config import EngineConfig, RiskConfig
+from aitrapp.config import EmaCrossConfig, EngineConfig, RiskConfig, StrategiesConfig
 from aitrapp.db.pool import Pool
 from aitrapp.feeds.base import FeedKind, TickBatch
 from aitrapp.feeds.synthetic import SyntheticFeed
@@ -32,8 +32,13 @@ SEED = 7
 
 # Risk limits loose enough for dozens of brackets a day (the default daily-loss
 # stop may halt entries after a handful of trades); 40 keeps a session quick.
+# EmaCross (off by default) adds entries all day; 60-tick stops (3.00) clear the
+# gate's 20 bps stop floor on these names.
 BUSY_ENGINE = EngineConfig(
-    risk=RiskConfig(daily_loss_stop_pct=100.0, cooldown_seconds=60, max_trades_per_day=40)
+    risk=RiskConfig(daily_loss_stop_pct=100.0, cooldown_seconds=60, max_trades_per_day=40),
+    strategies=StrategiesConfig(
+        ema_cross=EmaCrossConfig(enabled=True, stop_ticks=60, tp_ticks=60),
+    ),
 )
 
 SEC = 1_000_000_000

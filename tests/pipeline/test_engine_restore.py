@@ -41,13 +41,14 @@ from .helpers import SEC, TEST_DAY, options, plan_id, settings_for
 pytestmark = pytest.mark.integration
 
 # EMA(2) over EMA(4) on the tick path below: one upward cross, an entry signal.
+# A 50-tick stop (2.50 on SBIN's 800) clears the gate's 20 bps stop floor.
 EMA_ONLY = EngineConfig.parse(
     {
         "strategies": {
             "orb": {"enabled": False},
             "trend_pullback": {"enabled": False},
             "vwap_reversion": {"enabled": False},
-            "ema_cross": {"fast_period": 2, "slow_period": 4},
+            "ema_cross": {"enabled": True, "fast_period": 2, "slow_period": 4, "stop_ticks": 50},
         }
     }
 )

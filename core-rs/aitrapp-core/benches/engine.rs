@@ -80,6 +80,13 @@ fn instruments() -> Vec<Instrument> {
         .collect()
 }
 
+/// The default config with the benchmark strategy (EmaCross) switched on.
+fn all_strategies() -> EngineConfig {
+    let mut cfg = EngineConfig::default();
+    cfg.strategies.ema_cross.enabled = true;
+    cfg
+}
+
 fn batch(c: &mut Criterion) {
     let cols = synthetic();
     let view = TickColumns {
@@ -97,7 +104,7 @@ fn batch(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TICKS as u64));
     group.bench_function("on_batch_1m_ticks_100_instruments", |b| {
         b.iter_batched(
-            || Engine::new(EngineConfig::default(), instruments()).expect("valid engine"),
+            || Engine::new(all_strategies(), instruments()).expect("valid engine"),
             |mut engine| {
                 let mut outcomes = 0usize;
                 engine

@@ -6,6 +6,10 @@
 //! Percent means percent everywhere (0.5 is half a percent); amounts carry
 //! their unit in the key (`capital_rupees`).
 
+mod ticks;
+
+pub use ticks::{PriceBandPct, TicksConfig, MAX_BAND_PCT};
+
 use crate::price::Price;
 use crate::tick::NS_PER_SEC;
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,7 @@ pub struct EngineConfig {
     pub risk: RiskConfig,
     pub session: SessionConfig,
     pub strategies: StrategiesConfig,
+    pub ticks: TicksConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,9 +67,42 @@ pub struct RiskConfig {
     /// Summed notional of the open brackets plus the new plan, percent of
     /// capital (500 = 5x, about Zerodha's MIS leverage on equity).
     pub max_gross_exposure_pct: f64,
-    /// A stop closer to the entry than this many basis points of the entry
-    /// is refused (slippage alone would overrun it). 0 turns the check off.
+    /// Floor of the stop distance, basis points of the entry (0 = no floor).
+    /// The gate refuses a plan (`STOP_TOO_TIGHT`) whose stop is nearer than
+    /// the largest of this floor, `min_stop_spread_multiple` x the current
+    /// spread and the modelled slippage of both legs (2 x `slippage_bps`).
+    ///
+    /// Default 20 bps, for liquid NSE equity: the touch spread of a NIFTY 50
+    /// name is 1-3 bps, so 20 bps is several spreads plus the 10 bps of
+    /// modelled slippage on entry and exit. A stop-out that slips as
+    /// modelled then loses at most 1.5x its planned risk (20 + 10 bps), and
+    /// one tick of noise (0.05 on a 250-2,500 rupee stock is 0.2-2 bps)
+    /// cannot trigger it.
     pub min_stop_distance_bps: f64,
+    /// The stop must be at least this many current spreads (ask - bid of
+    /// the tick that produced the signal) from the entry: a stop inside a
+    /// few spreads is hit by the quote alone. 0 = off; no quote, no check.
+    pub min_stop_spread_multiple: f64,
+    /// Modelled slippage of one leg, basis points of the entry. The stop must
+    /// be at least twice this far (entry and exit both slip). 0 = off.
+    pub slippage_bps: f64,
+    /// Estimated charges of one executed buy leg, basis points of its
+    /// notional. The daily-loss stop counts estimates for the legs still to
+    /// be closed (at the last price) and for legs whose actual charges were
+    /// not reported.
+    ///
+    /// Defaults from Zerodha's equity intraday schedule for an order of 5
+    /// lakh rupees (this gate sizes most plans at 5-20 lakh): brokerage 20
+    /// rupees (its cap; 0.4 bps) + NSE transaction 0.297 + SEBI 0.01 + GST
+    /// 18% of those three (0.127), plus stamp duty 0.3 on a buy: 1.13, here
+    /// 1.2. Larger orders cost less (the brokerage is capped); an order under
+    /// 66,667 rupees pays 0.03% brokerage (about 4.2 bps a buy).
+    pub charges_buy_bps: f64,
+    /// The same for a sell leg: STT 2.5 instead of stamp duty: 3.33, here
+    /// 3.4 (about 6.4 bps under 66,667 rupees). Futures pay 5 bps of STT on
+    /// the sell side and options 15 bps of the premium: raise both rates
+    /// when trading F&O.
+    pub charges_sell_bps: f64,
 }
 
 impl Default for RiskConfig {
@@ -80,7 +118,11 @@ impl Default for RiskConfig {
             freeze_qty_policy: "cap".into(),
             max_position_notional_pct: 200.0,
             max_gross_exposure_pct: 500.0,
-            min_stop_distance_bps: 0.0,
+            min_stop_distance_bps: 20.0,
+            min_stop_spread_multiple: 3.0,
+            slippage_bps: 5.0,
+            charges_buy_bps: 1.2,
+            charges_sell_bps: 3.4,
         }
     }
 }
@@ -88,8 +130,14 @@ impl Default for RiskConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
+    /// Start of the pre-open session, IST "HH:MM": the earliest time of a
+    /// valid tick, less `ticks.session_margin_minutes`.
+    pub pre_open: String,
     /// Session open, IST "HH:MM": bars, VWAP and the opening range start here.
     pub market_open: String,
+    /// Close of the normal market, IST "HH:MM": the latest time of a valid
+    /// tick, plus `ticks.session_margin_minutes`.
+    pub market_close: String,
     /// Entries are allowed from `entry_start` (inclusive) ...
     pub entry_start: String,
     /// ... until `entry_end` (exclusive), judged by the tick's IST time.
@@ -100,7 +148,9 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
+            pre_open: "09:00".into(),
             market_open: "09:15".into(),
+            market_close: "15:30".into(),
             entry_start: "09:15".into(),
             entry_end: "15:20".into(),
             bar_seconds: 60,
@@ -155,6 +205,10 @@ pub struct TrendPullbackConfig {
     pub atr_period: u32,
     /// Pullback from the recent swing extreme, in ATRs, that triggers the entry.
     pub pullback_atr: f64,
+    /// Stop below (above) the entry, in ATRs. 3, the volatility-stop
+    /// multiple of Wilder's volatility system (his constant 2.8-3.1) and of
+    /// LeBeau's chandelier exit: on 1-minute bars about 30 bps on a liquid
+    /// name, clear of the gate's 20 bps floor; 2 ATR (about 20 bps) sat on it.
     pub stop_atr: f64,
     /// Take-profit in multiples of the risk.
     pub rr: f64,
@@ -170,36 +224,54 @@ impl Default for TrendPullbackConfig {
             slow_period: 89,
             atr_period: 14,
             pullback_atr: 0.5,
-            stop_atr: 2.0,
+            stop_atr: 3.0,
             rr: 2.0,
             swing_bars: 10,
         }
     }
 }
 
+/// VWAP reversion in band widths. The default is the usual "VWAP bands":
+/// the session's volume-weighted standard deviation of price around VWAP,
+/// faded at the 2-sigma band, stopped at the 3-sigma band, target VWAP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VwapReversionConfig {
     pub enabled: bool,
+    /// Band width: "stdev" (the session's volume-weighted standard deviation
+    /// of price around VWAP) or "atr" (ATR of the bars, `atr_period`).
+    pub band: String,
     pub atr_period: u32,
-    /// Distance from VWAP, in ATRs, that is faded.
-    pub stretch_atr: f64,
-    /// Stop beyond the entry, in ATRs.
-    pub stop_atr: f64,
-    /// A side re-arms once price is back within this many ATRs of VWAP.
-    pub rearm_atr: f64,
+    /// Distance from VWAP, in band widths, that is faded.
+    pub stretch: f64,
+    /// Stop beyond the entry, in band widths.
+    pub stop: f64,
+    /// A side re-arms once price is back within this many band widths of VWAP.
+    pub rearm: f64,
+    /// No entry before `session.market_open` plus this: the dispersion of
+    /// the first half hour is too narrow to fade (its 3-sigma stop would sit
+    /// inside the gate's floor, and opening-drive days run through it).
+    pub warmup_minutes: u32,
 }
 
 impl Default for VwapReversionConfig {
     fn default() -> Self {
         VwapReversionConfig {
             enabled: true,
+            band: "stdev".into(),
             atr_period: 14,
-            stretch_atr: 2.0,
-            stop_atr: 1.0,
-            rearm_atr: 1.0,
+            stretch: 2.0,
+            stop: 1.0,
+            rearm: 1.0,
+            warmup_minutes: 30,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VwapBand {
+    Stdev,
+    Atr,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,7 +287,9 @@ pub struct EmaCrossConfig {
 impl Default for EmaCrossConfig {
     fn default() -> Self {
         EmaCrossConfig {
-            enabled: true,
+            // The benchmark strategy: its 10-tick stops sit inside the gate's
+            // stop floor on most names and spend the trade budget at the open.
+            enabled: false,
             fast_period: 10,
             slow_period: 30,
             stop_ticks: 10,
@@ -227,7 +301,9 @@ impl Default for EmaCrossConfig {
 /// The session clock, parsed: IST nanoseconds since midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionTimes {
+    pub pre_open_ns: i64,
     pub market_open_ns: i64,
+    pub market_close_ns: i64,
     pub entry_start_ns: i64,
     pub entry_end_ns: i64,
     pub bar_ns: i64,
@@ -252,6 +328,12 @@ pub const MAX_EXPOSURE_PCT: f64 = 100_000.0;
 /// Upper bound of `min_stop_distance_bps`: 10,000 bps is the whole entry price.
 pub const MAX_STOP_DISTANCE_BPS: f64 = 10_000.0;
 
+/// Upper bound of `slippage_bps` and the charge rates (10% a leg).
+pub const MAX_LEG_COST_BPS: f64 = 1_000.0;
+
+/// Upper bound of `min_stop_spread_multiple`.
+pub const MAX_SPREAD_MULTIPLE: f64 = 1_000.0;
+
 /// The risk limits in integer form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RiskLimits {
@@ -265,8 +347,14 @@ pub struct RiskLimits {
     pub freeze_policy: FreezePolicy,
     pub max_position_notional_e6: i64,
     pub max_gross_exposure_e6: i64,
-    /// Millionths of a basis point; 0 = off.
+    /// Millionths of a basis point; 0 = no floor.
     pub min_stop_distance_bps_e6: i64,
+    /// Millionths of a spread; 0 = off.
+    pub min_stop_spread_multiple_e6: i64,
+    /// Millionths of a basis point, one leg; 0 = off.
+    pub slippage_bps_e6: i64,
+    /// Estimated charges of a leg, by side.
+    pub charges: crate::risk::ChargeRates,
 }
 
 fn pct(key: &str, value: f64) -> Result<i64, ConfigError> {
@@ -351,6 +439,7 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.risk_limits()?;
         self.session_times()?;
+        self.tick_rules()?;
         let s = &self.strategies;
         let o = &s.orb;
         at_least("strategies.orb.window_minutes", o.window_minutes, 1)?;
@@ -373,17 +462,21 @@ impl EngineConfig {
         positive("strategies.trend_pullback.stop_atr", t.stop_atr)?;
         positive("strategies.trend_pullback.rr", t.rr)?;
         let v = &s.vwap_reversion;
+        self.vwap_band()?;
         at_least("strategies.vwap_reversion.atr_period", v.atr_period, 1)?;
-        positive("strategies.vwap_reversion.stretch_atr", v.stretch_atr)?;
-        positive("strategies.vwap_reversion.stop_atr", v.stop_atr)?;
-        positive("strategies.vwap_reversion.rearm_atr", v.rearm_atr)?;
-        if v.rearm_atr >= v.stretch_atr {
+        positive("strategies.vwap_reversion.stretch", v.stretch)?;
+        positive("strategies.vwap_reversion.stop", v.stop)?;
+        positive("strategies.vwap_reversion.rearm", v.rearm)?;
+        if v.rearm >= v.stretch {
             return Err(invalid(
-                "strategies.vwap_reversion.rearm_atr",
-                format!(
-                    "must be below stretch_atr ({}), got {}",
-                    v.stretch_atr, v.rearm_atr
-                ),
+                "strategies.vwap_reversion.rearm",
+                format!("must be below stretch ({}), got {}", v.stretch, v.rearm),
+            ));
+        }
+        if v.warmup_minutes >= 24 * 60 {
+            return Err(invalid(
+                "strategies.vwap_reversion.warmup_minutes",
+                "must be shorter than a day",
             ));
         }
         let e = &s.ema_cross;
@@ -400,6 +493,17 @@ impl EngineConfig {
             other => Err(invalid(
                 "strategies.orb.stop_mode",
                 format!("must be \"range\" or \"atr\", got {other:?}"),
+            )),
+        }
+    }
+
+    pub fn vwap_band(&self) -> Result<VwapBand, ConfigError> {
+        match self.strategies.vwap_reversion.band.as_str() {
+            "stdev" => Ok(VwapBand::Stdev),
+            "atr" => Ok(VwapBand::Atr),
+            other => Err(invalid(
+                "strategies.vwap_reversion.band",
+                format!("must be \"stdev\" or \"atr\", got {other:?}"),
             )),
         }
     }
@@ -463,6 +567,27 @@ impl EngineConfig {
             true,
             MAX_STOP_DISTANCE_BPS,
         )?;
+        let spread_multiple = scaled(
+            "risk.min_stop_spread_multiple",
+            r.min_stop_spread_multiple,
+            true,
+            MAX_SPREAD_MULTIPLE,
+        )?;
+        let slippage = scaled("risk.slippage_bps", r.slippage_bps, true, MAX_LEG_COST_BPS)?;
+        let charges = crate::risk::ChargeRates {
+            buy_bps_e6: scaled(
+                "risk.charges_buy_bps",
+                r.charges_buy_bps,
+                true,
+                MAX_LEG_COST_BPS,
+            )?,
+            sell_bps_e6: scaled(
+                "risk.charges_sell_bps",
+                r.charges_sell_bps,
+                true,
+                MAX_LEG_COST_BPS,
+            )?,
+        };
         Ok(RiskLimits {
             capital,
             per_trade_risk_e6: per_trade,
@@ -475,12 +600,35 @@ impl EngineConfig {
             max_position_notional_e6: notional,
             max_gross_exposure_e6: gross,
             min_stop_distance_bps_e6: min_stop,
+            min_stop_spread_multiple_e6: spread_multiple,
+            slippage_bps_e6: slippage,
+            charges,
         })
     }
 
     pub fn session_times(&self) -> Result<SessionTimes, ConfigError> {
         let s = &self.session;
+        let pre_open_ns = parse_clock("session.pre_open", &s.pre_open)?;
         let market_open_ns = parse_clock("session.market_open", &s.market_open)?;
+        let market_close_ns = parse_clock("session.market_close", &s.market_close)?;
+        if market_open_ns < pre_open_ns {
+            return Err(invalid(
+                "session.market_open",
+                format!(
+                    "must not be before session.pre_open ({}), got {}",
+                    s.pre_open, s.market_open
+                ),
+            ));
+        }
+        if market_close_ns <= market_open_ns {
+            return Err(invalid(
+                "session.market_close",
+                format!(
+                    "must be after session.market_open ({}), got {}",
+                    s.market_open, s.market_close
+                ),
+            ));
+        }
         let entry_start_ns = parse_clock("session.entry_start", &s.entry_start)?;
         let entry_end_ns = parse_clock("session.entry_end", &s.entry_end)?;
         if entry_end_ns <= entry_start_ns {
@@ -499,7 +647,9 @@ impl EngineConfig {
             ));
         }
         Ok(SessionTimes {
+            pre_open_ns,
             market_open_ns,
+            market_close_ns,
             entry_start_ns,
             entry_end_ns,
             bar_ns: i64::from(s.bar_seconds) * NS_PER_SEC,
@@ -641,6 +791,14 @@ mod tests {
         r#"{"risk":{"min_stop_distance_bps":10001}}"#,
         "risk.min_stop_distance_bps"
     )]
+    #[case(r#"{"risk":{"slippage_bps":-1}}"#, "risk.slippage_bps")]
+    #[case(r#"{"risk":{"slippage_bps":1001}}"#, "risk.slippage_bps")]
+    #[case(
+        r#"{"risk":{"min_stop_spread_multiple":-0.5}}"#,
+        "risk.min_stop_spread_multiple"
+    )]
+    #[case(r#"{"risk":{"charges_buy_bps":-2}}"#, "risk.charges_buy_bps")]
+    #[case(r#"{"risk":{"charges_sell_bps":1e4}}"#, "risk.charges_sell_bps")]
     #[case(r#"{"risk":{"bogus":1}}"#, "risk")]
     #[case(r#"{"riks":{}}"#, "riks")]
     #[case(r#"{"session":{"entry_end":"09:00"}}"#, "session.entry_end")]
@@ -661,8 +819,16 @@ mod tests {
         "strategies.trend_pullback.stop_atr"
     )]
     #[case(
-        r#"{"strategies":{"vwap_reversion":{"rearm_atr":3}}}"#,
-        "strategies.vwap_reversion.rearm_atr"
+        r#"{"strategies":{"vwap_reversion":{"rearm":3}}}"#,
+        "strategies.vwap_reversion.rearm"
+    )]
+    #[case(
+        r#"{"strategies":{"vwap_reversion":{"band":"bollinger"}}}"#,
+        "strategies.vwap_reversion.band"
+    )]
+    #[case(
+        r#"{"strategies":{"vwap_reversion":{"stretch_atr":2}}}"#,
+        "strategies.vwap_reversion"
     )]
     fn impossible_values_name_their_key(#[case] json: &str, #[case] key: &str) {
         let err = EngineConfig::from_json(json).unwrap_err().to_string();
@@ -686,18 +852,41 @@ mod tests {
                 defaults.max_gross_exposure_e6,
                 defaults.min_stop_distance_bps_e6
             ),
-            (200_000_000, 500_000_000, 0)
+            (200_000_000, 500_000_000, 20_000_000)
+        );
+        assert_eq!(
+            (
+                defaults.min_stop_spread_multiple_e6,
+                defaults.slippage_bps_e6,
+                defaults.charges
+            ),
+            (
+                3_000_000,
+                5_000_000,
+                crate::risk::ChargeRates {
+                    buy_bps_e6: 1_200_000,
+                    sell_bps_e6: 3_400_000
+                }
+            )
         );
         // JSON cannot carry NaN; a struct built in Rust can, and is refused.
         for key in [
             "max_position_notional_pct",
             "max_gross_exposure_pct",
             "min_stop_distance_bps",
+            "min_stop_spread_multiple",
+            "slippage_bps",
+            "charges_buy_bps",
+            "charges_sell_bps",
         ] {
             let mut c = EngineConfig::default();
             match key {
                 "max_position_notional_pct" => c.risk.max_position_notional_pct = f64::NAN,
                 "max_gross_exposure_pct" => c.risk.max_gross_exposure_pct = f64::NAN,
+                "min_stop_spread_multiple" => c.risk.min_stop_spread_multiple = f64::NAN,
+                "slippage_bps" => c.risk.slippage_bps = f64::NEG_INFINITY,
+                "charges_buy_bps" => c.risk.charges_buy_bps = f64::NAN,
+                "charges_sell_bps" => c.risk.charges_sell_bps = f64::INFINITY,
                 _ => c.risk.min_stop_distance_bps = f64::INFINITY,
             }
             let err = c.validate().unwrap_err().to_string();
@@ -718,7 +907,9 @@ mod tests {
     fn sha_is_canonical_and_tracks_every_value() {
         let a = EngineConfig::default();
         let text = a.canonical_json();
-        assert!(text.starts_with(r#"{"risk":{"capital_rupees":1000000.0,"cooldown_seconds":300,"#));
+        assert!(text.starts_with(
+            r#"{"risk":{"capital_rupees":1000000.0,"charges_buy_bps":1.2,"charges_sell_bps":3.4,"cooldown_seconds":300,"#
+        ));
         // Key order in the input does not matter; values do.
         let b = EngineConfig::from_json(r#"{"session":{"bar_seconds":60},"risk":{}}"#).unwrap();
         assert_eq!(a.config_sha(), b.config_sha());
@@ -727,11 +918,18 @@ mod tests {
         c.strategies.ema_cross.tp_ticks = 11;
         assert_ne!(a.config_sha(), c.config_sha());
         // The exposure limits are part of the effective config, and of its sha.
-        assert!(text.contains(r#""max_gross_exposure_pct":500.0,"max_open_positions":5,"max_portfolio_heat_pct":2.0,"max_position_notional_pct":200.0,"max_trades_per_day":20,"min_stop_distance_bps":0.0"#), "{text}");
+        assert!(text.contains(r#""max_gross_exposure_pct":500.0,"max_open_positions":5,"max_portfolio_heat_pct":2.0,"max_position_notional_pct":200.0,"max_trades_per_day":20,"min_stop_distance_bps":20.0,"min_stop_spread_multiple":3.0,"per_trade_risk_pct":0.5,"slippage_bps":5.0"#), "{text}");
+        assert!(text.contains(r#""ticks":{"band_reanchor_ticks":20,"max_clock_skew_seconds":120,"price_band_pct":{"eq":20.0,"fut":10.0,"idx":20.0,"opt":1000.0},"session_margin_minutes":30}"#), "{text}");
         for edit in [
             |c: &mut EngineConfig| c.risk.max_position_notional_pct = 99.0,
             |c: &mut EngineConfig| c.risk.max_gross_exposure_pct = 400.0,
             |c: &mut EngineConfig| c.risk.min_stop_distance_bps = 5.0,
+            |c: &mut EngineConfig| c.risk.min_stop_spread_multiple = 2.0,
+            |c: &mut EngineConfig| c.risk.slippage_bps = 3.0,
+            |c: &mut EngineConfig| c.risk.charges_buy_bps = 3.0,
+            |c: &mut EngineConfig| c.risk.charges_sell_bps = 3.0,
+            |c: &mut EngineConfig| c.ticks.price_band_pct.fut = 15.0,
+            |c: &mut EngineConfig| c.session.market_close = "15:00".into(),
         ] {
             let mut d = a.clone();
             edit(&mut d);

@@ -1,7 +1,18 @@
 //! Tick intake: the feed's floats become validated, grid-aligned paise once.
 //!
 //! A bad tick is counted by reason and changes no state: [`TickIntake::accept`]
-//! mutates only after every check has passed.
+//! mutates only after every check has passed. The one exception is the
+//! price band's count of consecutive out-of-band ticks (see [`band`]).
+//!
+//! Exchange time is data, not truth: a tick stamped outside the trading
+//! day's session (or far from the caller's clock, when one is set) is
+//! refused as `TIME_OUT_OF_RANGE` before it could become the instrument's
+//! last time, so one bad stamp (30 days ahead, year 2116) cannot make every
+//! later correct tick "out of order".
+
+mod band;
+
+pub use band::PriceBand;
 
 use crate::price::{Price, Rounding};
 
@@ -58,10 +69,15 @@ pub enum TickReject {
     CrossedQuote,
     OutOfOrder,
     VolumeDecreased,
+    /// Exchange time outside the trading day's session (with its margin),
+    /// or further than the allowed skew from the caller's clock.
+    TimeOutOfRange,
+    /// A price outside the instrument's daily price band.
+    PriceBand,
 }
 
 impl TickReject {
-    pub const ALL: [TickReject; 8] = [
+    pub const ALL: [TickReject; 10] = [
         TickReject::UnknownInstrument,
         TickReject::NonFinitePrice,
         TickReject::NonPositivePrice,
@@ -70,6 +86,8 @@ impl TickReject {
         TickReject::CrossedQuote,
         TickReject::OutOfOrder,
         TickReject::VolumeDecreased,
+        TickReject::TimeOutOfRange,
+        TickReject::PriceBand,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -82,6 +100,8 @@ impl TickReject {
             TickReject::CrossedQuote => "CROSSED_QUOTE",
             TickReject::OutOfOrder => "OUT_OF_ORDER",
             TickReject::VolumeDecreased => "VOLUME_DECREASED",
+            TickReject::TimeOutOfRange => "TIME_OUT_OF_RANGE",
+            TickReject::PriceBand => "PRICE_BAND",
         }
     }
 
@@ -96,6 +116,9 @@ pub struct TickCounters {
     pub accepted: u64,
     /// Accepted after rounding an off-grid price onto the tick grid.
     pub off_tick_rounded: u64,
+    /// Accepted after a run of agreeing out-of-band ticks moved the band's
+    /// anchor (see [`PriceBand`]).
+    pub band_reanchored: u64,
     rejected: [u64; TickReject::ALL.len()],
 }
 
@@ -144,6 +167,58 @@ impl Tick {
     }
 }
 
+/// When a tick's exchange time is believable; built from the `session` and
+/// `ticks` config (see [`crate::config::EngineConfig::tick_rules`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickRules {
+    /// Earliest IST time of day (inclusive): pre-open less the margin.
+    pub earliest_tod_ns: i64,
+    /// Latest IST time of day (inclusive): close plus the margin.
+    pub latest_tod_ns: i64,
+    /// Largest |exchange time - caller's clock| once a clock is set.
+    pub max_clock_skew_ns: i64,
+}
+
+impl TickRules {
+    /// No time checks at all (only the order of ticks).
+    pub const OPEN: TickRules = TickRules {
+        earliest_tod_ns: 0,
+        latest_tod_ns: NS_PER_DAY - 1,
+        max_clock_skew_ns: i64::MAX,
+    };
+}
+
+/// What the engine knows about "now" when a tick arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeFrame {
+    /// IST day being traded; `None` until the first accepted tick (or the
+    /// caller's clock) sets it. A tick of another day is refused.
+    pub day: Option<i64>,
+    /// The caller's wall clock (UTC ns), live only; the core reads no clock.
+    pub clock_ns: Option<i64>,
+}
+
+impl TimeFrame {
+    fn admits(&self, rules: &TickRules, ts_ns: i64, ist: IstTime) -> bool {
+        let in_session = (rules.earliest_tod_ns..=rules.latest_tod_ns).contains(&ist.tod_ns);
+        let on_day = self.day.map_or(true, |d| d == ist.day);
+        let near_clock = self.clock_ns.map_or(true, |now| {
+            u64::try_from(rules.max_clock_skew_ns).map_or(true, |max| ts_ns.abs_diff(now) <= max)
+        });
+        in_session && on_day && near_clock
+    }
+}
+
+/// A tick that passed every check, with what had to be done to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub tick: Tick,
+    /// A price was rounded onto the tick grid.
+    pub rounded: bool,
+    /// The price band moved its anchor to take this tick.
+    pub reanchored: bool,
+}
+
 /// Per-instrument intake state: the last accepted time and volume.
 #[derive(Debug, Clone)]
 pub struct TickIntake {
@@ -152,6 +227,7 @@ pub struct TickIntake {
     last_ts: Option<i64>,
     /// (IST day, cumulative volume) of the last accepted tick.
     last_volume: Option<(i64, u64)>,
+    band: PriceBand,
 }
 
 fn to_grid(rupees: f64, tick: Price) -> Result<(Price, bool), TickReject> {
@@ -185,18 +261,46 @@ fn non_negative(v: i64) -> Result<u64, TickReject> {
 }
 
 impl TickIntake {
+    /// An intake without a price band.
     pub fn new(token: u32, tick_size: Price) -> TickIntake {
+        TickIntake::with_band(token, tick_size, PriceBand::off())
+    }
+
+    pub fn with_band(token: u32, tick_size: Price, band: PriceBand) -> TickIntake {
         TickIntake {
             token,
             tick_size,
             last_ts: None,
             last_volume: None,
+            band,
         }
     }
 
-    /// Validates `raw`; on success records it and returns the tick and whether
-    /// any price had to be rounded onto the grid. On error nothing changes.
+    pub fn band(&self) -> &PriceBand {
+        &self.band
+    }
+
+    pub fn band_mut(&mut self) -> &mut PriceBand {
+        &mut self.band
+    }
+
+    /// Validates `raw` without time rules; on success records it and returns
+    /// the tick and whether any price had to be rounded onto the grid. On
+    /// error nothing changes.
     pub fn accept(&mut self, raw: &RawTick) -> Result<(Tick, bool), TickReject> {
+        self.accept_at(raw, &TickRules::OPEN, TimeFrame::default())
+            .map(|a| (a.tick, a.rounded))
+    }
+
+    /// Validates `raw` against the time `rules` for `frame`, the order of
+    /// ticks and the price band; on success records it. On error nothing
+    /// changes but the band's count of consecutive out-of-band ticks.
+    pub fn accept_at(
+        &mut self,
+        raw: &RawTick,
+        rules: &TickRules,
+        frame: TimeFrame,
+    ) -> Result<Accepted, TickReject> {
         let (last, r_last) = to_grid(raw.last_price, self.tick_size)?;
         let (bid, r_bid) = quote_side(raw.bid, self.tick_size)?;
         let (ask, r_ask) = quote_side(raw.ask, self.tick_size)?;
@@ -208,10 +312,15 @@ impl TickIntake {
                 return Err(TickReject::CrossedQuote);
             }
         }
+        let ist = IstTime::from_utc_ns(raw.ts_ns);
+        // Before the order check: a stamp from another day is bad data, not
+        // an old tick, and must never become the last time.
+        if !frame.admits(rules, raw.ts_ns, ist) {
+            return Err(TickReject::TimeOutOfRange);
+        }
         if self.last_ts.is_some_and(|t| raw.ts_ns < t) {
             return Err(TickReject::OutOfOrder);
         }
-        let ist = IstTime::from_utc_ns(raw.ts_ns);
         let volume_delta = match self.last_volume {
             // Cumulative volume restarts every trading day.
             Some((day, prev)) if day == ist.day => {
@@ -223,6 +332,12 @@ impl TickIntake {
             // First tick of the day: its own trade is all we can attribute.
             _ => last_qty.min(volume),
         };
+        // Last: a band refusal keeps its run count (that is how a flexed
+        // band is followed), so every other check must have passed.
+        let mut band = self.band;
+        let banded = band.check(ist.day, last, bid, ask);
+        self.band = band;
+        let reanchored = banded?;
         self.last_ts = Some(raw.ts_ns);
         self.last_volume = Some((ist.day, volume));
         let tick = Tick {
@@ -237,7 +352,11 @@ impl TickIntake {
             ask,
             oi,
         };
-        Ok((tick, r_last || r_bid || r_ask))
+        Ok(Accepted {
+            tick,
+            rounded: r_last || r_bid || r_ask,
+            reanchored,
+        })
     }
 
     pub fn last_ts(&self) -> Option<i64> {
@@ -337,6 +456,83 @@ mod tests {
         next.volume = 50;
         next.last_qty = 7;
         assert_eq!(intake.accept(&next).unwrap().0.volume_delta, 7);
+    }
+
+    /// 08:30-16:00 IST, 120 s of skew.
+    const RULES: TickRules = TickRules {
+        earliest_tod_ns: (8 * 3600 + 30 * 60) * NS_PER_SEC,
+        latest_tod_ns: 16 * 3600 * NS_PER_SEC,
+        max_clock_skew_ns: 120 * NS_PER_SEC,
+    };
+
+    #[test]
+    fn a_stamp_outside_the_session_day_or_clock_is_refused_and_never_last() {
+        let day = IstTime::from_utc_ns(T0).day;
+        let on_day = TimeFrame {
+            day: Some(day),
+            clock_ns: None,
+        };
+        let mut intake = TickIntake::new(1, Price::from_paise(5));
+        let hour = 3600 * NS_PER_SEC;
+        for ts in [
+            T0 - 2 * hour,                            // 07:30
+            T0 + 6 * hour + 30 * 60 * NS_PER_SEC + 1, // just after 16:00
+            T0 + 30 * NS_PER_DAY,                     // 30 days ahead, in session hours
+            T0 - NS_PER_DAY,                          // yesterday
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(
+                intake.accept_at(&raw(ts, 100.0), &RULES, on_day),
+                Err(TickReject::TimeOutOfRange),
+                "{ts}"
+            );
+            assert_eq!(intake.last_ts(), None);
+        }
+        // The bounds are inclusive: 08:30:00 and 16:00:00.
+        let open = T0 - hour;
+        assert!(intake.accept_at(&raw(open, 100.0), &RULES, on_day).is_ok());
+        let close = T0 + 6 * hour + 30 * 60 * NS_PER_SEC;
+        assert!(intake.accept_at(&raw(close, 100.0), &RULES, on_day).is_ok());
+        // With a clock: at most 120 s either way.
+        let live = TimeFrame {
+            day: Some(day),
+            clock_ns: Some(close),
+        };
+        let mut intake = TickIntake::new(1, Price::from_paise(5));
+        assert_eq!(
+            intake.accept_at(&raw(close - 121 * NS_PER_SEC, 100.0), &RULES, live),
+            Err(TickReject::TimeOutOfRange)
+        );
+        let ok = intake.accept_at(&raw(close - 120 * NS_PER_SEC, 100.0), &RULES, live);
+        assert!(ok.is_ok());
+        // No day yet and no clock: the session hours still apply.
+        let mut intake = TickIntake::new(1, Price::from_paise(5));
+        let free = TimeFrame::default();
+        assert_eq!(
+            intake.accept_at(&raw(T0 - 2 * hour, 100.0), &RULES, free),
+            Err(TickReject::TimeOutOfRange)
+        );
+        assert!(intake.accept_at(&raw(T0, 100.0), &RULES, free).is_ok());
+    }
+
+    #[test]
+    fn a_band_refusal_leaves_time_and_volume_alone() {
+        let band = PriceBand::new(20 * crate::config::PCT_SCALE, 0);
+        let mut intake = TickIntake::with_band(1, Price::from_paise(5), band);
+        let frame = TimeFrame::default();
+        intake.accept_at(&raw(T0, 100.0), &RULES, frame).unwrap();
+        let mut wild = raw(T0 + NS_PER_SEC, 100_000.0);
+        wild.volume = 5_000;
+        assert_eq!(
+            intake.accept_at(&wild, &RULES, frame),
+            Err(TickReject::PriceBand)
+        );
+        assert_eq!(intake.last_ts(), Some(T0));
+        let mut next = raw(T0 + NS_PER_SEC, 100.5);
+        next.volume = 1_100;
+        let got = intake.accept_at(&next, &RULES, frame).unwrap();
+        assert_eq!((got.tick.volume_delta, got.reanchored), (100, false));
     }
 
     #[test]

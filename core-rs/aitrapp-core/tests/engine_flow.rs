@@ -27,6 +27,7 @@ fn ema_only() -> EngineConfig {
     cfg.strategies.orb.enabled = false;
     cfg.strategies.trend_pullback.enabled = false;
     cfg.strategies.vwap_reversion.enabled = false;
+    cfg.strategies.ema_cross.enabled = true;
     cfg.strategies.ema_cross.fast_period = 2;
     cfg.strategies.ema_cross.slow_period = 4;
     // The expectations below are worked out for a no-leverage position cap.
@@ -150,7 +151,7 @@ fn the_plan_holds_its_instrument_until_closed_then_cools_down() {
     assert_eq!(snap.gross_exposure_paise, 0);
     assert_eq!(snap.heat_paise, 0);
     engine
-        .on_bracket_closed(&d.plan_id, -5_020.0, OPEN + 710 * NS_PER_SEC)
+        .on_bracket_closed(&d.plan_id, -5_020.0, None, OPEN + 710 * NS_PER_SEC)
         .unwrap();
     let snap = engine.portfolio();
     assert_eq!(
@@ -220,6 +221,7 @@ fn a_new_ist_day_resets_the_daily_figures() {
 fn batch_and_single_ticks_agree() {
     let instruments = vec![inst(1, "A"), inst(2, "B"), inst(3, "C")];
     let mut cfg = EngineConfig::default();
+    cfg.strategies.ema_cross.enabled = true;
     cfg.risk.max_open_positions = 50;
     cfg.risk.max_trades_per_day = 1_000;
     cfg.risk.max_portfolio_heat_pct = 100.0;

@@ -3,7 +3,8 @@
 
 use aitrapp_core::config::{EngineConfig, RiskLimits, SessionTimes};
 use aitrapp_core::risk::{
-    evaluate, Approved, BlockReason, GateInput, OpenBracket, Portfolio, RiskBlock, TradingState,
+    evaluate, Approved, BlockReason, DailyPnl, GateInput, OpenBracket, Portfolio, RiskBlock,
+    TradingState,
 };
 use aitrapp_core::strategies::Signal;
 use aitrapp_core::tick::{IstTime, NS_PER_SEC};
@@ -66,7 +67,19 @@ struct Setup {
     ts: i64,
     inst: Instrument,
     sig: Signal,
+    /// Ask - bid of the signal's tick.
+    spread: Option<Price>,
     unrealized: i64,
+    /// Charges of today's legs (reported or estimated).
+    charges: i64,
+}
+
+fn pnl(s: &Setup) -> DailyPnl {
+    DailyPnl {
+        unrealized_paise: s.unrealized,
+        charges_paise: s.charges,
+        ..DailyPnl::default()
+    }
 }
 
 fn setup() -> Setup {
@@ -82,7 +95,9 @@ fn setup() -> Setup {
         inst: inst(1, 100_000),
         // 20 rupees of risk per unit: 5,000 / 20 = 250 units.
         sig: signal(250_000, 248_000),
+        spread: Some(Price::from_paise(10)),
         unrealized: 0,
+        charges: 0,
     }
 }
 
@@ -95,9 +110,10 @@ fn run(s: &mut Setup) -> Result<u64, BlockReason> {
         slot: 0,
         state: s.state,
         ist: IstTime::from_utc_ns(s.ts),
+        spread: s.spread,
     };
-    let u = s.unrealized;
-    evaluate(&s.limits, &s.times, &mut s.portfolio, &input, |_| u)
+    let day = pnl(s);
+    evaluate(&s.limits, &s.times, &mut s.portfolio, &input, |_| day)
         .map(|a| a.qty)
         .map_err(|b| b.reason)
 }
@@ -119,12 +135,16 @@ fn a_clean_signal_is_sized_to_the_risk_budget() {
 #[case::max_open(|s: &mut Setup| for i in 1..=5 { s.portfolio.open(bracket(&format!("p{i}"), i, 10_000, 9_990, 1)) }, BlockReason::MaxOpenPositions)]
 #[case::max_trades(|s: &mut Setup| for i in 1..=20 { let id = format!("p{i}"); s.portfolio.open(bracket(&id, 1, 10_000, 9_990, 1)); s.portfolio.on_plan_cancelled(&id).unwrap(); }, BlockReason::MaxTrades)]
 #[case::busy(|s: &mut Setup| s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)), BlockReason::InstrumentBusy)]
-#[case::cooldown(|s: &mut Setup| { s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)); s.portfolio.on_bracket_closed("p", 0, TS - NS_PER_SEC, IstTime::from_utc_ns(TS).day, 300 * NS_PER_SEC).unwrap(); }, BlockReason::Cooldown)]
+#[case::cooldown(|s: &mut Setup| { s.portfolio.open(bracket("p", 0, 10_000, 9_990, 1)); s.portfolio.on_bracket_closed("p", 0, None, &aitrapp_core::risk::ChargeRates::default(), TS - NS_PER_SEC, IstTime::from_utc_ns(TS).day, 300 * NS_PER_SEC).unwrap(); }, BlockReason::Cooldown)]
 #[case::below_one_lot(|s: &mut Setup| s.inst = inst(300, 1_800), BlockReason::SizeBelowLot)]
 #[case::freeze_block(|s: &mut Setup| { s.limits.freeze_policy = aitrapp_core::config::FreezePolicy::Block; s.inst = inst(1, 100); }, BlockReason::FreezeQty)]
 #[case::heat(|s: &mut Setup| s.portfolio.open(bracket("p", 1, 100_000, 90_000, 160)), BlockReason::PortfolioHeat)]
 // 20.00 on 2,500.00 is 80 bps.
 #[case::stop_too_tight(|s: &mut Setup| s.limits.min_stop_distance_bps_e6 = 80_000_001, BlockReason::StopTooTight)]
+#[case::stop_inside_the_spread(|s: &mut Setup| s.spread = Some(Price::from_paise(700)), BlockReason::StopTooTight)]
+#[case::stop_inside_slippage(|s: &mut Setup| s.limits.slippage_bps_e6 = 40_000_001, BlockReason::StopTooTight)]
+// 25,000 rupees is 2.5% of 10 lakh: charges alone take a 24,999-rupee loss there.
+#[case::daily_loss_by_charges(|s: &mut Setup| { s.unrealized = -2_499_900; s.charges = 100; }, BlockReason::DailyLoss)]
 // Risk sizes 2 lots of 100; 20% of 10 lakh buys 80 units: not one lot.
 #[case::notional_limit(|s: &mut Setup| { s.inst = inst(100, 100_000); s.limits.max_position_notional_e6 = 20_000_000; }, BlockReason::NotionalLimit)]
 // 450% open (4,500 x 1,000.00) + 62.5% planned (250 x 2,500.00) > 500%.
@@ -194,9 +214,10 @@ fn evaluate_setup(s: &mut Setup) -> Result<Approved, RiskBlock> {
         slot: 0,
         state: s.state,
         ist: IstTime::from_utc_ns(s.ts),
+        spread: s.spread,
     };
-    let u = s.unrealized;
-    evaluate(&s.limits, &s.times, &mut s.portfolio, &input, |_| u)
+    let day = pnl(s);
+    evaluate(&s.limits, &s.times, &mut s.portfolio, &input, |_| day)
 }
 
 #[rstest]
@@ -240,8 +261,31 @@ fn exposure_blocks_carry_their_numbers() {
             ("stop_distance_rupees", Detail::Float(20.0)),
             ("stop_distance_bps", Detail::Float(80.0)),
             ("min_stop_distance_bps", Detail::Float(100.0)),
+            ("slippage_bps", Detail::Float(5.0)),
+            ("spread_rupees", Detail::Float(0.1)),
+            ("min_stop_spread_multiple", Detail::Float(3.0)),
+            ("required_distance_rupees", Detail::Float(25.0)),
+            ("binding_rule", Detail::Text("min_stop_distance_bps".into())),
         ]
     );
+    // A quote 7.00 wide needs a stop 21.00 away: the spread rule binds.
+    let mut s = setup();
+    s.spread = Some(Price::from_paise(700));
+    let b = evaluate_setup(&mut s).unwrap_err();
+    assert_eq!(b.reason, BlockReason::StopTooTight);
+    assert_eq!(
+        b.detail("required_distance_rupees"),
+        Some(&Detail::Float(21.0))
+    );
+    assert_eq!(
+        b.detail("binding_rule"),
+        Some(&Detail::Text("min_stop_spread_multiple".into()))
+    );
+    s.spread = Some(Price::from_paise(666)); // 3 x 6.66 = 19.98 < 20.00
+    assert_eq!(run(&mut s), Ok(250));
+    s.spread = None; // no quote: no spread rule
+    s.limits.slippage_bps_e6 = 40_000_000; // 2 x 40 bps = 80 bps: exactly the stop
+    assert_eq!(run(&mut s), Ok(250));
 
     let mut s = setup();
     s.inst = inst(100, 100_000);
@@ -300,9 +344,15 @@ fn freeze_cap_cuts_to_whole_lots_and_block_details_carry_numbers() {
         slot: 0,
         state: s.state,
         ist: IstTime::from_utc_ns(s.ts),
+        spread: s.spread,
     };
     let block = evaluate(&s.limits, &s.times, &mut s.portfolio, &input, |_| {
-        -2_600_000
+        DailyPnl {
+            realized_paise: -2_400_000,
+            charges_paise: 150_000,
+            unrealized_paise: -40_000,
+            close_charges_paise: 10_000,
+        }
     })
     .unwrap_err();
     use aitrapp_core::risk::Detail;
@@ -310,6 +360,15 @@ fn freeze_cap_cuts_to_whole_lots_and_block_details_carry_numbers() {
         block.detail("daily_pnl_rupees"),
         Some(&Detail::Float(-26_000.0))
     );
+    // Gross -24,400 is inside the stop; the charges take it past.
+    for (key, rupees) in [
+        ("realized_rupees", -24_000.0),
+        ("charges_rupees", 1_500.0),
+        ("unrealized_rupees", -400.0),
+        ("close_charges_rupees", 100.0),
+    ] {
+        assert_eq!(block.detail(key), Some(&Detail::Float(rupees)), "{key}");
+    }
     assert_eq!(
         block.detail("limit_rupees"),
         Some(&Detail::Float(-25_000.0))
@@ -359,10 +418,10 @@ proptest! {
         let sig = signal(entry * 10, entry * 10 - dist_ticks * 10);
         prop_assume!(sig.stop.paise() > 0);
         let instrument = inst(lot, 1_000_000);
-        let input = GateInput { signal: &sig, instrument: &instrument, slot: 0, state: TradingState::Active, ist: IstTime::from_utc_ns(TS) };
+        let input = GateInput { signal: &sig, instrument: &instrument, slot: 0, state: TradingState::Active, ist: IstTime::from_utc_ns(TS), spread: None };
         let capital = i128::from(limits.capital.paise());
         let max_notional = i128::from(limits.max_position_notional_e6) * capital;
-        match evaluate(&limits, &times, &mut portfolio, &input, |_| 0) {
+        match evaluate(&limits, &times, &mut portfolio, &input, |_| DailyPnl::default()) {
             Ok(a) => {
                 let risk = i128::from(a.qty) * i128::from(dist_ticks * 10);
                 // risk <= per_trade_pct% of capital, heat <= max_heat_pct% of capital

@@ -335,6 +335,9 @@ pub struct PyPortfolioSnapshot {
     daily_realized_pnl: f64,
     daily_unrealized_pnl: f64,
     daily_pnl: f64,
+    daily_charges: f64,
+    daily_close_charges: f64,
+    daily_net_pnl: f64,
     trades_today: u32,
     daily_loss_halted: bool,
 }
@@ -353,6 +356,9 @@ impl From<PortfolioSnapshot> for PyPortfolioSnapshot {
             daily_realized_pnl: rupees(s.realized_paise),
             daily_unrealized_pnl: rupees(s.unrealized_paise),
             daily_pnl: rupees(s.realized_paise.saturating_add(s.unrealized_paise)),
+            daily_charges: rupees(s.daily.charges_paise),
+            daily_close_charges: rupees(s.daily.close_charges_paise),
+            daily_net_pnl: rupees(s.daily.net_paise()),
             trades_today: s.trades_today,
             daily_loss_halted: s.daily_loss_halted,
         }
@@ -610,9 +616,43 @@ impl PyEngine {
         PyList::new(py, items)
     }
 
-    /// Closes bars whose bucket ended by `ts_ns` and rolls the IST day.
+    /// Closes bars whose bucket ended by `ts_ns` and rolls the IST (and
+    /// trading) day; a replay of several days calls it at each new day.
     fn advance_time(&mut self, ts_ns: i64) {
         self.engine.advance_time(ts_ns);
+    }
+
+    /// Live: the wall clock (UTC ns). Ticks stamped further than
+    /// `ticks.max_clock_skew_seconds` from it are refused as TIME_OUT_OF_RANGE.
+    fn set_clock_ns(&mut self, now_ns: i64) {
+        self.engine.set_clock_ns(now_ns);
+    }
+
+    /// The last clock given to `set_clock_ns`, if any.
+    #[getter]
+    fn clock_ns(&self) -> Option<i64> {
+        self.engine.clock_ns()
+    }
+
+    /// The IST day being traded (days since 1970-01-01), once known.
+    #[getter]
+    fn trading_day(&self) -> Option<i64> {
+        self.engine.trading_day()
+    }
+
+    /// Anchors an instrument's price band on its previous close (rupees);
+    /// `band_pct` replaces its segment's band (0 = none).
+    #[pyo3(signature = (instrument_token, close, band_pct=None))]
+    fn set_previous_close(
+        &mut self,
+        instrument_token: u32,
+        close: f64,
+        band_pct: Option<f64>,
+    ) -> PyResult<()> {
+        Ok(self
+            .engine
+            .set_previous_close(instrument_token, close, band_pct)
+            .map_err(CoreErr::from)?)
     }
 
     /// "ACTIVE", "PAUSED" or "HALTED". Only ACTIVE opens positions.
@@ -638,16 +678,19 @@ impl PyEngine {
             .map_err(CoreErr::from)?)
     }
 
-    /// The bracket is flat; its final PnL in rupees. Starts the cooldown.
+    /// The bracket is flat: its final gross PnL and its charges in rupees
+    /// (None: estimated at `risk.charges_buy_bps` / `charges_sell_bps`). Starts the cooldown.
+    #[pyo3(signature = (plan_id, realized_pnl_rupees, ts_ns, charges_rupees=None))]
     fn on_bracket_closed(
         &mut self,
         plan_id: &str,
         realized_pnl_rupees: f64,
         ts_ns: i64,
+        charges_rupees: Option<f64>,
     ) -> PyResult<()> {
         Ok(self
             .engine
-            .on_bracket_closed(plan_id, realized_pnl_rupees, ts_ns)
+            .on_bracket_closed(plan_id, realized_pnl_rupees, charges_rupees, ts_ns)
             .map_err(CoreErr::from)?)
     }
 
@@ -659,18 +702,21 @@ impl PyEngine {
             .map_err(CoreErr::from)?)
     }
 
-    /// After a restart: today's gross realized PnL (paise) and plans issued
-    /// for IST day `ist_day` (days since 1970-01-01), which becomes the
-    /// engine's day if it has none. Replaces the figures; refuses another day.
+    /// After a restart: today's gross realized PnL and charges (paise) and
+    /// plans issued for IST day `ist_day` (days since 1970-01-01), which
+    /// becomes the engine's day if it has none. Replaces the figures;
+    /// refuses another day.
+    #[pyo3(signature = (ist_day, realized_pnl_paise, trades_today, charges_paise=0))]
     fn restore_day(
         &mut self,
         ist_day: i64,
         realized_pnl_paise: i64,
         trades_today: u32,
+        charges_paise: i64,
     ) -> PyResult<()> {
         Ok(self
             .engine
-            .restore_day(ist_day, realized_pnl_paise, trades_today)
+            .restore_day(ist_day, realized_pnl_paise, charges_paise, trades_today)
             .map_err(CoreErr::from)?)
     }
 
@@ -727,12 +773,13 @@ impl PyEngine {
         Ok(d)
     }
 
-    /// {"accepted", "off_tick_rounded", "rejected"} counts.
+    /// {"accepted", "off_tick_rounded", "band_reanchored", "rejected"} counts.
     fn tick_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.engine.tick_counters();
         let d = PyDict::new(py);
         d.set_item("accepted", c.accepted)?;
         d.set_item("off_tick_rounded", c.off_tick_rounded)?;
+        d.set_item("band_reanchored", c.band_reanchored)?;
         d.set_item("rejected", c.total_rejected())?;
         Ok(d)
     }

@@ -82,6 +82,11 @@ impl PySessionVwap {
     fn value(&self) -> Option<f64> {
         self.0.value().map(|p| p / 100.0)
     }
+    /// Volume-weighted standard deviation of the prices around the VWAP, rupees.
+    #[getter]
+    fn stdev(&self) -> Option<f64> {
+        self.0.stdev().map(|p| p / 100.0)
+    }
     fn reset(&mut self) {
         self.0.reset();
     }

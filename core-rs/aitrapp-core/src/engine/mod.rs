@@ -2,9 +2,15 @@
 //! strategies -> risk gate -> [`Decision`] or [`RiskBlock`].
 //!
 //! Pure: no clock reads, no I/O. Time arrives with the ticks (exchange
-//! timestamps) and with [`Engine::advance_time`]; the IST trading date and
-//! time of day are derived from them. A new IST date resets daily PnL, trade
+//! timestamps), with [`Engine::advance_time`] and, live, with the caller's
+//! wall clock ([`Engine::set_clock_ns`]); the IST trading date and time of
+//! day are derived from them. A new IST date resets daily PnL, trade
 //! counts, cooldowns, session VWAP and the opening range.
+//!
+//! The trading day is set by the clock, by [`Engine::advance_time`] or,
+//! failing both, by the first accepted tick; a tick of another day (or
+//! outside the day's session) is refused, so only the caller moves the
+//! engine to a new day.
 
 mod batch;
 mod token_map;
@@ -18,12 +24,14 @@ use crate::indicators::SessionVwap;
 use crate::instrument::{Instrument, InstrumentError, Segment};
 use crate::price::Price;
 use crate::risk::{
-    evaluate, heat_pct, Detail, GateInput, OpenBracket, Portfolio, PortfolioError, RiskBlock,
-    TradingState,
+    evaluate, heat_pct, DailyPnl, Detail, GateInput, OpenBracket, Portfolio, PortfolioError,
+    RiskBlock, TradingState,
 };
 use crate::side::Side;
 use crate::strategies::{self, MarketView, Signal, Strategy};
-use crate::tick::{IstTime, RawTick, TickCounters, TickIntake, TickReject};
+use crate::tick::{
+    IstTime, RawTick, Tick, TickCounters, TickIntake, TickReject, TickRules, TimeFrame,
+};
 use token_map::TokenMap;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,8 +94,11 @@ pub struct PortfolioSnapshot {
     /// Summed notional of the open brackets (see [`OpenBracket::exposure_paise`]).
     pub gross_exposure_paise: i128,
     pub gross_exposure_pct: f64,
+    /// Gross realized PnL of today's exits.
     pub realized_paise: i64,
     pub unrealized_paise: i64,
+    /// Today's PnL as the daily-loss stop counts it (net of charges).
+    pub daily: DailyPnl,
     pub trades_today: u32,
     pub daily_loss_halted: bool,
 }
@@ -156,6 +167,9 @@ pub struct Engine {
     config_sha: String,
     limits: RiskLimits,
     times: SessionTimes,
+    rules: TickRules,
+    /// The trading day and the caller's clock.
+    frame: TimeFrame,
     slots: Vec<Slot>,
     tokens: TokenMap,
     portfolio: Portfolio,
@@ -171,6 +185,7 @@ impl Engine {
         config.validate()?;
         let limits = config.risk_limits()?;
         let times = config.session_times()?;
+        let rules = config.tick_rules()?;
         if instruments.is_empty() {
             return Err(EngineError::Input(
                 "instruments: at least one instrument is required".into(),
@@ -200,8 +215,9 @@ impl Engine {
             } else {
                 strategies::build(&config)?
             };
+            let band = config.price_band(inst.segment)?;
             slots.push(Slot {
-                intake: TickIntake::new(inst.instrument_token, inst.tick_size),
+                intake: TickIntake::with_band(inst.instrument_token, inst.tick_size, band),
                 bars: BarBuilder::new(times.bar_ns, times.market_open_ns),
                 vwap: SessionVwap::new(),
                 strategies,
@@ -216,6 +232,8 @@ impl Engine {
             config,
             limits,
             times,
+            rules,
+            frame: TimeFrame::default(),
             portfolio: Portfolio::new(slots.len()),
             slots,
             tokens,
@@ -292,15 +310,18 @@ impl Engine {
             portfolio,
             counters,
             times,
+            rules,
+            frame,
             ..
         } = self;
         let slot = &mut slots[ix];
-        let (tick, rounded) = slot.intake.accept(raw)?;
+        let accepted = slot.intake.accept_at(raw, rules, *frame)?;
+        let tick = accepted.tick;
         counters.accepted += 1;
-        if rounded {
-            counters.off_tick_rounded += 1;
-        }
+        counters.off_tick_rounded += u64::from(accepted.rounded);
+        counters.band_reanchored += u64::from(accepted.reanchored);
         let day = tick.ist.day;
+        frame.day.get_or_insert(day);
         portfolio.roll_day(day);
         if slot.session_day != Some(day) {
             slot.session_day = Some(day);
@@ -340,6 +361,7 @@ impl Engine {
             tick,
             tick_size: slot.inst.tick_size,
             vwap_paise: slot.vwap.value(),
+            vwap_sd_paise: slot.vwap.stdev(),
         };
         for s in &mut slot.strategies {
             if let Some(sig) = s.on_tick(&view) {
@@ -349,7 +371,7 @@ impl Engine {
         if !pending.is_empty() {
             let signals = std::mem::take(&mut self.pending);
             for sig in &signals {
-                out.push(self.decide(ix, sig, tick.ist));
+                out.push(self.decide(ix, sig, &tick));
             }
             self.pending = signals;
             self.pending.clear();
@@ -357,7 +379,7 @@ impl Engine {
     }
 
     /// Runs the gate on one signal and, if it passes, issues the plan.
-    fn decide(&mut self, ix: usize, sig: &Signal, ist: IstTime) -> Outcome {
+    fn decide(&mut self, ix: usize, sig: &Signal, tick: &Tick) -> Outcome {
         let Engine {
             slots,
             portfolio,
@@ -373,10 +395,15 @@ impl Engine {
             instrument: inst,
             slot: ix,
             state: *state,
-            ist,
+            ist: tick.ist,
+            spread: match (tick.bid, tick.ask) {
+                (Some(b), Some(a)) => a.checked_sub(b),
+                _ => None,
+            },
         };
+        let rates = limits.charges;
         let approved = match evaluate(limits, times, portfolio, &input, |p| {
-            p.unrealized_paise(|s| slots.get(s).and_then(|x| x.last_price))
+            p.daily_pnl(|s| slots.get(s).and_then(|x| x.last_price), &rates)
         }) {
             Ok(a) => a,
             Err(block) => return Outcome::Block(block),
@@ -447,15 +474,87 @@ impl Engine {
     }
 
     /// Closes every bar whose bucket has ended by `ts_ns` (UTC) and moves the
-    /// daily figures to its IST date. Produces no signals: entries are priced
-    /// off ticks.
+    /// daily figures, and the trading day, to its IST date. Produces no
+    /// signals: entries are priced off ticks. A replay of several days calls
+    /// it at each new day, before that day's ticks.
     pub fn advance_time(&mut self, ts_ns: i64) {
-        self.portfolio.roll_day(IstTime::from_utc_ns(ts_ns).day);
+        self.roll_trading_day(IstTime::from_utc_ns(ts_ns).day);
         for slot in &mut self.slots {
             if let Some(bar) = slot.bars.advance(ts_ns) {
                 slot.close_bar(bar);
             }
         }
+    }
+
+    /// Live: the caller's wall clock (UTC ns). From now on a tick stamped
+    /// further than `ticks.max_clock_skew_seconds` from it is refused, and
+    /// its IST date is the trading day. Call it as the clock advances (at
+    /// least every few seconds); the core reads no clock of its own.
+    pub fn set_clock_ns(&mut self, now_ns: i64) {
+        self.frame.clock_ns = Some(now_ns);
+        self.roll_trading_day(IstTime::from_utc_ns(now_ns).day);
+    }
+
+    pub fn clock_ns(&self) -> Option<i64> {
+        self.frame.clock_ns
+    }
+
+    /// The IST day being traded, once known.
+    pub fn trading_day(&self) -> Option<i64> {
+        self.frame.day
+    }
+
+    fn roll_trading_day(&mut self, day: i64) {
+        if self.frame.day.map_or(true, |d| d < day) {
+            self.frame.day = Some(day);
+        }
+        self.portfolio.roll_day(day);
+    }
+
+    /// The previous close of an instrument anchors its price band for the
+    /// trading day (or, before any, for the first day); `band_pct`
+    /// replaces the segment's band for this instrument (e.g. the 2, 5 or
+    /// 10% band of one NSE security; 0 = none).
+    pub fn set_previous_close(
+        &mut self,
+        token: u32,
+        close_rupees: f64,
+        band_pct: Option<f64>,
+    ) -> Result<(), EngineError> {
+        let ix = self.slot_of(i64::from(token)).ok_or_else(|| {
+            EngineError::Input(format!(
+                "instrument_token {token} is not traded by this engine"
+            ))
+        })?;
+        let bad = |key: &str, problem: String| EngineError::Input(format!("{key}: {problem}"));
+        if !(close_rupees.is_finite() && close_rupees > 0.0) {
+            return Err(bad(
+                "previous_close",
+                format!("must be a positive finite rupee price, got {close_rupees}"),
+            ));
+        }
+        let close = Price::from_rupees_f64(close_rupees)
+            .map_err(|e| bad("previous_close", e.to_string()))?;
+        let pct = band_pct
+            .map(|p| {
+                if p.is_finite() && (0.0..=crate::config::MAX_BAND_PCT).contains(&p) {
+                    #[allow(clippy::cast_possible_truncation)] // bounded just above
+                    Ok((p * crate::config::PCT_SCALE as f64).round() as i64)
+                } else {
+                    Err(bad(
+                        "band_pct",
+                        format!("must be in [0, {}], got {p}", crate::config::MAX_BAND_PCT),
+                    ))
+                }
+            })
+            .transpose()?;
+        let day = self.frame.day;
+        let band = self.slots[ix].intake.band_mut();
+        if let Some(p) = pct {
+            band.set_pct_e6(p);
+        }
+        band.set_previous_close(close, day);
+        Ok(())
     }
 
     pub fn set_trading_state(&mut self, state: TradingState) {
@@ -473,9 +572,10 @@ impl Engine {
         filled_qty: u64,
         avg_price_rupees: f64,
     ) -> Result<(), EngineError> {
-        Ok(self
-            .portfolio
-            .on_entry_filled(plan_id, filled_qty, avg_price_rupees)?)
+        self.portfolio
+            .on_entry_filled(plan_id, filled_qty, avg_price_rupees)?;
+        self.latch_daily_loss();
+        Ok(())
     }
 
     /// One exit fill of `qty` units (incremental).
@@ -490,28 +590,45 @@ impl Engine {
         Ok(())
     }
 
-    /// The bracket is flat and done; `realized_pnl_rupees` is its final PnL.
+    /// The bracket is flat and done; `realized_pnl_rupees` is its final
+    /// gross PnL and `charges_rupees` what its orders cost (brokerage, STT,
+    /// fees, GST, stamp duty). Without charges both legs are estimated at
+    /// `risk.charges_buy_bps` / `risk.charges_sell_bps`. The daily-loss stop
+    /// counts the net.
     /// Starts the instrument's cooldown at `ts_ns`.
     pub fn on_bracket_closed(
         &mut self,
         plan_id: &str,
         realized_pnl_rupees: f64,
+        charges_rupees: Option<f64>,
         ts_ns: i64,
     ) -> Result<(), EngineError> {
-        if !realized_pnl_rupees.is_finite() || realized_pnl_rupees.abs() > 1e13 {
-            return Err(PortfolioError::BadFeedback {
-                plan_id: plan_id.to_string(),
-                key: "realized_pnl_rupees",
-                problem: format!("must be a finite rupee amount, got {realized_pnl_rupees}"),
+        let paise = |key: &'static str, rupees: f64| {
+            if !rupees.is_finite() || rupees.abs() > 1e13 {
+                return Err(PortfolioError::BadFeedback {
+                    plan_id: plan_id.to_string(),
+                    key,
+                    problem: format!("must be a finite rupee amount, got {rupees}"),
+                });
             }
-            .into());
-        }
-        #[allow(clippy::cast_possible_truncation)] // bounded just above
-        let paise = (realized_pnl_rupees * 100.0).round() as i64;
+            #[allow(clippy::cast_possible_truncation)] // bounded just above
+            Ok((rupees * 100.0).round() as i64)
+        };
+        let realized = paise("realized_pnl_rupees", realized_pnl_rupees)?;
+        let charges = charges_rupees
+            .map(|c| paise("charges_rupees", c))
+            .transpose()?;
         let day = IstTime::from_utc_ns(ts_ns).day;
         self.portfolio.roll_day(day);
-        self.portfolio
-            .on_bracket_closed(plan_id, paise, ts_ns, day, self.limits.cooldown_ns)?;
+        self.portfolio.on_bracket_closed(
+            plan_id,
+            realized,
+            charges,
+            &self.limits.charges,
+            ts_ns,
+            day,
+            self.limits.cooldown_ns,
+        )?;
         self.latch_daily_loss();
         Ok(())
     }
@@ -525,18 +642,21 @@ impl Engine {
     }
 
     /// After a restart: today's realized PnL (gross, as
-    /// [`Engine::on_bracket_closed`] receives it) and count of plans issued
-    /// for IST day `ist_day`, which becomes the engine's day if it has none
-    /// yet. Refuses another day than the engine's. A realized loss beyond the
-    /// daily limit latches the daily-loss halt, as it would have live.
+    /// [`Engine::on_bracket_closed`] receives it), the charges of those
+    /// trades and the count of plans issued for IST day `ist_day`, which
+    /// becomes the engine's (and the trading) day if it has none yet.
+    /// Refuses another day than the engine's. A net loss beyond the daily
+    /// limit latches the daily-loss halt, as it would have live.
     pub fn restore_day(
         &mut self,
         ist_day: i64,
         realized_paise: i64,
+        charges_paise: i64,
         trades_today: u32,
     ) -> Result<(), EngineError> {
         self.portfolio
-            .restore_day(ist_day, realized_paise, trades_today)?;
+            .restore_day(ist_day, realized_paise, charges_paise, trades_today)?;
+        self.frame.day.get_or_insert(ist_day);
         self.latch_daily_loss();
         Ok(())
     }
@@ -615,18 +735,16 @@ impl Engine {
         Ok(())
     }
 
-    fn unrealized_paise(&self) -> i64 {
-        self.portfolio
-            .unrealized_paise(|s| self.slots.get(s).and_then(|x| x.last_price))
+    /// Today's PnL as the daily-loss stop counts it.
+    pub fn daily_pnl(&self) -> DailyPnl {
+        self.portfolio.daily_pnl(
+            |s| self.slots.get(s).and_then(|x| x.last_price),
+            &self.limits.charges,
+        )
     }
 
     fn latch_daily_loss(&mut self) {
-        let pnl = self
-            .portfolio
-            .realized_today_paise()
-            .saturating_add(self.unrealized_paise());
-        let limit = i128::from(self.limits.daily_loss_e6) * i128::from(self.limits.capital.paise());
-        if i128::from(pnl) * i128::from(100 * crate::config::PCT_SCALE) <= -limit {
+        if self.daily_pnl().breaches(&self.limits) {
             self.portfolio.halt_for_daily_loss();
         }
     }
@@ -638,6 +756,7 @@ impl Engine {
     pub fn portfolio(&self) -> PortfolioSnapshot {
         let heat = self.portfolio.heat_paise();
         let gross = self.portfolio.gross_exposure_paise();
+        let daily = self.daily_pnl();
         PortfolioSnapshot {
             state: self.state,
             day: self.portfolio.day(),
@@ -646,8 +765,9 @@ impl Engine {
             heat_pct: heat_pct(heat, self.limits.capital),
             gross_exposure_paise: gross,
             gross_exposure_pct: heat_pct(gross, self.limits.capital),
-            realized_paise: self.portfolio.realized_today_paise(),
-            unrealized_paise: self.unrealized_paise(),
+            realized_paise: daily.realized_paise,
+            unrealized_paise: daily.unrealized_paise,
+            daily,
             trades_today: self.portfolio.trades_today(),
             daily_loss_halted: self.portfolio.daily_loss_halted(),
         }
@@ -706,6 +826,7 @@ mod restore_tests {
         cfg.strategies.orb.enabled = false;
         cfg.strategies.trend_pullback.enabled = false;
         cfg.strategies.vwap_reversion.enabled = false;
+        cfg.strategies.ema_cross.enabled = true;
         cfg.strategies.ema_cross.fast_period = 2;
         cfg.strategies.ema_cross.slow_period = 4;
         cfg.risk.max_position_notional_pct = 100.0;
@@ -776,7 +897,7 @@ mod restore_tests {
         let mut second = engine(config());
         assert_eq!(second.portfolio().day, None);
         second
-            .restore_day(day(), before.realized_paise, before.trades_today)
+            .restore_day(day(), before.realized_paise, 0, before.trades_today)
             .unwrap();
         second
             .restore_bracket(&BracketRestore {
@@ -810,14 +931,16 @@ mod restore_tests {
 
         // Closing the restored plan works like closing a live one.
         for e in [&mut first, &mut second] {
-            e.on_bracket_closed(&d.plan_id, -1_234.5, OPEN + 710 * NS_PER_SEC)
+            e.on_bracket_closed(&d.plan_id, -1_234.5, Some(20.0), OPEN + 710 * NS_PER_SEC)
                 .unwrap();
         }
         let closed = second.portfolio();
         assert_eq!(closed.realized_paise, -123_450);
         assert_eq!(closed.open_brackets.len(), 1, "token 2's plan stays");
         assert_eq!(feed(&mut second, 1, 800).0, ["COOLDOWN", "COOLDOWN"]);
-        assert!(second.on_bracket_closed(&d.plan_id, 0.0, OPEN).is_err());
+        assert!(second
+            .on_bracket_closed(&d.plan_id, 0.0, None, OPEN)
+            .is_err());
     }
 
     #[test]
@@ -825,13 +948,13 @@ mod restore_tests {
         let mut cfg = config();
         cfg.risk.max_open_positions = 1;
         let mut e = engine(cfg);
-        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_day(day(), 0, 0, 1).unwrap();
         e.restore_bracket(&held("p2", 2, 99.0, 10)).unwrap();
         assert_eq!(feed(&mut e, 1, 600).0, ["MAX_OPEN_POSITIONS"]);
 
         // 1.8% of 10 lakh at risk already; the next 0.5% plan breaks 2%.
         let mut e = engine(config());
-        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_day(day(), 0, 0, 1).unwrap();
         e.restore_bracket(&held("p2", 2, 90.0, 1_800)).unwrap();
         let snap = e.portfolio();
         assert_eq!(snap.heat_paise, 1_800_000);
@@ -845,30 +968,39 @@ mod restore_tests {
     fn restored_day_figures_block_like_the_live_ones() {
         // 2.5% of 10 lakh lost already: halted for the day.
         let mut e = engine(config());
-        e.restore_day(day(), -2_500_000, 3).unwrap();
+        e.restore_day(day(), -2_500_000, 0, 3).unwrap();
         assert!(e.portfolio().daily_loss_halted);
         assert_eq!(feed(&mut e, 1, 600).0, ["DAILY_LOSS"]);
 
         let mut e = engine(config());
-        e.restore_day(day(), -2_499_900, 3).unwrap();
+        e.restore_day(day(), -2_499_900, 0, 3).unwrap();
+        assert!(!e.portfolio().daily_loss_halted);
+        // The same day with its charges is a net loss past the stop.
+        let mut e = engine(config());
+        e.restore_day(day(), -2_499_900, 100, 3).unwrap();
+        assert!(e.portfolio().daily_loss_halted);
+        assert!(e.restore_day(day(), 0, -1, 3).is_err(), "negative charges");
+        let mut e = engine(config());
+        e.restore_day(day(), -2_499_900, 0, 3).unwrap();
         assert!(!e.portfolio().daily_loss_halted);
         assert_eq!(feed(&mut e, 1, 600).0, ["DECISION"]);
 
         let mut e = engine(config());
-        e.restore_day(day(), 0, 20).unwrap();
+        e.restore_day(day(), 0, 0, 20).unwrap();
         assert_eq!(feed(&mut e, 1, 600).0, ["MAX_TRADES"]);
 
         // A bracket closed 100 s before the path still cools token 1 down.
         let mut e = engine(config());
-        e.restore_day(day(), 0, 1).unwrap();
+        e.restore_day(day(), 0, 0, 1).unwrap();
         e.restore_cooldown(1, OPEN + 500 * NS_PER_SEC).unwrap();
         e.restore_cooldown(2, OPEN - 86_400 * NS_PER_SEC).unwrap(); // yesterday: none
         assert_eq!(feed(&mut e, 1, 600).0, ["COOLDOWN"]);
         assert_eq!(feed(&mut e, 2, 600).0, ["DECISION"]);
         assert!(e.restore_cooldown(9, OPEN).is_err());
 
-        // A later day of ticks starts clean.
+        // A later day of ticks starts clean, once the day has moved on.
         let next = 86_400;
+        e.advance_time(OPEN + next * NS_PER_SEC);
         assert_eq!(
             feed(&mut e, 1, next + 600).0,
             ["DECISION", "INSTRUMENT_BUSY"]
@@ -879,8 +1011,8 @@ mod restore_tests {
     #[test]
     fn bad_restores_are_refused_and_change_nothing() {
         let mut e = engine(config());
-        e.restore_day(day(), 0, 0).unwrap();
-        assert!(e.restore_day(day() + 1, 0, 0).is_err(), "another day");
+        e.restore_day(day(), 0, 0, 0).unwrap();
+        assert!(e.restore_day(day() + 1, 0, 0, 0).is_err(), "another day");
         e.restore_bracket(&held("p1", 1, 99.0, 10)).unwrap();
         let msg = |r: Result<(), EngineError>| r.unwrap_err().to_string();
         assert!(msg(e.restore_bracket(&held("p1", 2, 99.0, 10))).contains("already"));

@@ -1,16 +1,18 @@
 //! The pre-trade gate. Checks run in a fixed order and the first failure is
 //! the answer, with the numbers that caused it:
 //!
-//! trading state -> market hours -> daily loss -> max open positions ->
+//! trading state -> market hours -> daily loss (net of charges) -> max open positions ->
 //! max trades per day -> one open bracket per instrument -> cooldown ->
-//! minimum stop distance -> sizing (whole lots within the risk budget, then
+//! stop distance (the largest of a floor in bps, a multiple of the spread
+//! and the slippage of both legs) -> sizing (whole lots within the risk budget, then
 //! capped to the per-position notional limit) -> freeze quantity ->
 //! portfolio heat -> gross exposure.
 
+use super::daily::DailyPnl;
 use super::portfolio::{Portfolio, TradingState};
 use super::sizing::{
-    distance_bps, heat_pct, heat_within, notional_cap_qty, risk_budget_paise, size_qty,
-    stop_too_tight, within_pct,
+    distance_bps, heat_pct, heat_within, notional_cap_qty, risk_budget_paise, size_qty, within_pct,
+    StopFloor,
 };
 use crate::config::{FreezePolicy, RiskLimits, SessionTimes, PCT_SCALE};
 use crate::instrument::Instrument;
@@ -31,7 +33,9 @@ pub enum BlockReason {
     MaxTrades,
     InstrumentBusy,
     Cooldown,
-    /// |entry - stop| below `risk.min_stop_distance_bps` of the entry.
+    /// |entry - stop| below the largest of `risk.min_stop_distance_bps` of
+    /// the entry, `risk.min_stop_spread_multiple` spreads and the modelled
+    /// slippage of both legs (2 x `risk.slippage_bps`).
     StopTooTight,
     SizeBelowLot,
     /// Not one lot fits `risk.max_position_notional_pct` of capital.
@@ -114,6 +118,8 @@ pub struct GateInput<'a> {
     pub state: TradingState,
     /// IST clock of the tick that produced the signal.
     pub ist: IstTime,
+    /// Ask - bid of that tick, when it had both sides.
+    pub spread: Option<Price>,
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -140,15 +146,17 @@ fn clock(tod_ns: i64) -> Detail {
     Detail::Text(format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60))
 }
 
-/// Runs the checks in order. `unrealized_paise` is asked for only when the
-/// daily-loss check is reached. A breached daily loss latches the portfolio
-/// for the rest of the IST day.
+/// Runs the checks in order. `daily_pnl` (today's PnL as the daily-loss
+/// stop counts it: net of charges, open positions marked and their closing
+/// charges estimated) is asked for only when the daily-loss check is
+/// reached. A breached daily loss latches the portfolio for the rest of the
+/// IST day.
 pub fn evaluate(
     limits: &RiskLimits,
     times: &SessionTimes,
     portfolio: &mut Portfolio,
     input: &GateInput<'_>,
-    unrealized_paise: impl FnOnce(&Portfolio) -> i64,
+    daily_pnl: impl FnOnce(&Portfolio) -> DailyPnl,
 ) -> Result<Approved, RiskBlock> {
     let sig = input.signal;
     let block = |reason: BlockReason, details: Vec<(&'static str, Detail)>| RiskBlock {
@@ -190,25 +198,21 @@ pub fn evaluate(
             ],
         ));
     }
-    let realized = portfolio.realized_today_paise();
-    let unrealized = unrealized_paise(portfolio);
-    let pnl = realized.saturating_add(unrealized);
+    let day = daily_pnl(portfolio);
     let capital = limits.capital;
-    // pnl <= -(daily_loss_pct / 100) x capital, exactly.
-    let breached = i128::from(pnl) * i128::from(100 * PCT_SCALE)
-        <= -(i128::from(limits.daily_loss_e6) * i128::from(capital.paise()));
-    if breached {
+    if day.breaches(limits) {
         portfolio.halt_for_daily_loss();
     }
     if portfolio.daily_loss_halted() {
-        let limit = -risk_budget_paise(capital, limits.daily_loss_e6);
         return Err(block(
             BlockReason::DailyLoss,
             vec![
-                ("daily_pnl_rupees", rupees(pnl)),
-                ("realized_rupees", rupees(realized)),
-                ("unrealized_rupees", rupees(unrealized)),
-                ("limit_rupees", rupees(limit)),
+                ("daily_pnl_rupees", rupees(day.net_paise())),
+                ("realized_rupees", rupees(day.realized_paise)),
+                ("charges_rupees", rupees(day.charges_paise)),
+                ("unrealized_rupees", rupees(day.unrealized_paise)),
+                ("close_charges_rupees", rupees(day.close_charges_paise)),
+                ("limit_rupees", rupees(DailyPnl::limit_paise(limits))),
                 ("daily_loss_stop_pct", pct(limits.daily_loss_e6)),
             ],
         ));
@@ -255,18 +259,27 @@ pub fn evaluate(
     let inst = input.instrument;
     let entry = sig.entry.paise();
     let rpu = sig.entry.abs_diff(sig.stop).paise();
-    if stop_too_tight(rpu, entry, limits.min_stop_distance_bps_e6) {
+    let spread = input.spread.map(Price::paise);
+    let (min_bps, slip, mult) = (
+        limits.min_stop_distance_bps_e6,
+        limits.slippage_bps_e6,
+        limits.min_stop_spread_multiple_e6,
+    );
+    if StopFloor::too_tight(rpu, entry, spread, min_bps, slip, mult) {
+        let (floor, rule) = StopFloor::of(entry, spread, min_bps, slip, mult);
         return Err(block(
             BlockReason::StopTooTight,
             vec![
                 ("entry_rupees", rupees(entry)),
                 ("stop_distance_rupees", rupees(rpu)),
                 ("stop_distance_bps", Detail::Float(distance_bps(rpu, entry))),
-                // bps are kept in millionths like percents: same conversion.
-                (
-                    "min_stop_distance_bps",
-                    pct(limits.min_stop_distance_bps_e6),
-                ),
+                // bps and multiples are kept in millionths like percents: same conversion.
+                ("min_stop_distance_bps", pct(min_bps)),
+                ("slippage_bps", pct(slip)),
+                ("spread_rupees", rupees(spread.unwrap_or(0))),
+                ("min_stop_spread_multiple", pct(mult)),
+                ("required_distance_rupees", Detail::Float(floor / 100.0)),
+                ("binding_rule", Detail::Text(rule.key().into())),
             ],
         ));
     }

@@ -2,6 +2,7 @@
 //! told about fills and closes by the execution layer; heat, daily PnL,
 //! cooldowns and counts are derived from exactly that.
 
+use super::daily::{ChargeRates, DailyPnl};
 use crate::price::Price;
 use crate::side::Side;
 use std::fmt;
@@ -137,6 +138,29 @@ impl OpenBracket {
         i128::from(self.unit_notional_paise()) * i128::from(self.qty_at_risk())
     }
 
+    /// Estimated charges of the legs executed so far: the entry fills and
+    /// the exits (valued at the average entry).
+    pub fn incurred_charges_paise(&self, rates: &ChargeRates) -> i64 {
+        let avg = self.avg_fill_paise.unwrap_or(0.0);
+        #[allow(clippy::cast_precision_loss)] // quantities far below 2^53
+        let legs = rates.leg(self.side, avg * self.filled_qty as f64)
+            + rates.leg(self.side.opposite(), avg * self.exited_qty as f64);
+        legs
+    }
+
+    /// Estimated charges of closing the held units at `last` (the average
+    /// entry when there is no last price).
+    pub fn close_charges_paise(&self, last: Option<Price>, rates: &ChargeRates) -> i64 {
+        let Some(avg) = self.avg_fill_paise else {
+            return 0;
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let px = last.map_or(avg, |p| p.paise() as f64);
+        #[allow(clippy::cast_precision_loss)]
+        let notional = px * self.position() as f64;
+        rates.leg(self.side.opposite(), notional)
+    }
+
     /// Mark-to-market of the held units at `last`.
     pub fn unrealized_paise(&self, last: Option<Price>) -> f64 {
         match (self.avg_fill_paise, last) {
@@ -155,6 +179,8 @@ pub struct Portfolio {
     /// IST day the daily figures belong to.
     day: Option<i64>,
     closed_realized_paise: i64,
+    /// Charges of today's closed brackets (reported, else estimated).
+    closed_charges_paise: i64,
     trades_today: u32,
     /// Per instrument slot: no entry before this UTC ns.
     cooldown_until: Vec<Option<i64>>,
@@ -180,6 +206,7 @@ impl Portfolio {
             brackets: Vec::new(),
             day: None,
             closed_realized_paise: 0,
+            closed_charges_paise: 0,
             trades_today: 0,
             cooldown_until: vec![None; slots],
             daily_loss_halted: false,
@@ -198,6 +225,7 @@ impl Portfolio {
         }
         self.day = Some(day);
         self.closed_realized_paise = 0;
+        self.closed_charges_paise = 0;
         self.trades_today = 0;
         self.daily_loss_halted = false;
         self.cooldown_until.iter_mut().for_each(|c| *c = None);
@@ -248,12 +276,33 @@ impl Portfolio {
 
     /// Mark-to-market of all held units, given each slot's last price.
     #[allow(clippy::cast_possible_truncation)] // bounded by prices x quantities
-    pub fn unrealized_paise(&self, last_price: impl Fn(usize) -> Option<Price>) -> i64 {
+    pub fn unrealized_paise(&self, last_price: &impl Fn(usize) -> Option<Price>) -> i64 {
         self.brackets
             .iter()
             .map(|b| b.unrealized_paise(last_price(b.slot)))
             .sum::<f64>()
             .round() as i64
+    }
+
+    /// Today's PnL as the daily-loss stop counts it; charges not reported
+    /// are estimated at `rates`.
+    pub fn daily_pnl(
+        &self,
+        last_price: impl Fn(usize) -> Option<Price>,
+        rates: &ChargeRates,
+    ) -> DailyPnl {
+        let mut charges = self.closed_charges_paise;
+        let mut close = 0i64;
+        for b in &self.brackets {
+            charges = charges.saturating_add(b.incurred_charges_paise(rates));
+            close = close.saturating_add(b.close_charges_paise(last_price(b.slot), rates));
+        }
+        DailyPnl {
+            realized_paise: self.realized_today_paise(),
+            charges_paise: charges,
+            unrealized_paise: self.unrealized_paise(&last_price),
+            close_charges_paise: close,
+        }
     }
 
     pub fn daily_loss_halted(&self) -> bool {
@@ -294,8 +343,16 @@ impl Portfolio {
         &mut self,
         day: i64,
         realized_paise: i64,
+        charges_paise: i64,
         trades_today: u32,
     ) -> Result<(), PortfolioError> {
+        if charges_paise < 0 {
+            return Err(PortfolioError::BadRestore {
+                what: "the day".into(),
+                key: "charges_paise",
+                problem: format!("must not be negative, got {charges_paise}"),
+            });
+        }
         if let Some(d) = self.day.filter(|d| *d != day) {
             return Err(PortfolioError::BadRestore {
                 what: "the day".into(),
@@ -305,6 +362,7 @@ impl Portfolio {
         }
         self.roll_day(day);
         self.closed_realized_paise = realized_paise;
+        self.closed_charges_paise = charges_paise;
         self.trades_today = trades_today;
         Ok(())
     }
@@ -429,26 +487,56 @@ impl Portfolio {
         Ok(())
     }
 
-    /// The bracket is over. `realized_paise` is its final PnL; it replaces
-    /// the PnL accumulated from its exit fills. `day` is the IST day of the
-    /// close: a late report for an earlier day does not count toward today.
+    /// The bracket is over. `realized_paise` is its final gross PnL; it
+    /// replaces the PnL accumulated from its exit fills. `charges_paise` are
+    /// its charges when known; `None` estimates both legs at `rates` (see
+    /// [`Portfolio::estimated_close`]). `day` is the
+    /// IST day of the close: a late report for an earlier day does not
+    /// count toward today.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_bracket_closed(
         &mut self,
         plan_id: &str,
         realized_paise: i64,
+        charges_paise: Option<i64>,
+        rates: &ChargeRates,
         ts_ns: i64,
         day: i64,
         cooldown_ns: i64,
     ) -> Result<OpenBracket, PortfolioError> {
+        if let Some(c) = charges_paise.filter(|c| *c < 0) {
+            return Err(PortfolioError::BadFeedback {
+                plan_id: plan_id.to_string(),
+                key: "charges",
+                problem: format!("must not be negative, got {c} paise"),
+            });
+        }
         let b = self.take(plan_id)?;
         if self.day.map_or(true, |d| d == day) {
             self.closed_realized_paise += realized_paise;
+            let charges = charges_paise
+                .unwrap_or_else(|| Portfolio::estimated_close(&b, realized_paise, rates));
+            self.closed_charges_paise = self.closed_charges_paise.saturating_add(charges);
         }
         if let Some(c) = self.cooldown_until.get_mut(b.slot) {
             let until = ts_ns.saturating_add(cooldown_ns);
             *c = Some(c.map_or(until, |prev| prev.max(until)));
         }
         Ok(b)
+    }
+
+    /// Charges of a closed bracket nobody reported: an entry leg at the
+    /// average fill and an exit leg at the exit value its gross PnL implies.
+    pub fn estimated_close(b: &OpenBracket, realized_paise: i64, rates: &ChargeRates) -> i64 {
+        let Some(avg) = b.avg_fill_paise else {
+            return 0;
+        };
+        #[allow(clippy::cast_precision_loss)] // quantities and PnL far below 2^53
+        let (entry, exit) = {
+            let entry = avg * b.filled_qty as f64;
+            (entry, entry + b.side.sign() as f64 * realized_paise as f64)
+        };
+        rates.leg(b.side, entry) + rates.leg(b.side.opposite(), exit.max(0.0))
     }
 
     /// The entry never filled: the plan's heat and its instrument are free.
@@ -502,7 +590,7 @@ mod tests {
         assert_eq!(p.gross_exposure_paise(), 10_010 * 80);
         assert_eq!(p.realized_today_paise(), 100 * 20);
         assert_eq!(
-            p.unrealized_paise(|_| Some(Price::from_paise(10_110))),
+            p.unrealized_paise(&|_| Some(Price::from_paise(10_110))),
             100 * 40
         );
         assert!(p.on_exit_filled("a", 41, 101.0).is_err(), "more than held");
@@ -510,14 +598,16 @@ mod tests {
             p.on_plan_cancelled("a"),
             Err(PortfolioError::HasFills(_))
         ));
-        let closed = p.on_bracket_closed("a", 3_500, 5, 10, 300).unwrap();
+        let closed = p
+            .on_bracket_closed("a", 3_500, None, &ChargeRates::default(), 5, 10, 300)
+            .unwrap();
         assert_eq!(closed.exited_qty, 20);
         assert_eq!((p.heat_paise(), p.realized_today_paise()), (0, 3_500));
         assert_eq!(p.gross_exposure_paise(), 0);
         assert_eq!(p.cooldown_until(0), Some(305));
         assert_eq!(p.trades_today(), 1);
         assert!(matches!(
-            p.on_bracket_closed("a", 0, 0, 10, 0),
+            p.on_bracket_closed("a", 0, None, &ChargeRates::default(), 0, 10, 0),
             Err(PortfolioError::UnknownPlan(_))
         ));
     }
@@ -532,7 +622,8 @@ mod tests {
         assert_eq!(p.open_count(), 1);
         assert!(p.open_on_slot(0).is_none() && p.open_on_slot(1).is_some());
         p.on_entry_filled("b", 100, 100.0).unwrap();
-        p.on_bracket_closed("b", -1_000, 1, 9, 10).unwrap(); // late report for day 9
+        p.on_bracket_closed("b", -1_000, Some(2_000), &ChargeRates::default(), 1, 9, 10)
+            .unwrap(); // late report for day 9
         assert_eq!(p.realized_today_paise(), 0);
         p.halt_for_daily_loss();
         assert!(!p.roll_day(9));
@@ -542,6 +633,56 @@ mod tests {
         assert!(p.on_entry_filled("zz", 1, 1.0).is_err());
         p.open(bracket("c", 0));
         assert!(p.on_entry_filled("c", 1, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn daily_pnl_counts_charges_reported_and_estimated() {
+        // 6.4 bps a buy, 3.2 a sell; the brackets are long.
+        const BPS: &ChargeRates = &ChargeRates {
+            buy_bps_e6: 6_400_000,
+            sell_bps_e6: 3_200_000,
+        };
+        let mut p = Portfolio::new(2);
+        p.roll_day(10);
+        p.open(bracket("a", 0));
+        p.open(bracket("b", 1));
+        // Nothing filled: nothing charged, nothing to close.
+        assert_eq!(p.daily_pnl(|_| None, BPS), DailyPnl::default());
+        p.on_entry_filled("a", 100, 100.0).unwrap();
+        p.on_exit_filled("a", 50, 99.0).unwrap();
+        let last = |_| Some(Price::from_paise(9_800));
+        let d = p.daily_pnl(last, BPS);
+        // Bought 10,000 rupees: 6.40; sold 5,000 (at the entry price): 1.60;
+        // to sell 50 x 98.00 = 4,900 rupees: 1.568 -> 1.57.
+        assert_eq!(
+            d,
+            DailyPnl {
+                realized_paise: -5_000,
+                charges_paise: 640 + 160,
+                unrealized_paise: -10_000,
+                close_charges_paise: 157,
+            }
+        );
+        assert_eq!(d.net_paise(), -5_000 - 800 - 10_000 - 157);
+        // Closed with its charges reported: they replace every estimate.
+        p.on_bracket_closed("a", -15_000, Some(4_321), BPS, 1, 10, 0)
+            .unwrap();
+        let d = p.daily_pnl(last, BPS);
+        assert_eq!((d.realized_paise, d.charges_paise), (-15_000, 4_321));
+        assert_eq!(d.close_charges_paise, 0);
+        // Closed without: both legs estimated, the exit at the value its PnL implies.
+        p.on_entry_filled("b", 100, 100.0).unwrap();
+        p.on_bracket_closed("b", -20_000, None, BPS, 1, 10, 0)
+            .unwrap();
+        // Bought 10,000 rupees: 6.40; sold 9,800 rupees: 3.136 -> 3.14.
+        assert_eq!(p.daily_pnl(last, BPS).charges_paise, 4_321 + 640 + 314);
+        p.open(bracket("c", 0));
+        assert!(p
+            .on_bracket_closed("c", 0, Some(-1), BPS, 1, 10, 0)
+            .is_err());
+        assert_eq!(p.open_count(), 1, "a refused close changes nothing");
+        p.roll_day(11);
+        assert_eq!(p.daily_pnl(last, BPS).charges_paise, 0);
     }
 
     #[test]

@@ -38,6 +38,74 @@ pub fn stop_too_tight(distance_paise: i64, entry_paise: i64, min_bps_e6: i64) ->
         < i128::from(min_bps_e6) * i128::from(entry_paise)
 }
 
+/// The rule that sets the nearest allowed stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopFloor {
+    /// `risk.min_stop_distance_bps` of the entry.
+    MinDistance,
+    /// Modelled slippage of both legs: 2 x `risk.slippage_bps` of the entry.
+    Slippage,
+    /// `risk.min_stop_spread_multiple` x the current spread.
+    Spread,
+}
+
+impl StopFloor {
+    /// The config key behind the rule.
+    pub const fn key(self) -> &'static str {
+        match self {
+            StopFloor::MinDistance => "min_stop_distance_bps",
+            StopFloor::Slippage => "slippage_bps",
+            StopFloor::Spread => "min_stop_spread_multiple",
+        }
+    }
+
+    /// Whether a stop `distance_paise` from `entry_paise` is nearer than the
+    /// largest of the three rules, exactly (integers, no floats). Each rule
+    /// at 0 is off; no spread, no spread rule.
+    pub fn too_tight(
+        distance_paise: i64,
+        entry_paise: i64,
+        spread_paise: Option<i64>,
+        min_bps_e6: i64,
+        slippage_bps_e6: i64,
+        spread_multiple_e6: i64,
+    ) -> bool {
+        let bps_floor = min_bps_e6.max(slippage_bps_e6.saturating_mul(2));
+        let spread = i128::from(spread_paise.unwrap_or(0).max(0));
+        stop_too_tight(distance_paise, entry_paise, bps_floor)
+            || i128::from(distance_paise) * i128::from(PCT_SCALE)
+                < i128::from(spread_multiple_e6) * spread
+    }
+
+    /// The floor in paise (for display) and the rule that sets it; ties go
+    /// to the first of min distance, slippage, spread.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn of(
+        entry_paise: i64,
+        spread_paise: Option<i64>,
+        min_bps_e6: i64,
+        slippage_bps_e6: i64,
+        spread_multiple_e6: i64,
+    ) -> (f64, StopFloor) {
+        let bps = |e6: i64| entry_paise as f64 * e6 as f64 / (10_000.0 * PCT_SCALE as f64);
+        let spread =
+            spread_paise.unwrap_or(0).max(0) as f64 * spread_multiple_e6 as f64 / PCT_SCALE as f64;
+        [
+            (bps(min_bps_e6), StopFloor::MinDistance),
+            (bps(slippage_bps_e6.saturating_mul(2)), StopFloor::Slippage),
+            (spread, StopFloor::Spread),
+        ]
+        .into_iter()
+        .fold((0.0, StopFloor::MinDistance), |best, c| {
+            if c.0 > best.0 {
+                c
+            } else {
+                best
+            }
+        })
+    }
+}
+
 /// Stop distance in basis points of the entry, for display.
 #[allow(clippy::cast_precision_loss)]
 pub fn distance_bps(distance_paise: i64, entry_paise: i64) -> f64 {
@@ -124,6 +192,45 @@ mod tests {
         #[case] tight: bool,
     ) {
         assert_eq!(stop_too_tight(distance, entry, min_bps_e6), tight);
+    }
+
+    #[rstest]
+    // Entry 2,500.00 (250,000 paise); defaults 20 bps, 2 x 5 bps, 3 spreads.
+    #[case(500, None, false)] // exactly 20 bps
+    #[case(499, None, true)]
+    #[case(499, Some(100), true)]
+    #[case(600, Some(200), false)] // exactly 3 spreads of 2.00
+    #[case(599, Some(200), true)]
+    fn stop_floor_is_the_largest_rule(
+        #[case] distance: i64,
+        #[case] spread: Option<i64>,
+        #[case] tight: bool,
+    ) {
+        let too = StopFloor::too_tight(distance, 250_000, spread, 20_000_000, 5_000_000, 3_000_000);
+        assert_eq!(too, tight);
+    }
+
+    #[test]
+    fn the_floor_names_its_rule() {
+        let of = |min, slip, spread| StopFloor::of(250_000, Some(200), min, slip, spread);
+        assert_eq!(
+            of(20_000_000, 5_000_000, 0),
+            (500.0, StopFloor::MinDistance)
+        );
+        assert_eq!(of(5_000_000, 5_000_000, 0), (250.0, StopFloor::Slippage));
+        assert_eq!(
+            of(20_000_000, 5_000_000, 3_000_000),
+            (600.0, StopFloor::Spread)
+        );
+        assert_eq!(of(0, 0, 0), (0.0, StopFloor::MinDistance));
+        // Slippage alone: 10 bps of the entry even with the floor off.
+        assert!(StopFloor::too_tight(249, 250_000, None, 0, 5_000_000, 0));
+        assert!(!StopFloor::too_tight(250, 250_000, None, 0, 5_000_000, 0));
+        assert!(
+            !StopFloor::too_tight(1, 250_000, Some(1_000), 0, 0, 0),
+            "all off"
+        );
+        assert_eq!(StopFloor::Spread.key(), "min_stop_spread_multiple");
     }
 
     #[test]

@@ -108,6 +108,7 @@ mod tests {
                 tick: &t,
                 tick_size: p(5),
                 vwap_paise: None,
+                vwap_sd_paise: None,
             };
             if let Some(sig) = s.on_tick(&v) {
                 fired.push((i, sig));

@@ -27,6 +27,9 @@ pub struct MarketView<'a> {
     pub tick_size: Price,
     /// Session VWAP in paise, once volume has traded since the open.
     pub vwap_paise: Option<f64>,
+    /// Volume-weighted standard deviation of the session's prices around
+    /// the VWAP, in paise.
+    pub vwap_sd_paise: Option<f64>,
 }
 
 /// A proposed trade; all prices on the instrument's tick grid.
@@ -78,7 +81,11 @@ pub fn build(cfg: &EngineConfig) -> Result<Vec<Box<dyn Strategy>>, ConfigError> 
         out.push(Box::new(TrendPullback::new(&s.trend_pullback)));
     }
     if s.vwap_reversion.enabled {
-        out.push(Box::new(VwapReversion::new(&s.vwap_reversion)));
+        out.push(Box::new(VwapReversion::new(
+            &s.vwap_reversion,
+            cfg.vwap_band()?,
+            &times,
+        )));
     }
     if s.ema_cross.enabled {
         out.push(Box::new(EmaCross::new(&s.ema_cross)));
@@ -198,10 +205,15 @@ mod tests {
     #[test]
     fn every_strategy_can_be_switched_off() {
         let mut cfg = EngineConfig::default();
+        let names = |c: &EngineConfig| -> Vec<&'static str> {
+            build(c).unwrap().iter().map(|s| s.name()).collect()
+        };
+        // The benchmark strategy is off by default.
+        assert_eq!(names(&cfg), ["ORB", "TrendPullback", "VWAPReversion"]);
+        cfg.strategies.ema_cross.enabled = true;
         assert_eq!(build(&cfg).unwrap().len(), 4);
         cfg.strategies.orb.enabled = false;
         cfg.strategies.ema_cross.enabled = false;
-        let names: Vec<_> = build(&cfg).unwrap().iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["TrendPullback", "VWAPReversion"]);
+        assert_eq!(names(&cfg), ["TrendPullback", "VWAPReversion"]);
     }
 }

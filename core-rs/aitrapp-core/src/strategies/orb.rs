@@ -156,6 +156,7 @@ mod tests {
             tick: &t,
             tick_size: Price::from_paise(5),
             vwap_paise: None,
+            vwap_sd_paise: None,
         })
     }
 

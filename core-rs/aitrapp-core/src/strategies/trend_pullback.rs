@@ -172,6 +172,7 @@ mod tests {
             tick: &t,
             tick_size: Price::from_paise(5),
             vwap_paise: None,
+            vwap_sd_paise: None,
         })
     }
 
@@ -181,6 +182,7 @@ mod tests {
             slow_period: 6,
             atr_period: 3,
             swing_bars: 3,
+            stop_atr: 2.0,
             ..Default::default()
         };
         TrendPullback::new(&cfg)
