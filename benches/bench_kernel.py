@@ -66,6 +66,10 @@ def bench_config() -> EngineConfig:
                 "cooldown_seconds": 0,
                 "daily_loss_stop_pct": 100.0,
                 "max_portfolio_heat_pct": 100.0,
+                # 10-tick stops (the benchmark strategy) are inside the default floor.
+                "min_stop_distance_bps": 0.0,
+                "min_stop_spread_multiple": 0.0,
+                "slippage_bps": 0.0,
                 "max_position_notional_pct": 10_000.0,
                 "max_gross_exposure_pct": 10_000.0,
             },

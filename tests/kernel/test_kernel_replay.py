@@ -31,6 +31,10 @@ def ema_config() -> EngineConfig:
                 "max_open_positions": 50,
                 "daily_loss_stop_pct": 100.0,
                 "max_portfolio_heat_pct": 100.0,
+                # 10-tick stops (the benchmark strategy) are inside the default floor.
+                "min_stop_distance_bps": 0.0,
+                "min_stop_spread_multiple": 0.0,
+                "slippage_bps": 0.0,
             },
             "strategies": {
                 "orb": {"enabled": False},

@@ -92,6 +92,10 @@ fn kernel() -> Kernel<SimVenue> {
     cfg.risk.cooldown_seconds = 0;
     cfg.risk.daily_loss_stop_pct = 100.0;
     cfg.risk.max_portfolio_heat_pct = 100.0;
+    // The peer's 10-tick stops are inside the default stop floor.
+    cfg.risk.min_stop_distance_bps = 0.0;
+    cfg.risk.min_stop_spread_multiple = 0.0;
+    cfg.risk.slippage_bps = 0.0;
     cfg.session.entry_end = "23:50".into();
     let venue_cfg: SimVenueConfig =
         serde_json::from_str(r#"{"slippage_bps": 0.0}"#).expect("venue config");

@@ -510,6 +510,6 @@ impl<V: Venue> Kernel<V> {
         self.counters.races += u64::from(race);
         let _ = self
             .engine
-            .on_bracket_closed(&plan_id, gross as f64 / 100.0, t);
+            .on_bracket_closed(&plan_id, gross as f64 / 100.0, None, t);
     }
 }

@@ -138,5 +138,9 @@ pub fn ema_config() -> EngineConfig {
     cfg.risk.max_open_positions = 50;
     cfg.risk.daily_loss_stop_pct = 100.0;
     cfg.risk.max_portfolio_heat_pct = 100.0;
+    // The benchmark strategy's 10-tick stops are inside the default stop floor.
+    cfg.risk.min_stop_distance_bps = 0.0;
+    cfg.risk.min_stop_spread_multiple = 0.0;
+    cfg.risk.slippage_bps = 0.0;
     cfg
 }
