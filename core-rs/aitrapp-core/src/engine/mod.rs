@@ -371,7 +371,7 @@ impl Engine {
         if !pending.is_empty() {
             let signals = std::mem::take(&mut self.pending);
             for sig in &signals {
-                out.push(self.decide(ix, sig, &tick));
+                out.push(self.decide(ix, sig, tick));
             }
             self.pending = signals;
             self.pending.clear();
