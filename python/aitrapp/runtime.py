@@ -92,6 +92,7 @@ T = TypeVar("T")
 _SECOND_NS = 1_000_000_000
 # After a replay's last tick, time runs on to the close (square-off, timeouts).
 _SESSION_CLOSE = dt_time(15, 30)
+_PRE_OPEN = dt_time(9, 0)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -408,6 +409,8 @@ class Runtime:
             paper.to_json(),
             json.dumps(_bracket_template(o.bracket)),
         )
+        # The day starts at the pre-open: one bad first tick cannot pick the day.
+        kernel.advance_time(ist_ns(self.day, _PRE_OPEN))
         self.kernel = KernelDriver(
             kernel,
             writer=self.writer,
@@ -1124,6 +1127,7 @@ class Runtime:
             "latency_measured": bv.latency_measured,
             "order_latency": bv.order_latency.summary().as_dict(),
             "alerts": bv.alerts[-10:],
+            "protection": bv.protection,
             "flatten": self.flatten_results[-1] if self.flatten_results else None,
             "reconcile": self.reconcile.summary() if self.reconcile is not None else None,
             "restored": self.restored.summary() if self.restored is not None else None,
@@ -1194,6 +1198,7 @@ class Runtime:
             "critical_alerts": c["critical_alerts"],
             "double_exits": c.get("double_exits", 0),
             "races": c.get("races", 0),
+            "protection": bv.protection,
             "tick_to_decision": bv.latency.summary().as_dict(),
             "latency_measured": bv.latency_measured,
             "order_latency": bv.order_latency.summary().as_dict(),

@@ -180,6 +180,33 @@ class LatencyOut(_Open):
     slo_compliance: float | None = Field(None, description="Share of samples within slo_ms (0..1)")
 
 
+class ProtectionOut(_Open):
+    """Did the brackets hold their plans? Over the session's closed trades so far
+    (``aitrapp.report.protection``; docs/protection.md)."""
+
+    trades: int
+    exits: dict[str, int] = Field(
+        description="Trades by exit reason: TP, STOP, STOP_GAPPED, UNPROTECTED, EOD, TIME, "
+        "FLATTEN, then any other"
+    )
+    loss_over_risk: dict[str, Any] = Field(
+        description="Gross loss / planned risk over losing trades: losses, median, p95, worst, "
+        "worst_plan_id, beyond (3.0), beyond_count, beyond_gapped, beyond_not_gapped"
+    )
+    slippage: dict[str, Any] = Field(
+        description="entry and exit against the plan: count, rupees, median_bps, p95_bps, "
+        "worst_bps (positive = worse)"
+    )
+    double_exits: int = Field(description="Brackets whose stop and target both filled")
+    races: int = Field(description="Double exits whose second fill raced our cancel")
+    unraced_double_exits: int
+    unprotected_share: float | None = Field(description="UNPROTECTED exits / trades (0..1)")
+    watchdog_escalations: int | None = Field(
+        description="STOP_FILL_TIMEOUT and STOP_UNFILLED alerts (triggered stops not filled)"
+    )
+    watchdog: dict[str, int] | None
+
+
 class StateOut(_Open):
     """The runtime's live snapshot."""
 
@@ -195,6 +222,9 @@ class StateOut(_Open):
     tick_to_decision: LatencyOut
     order_latency: LatencyOut | None = None
     alerts: list[dict[str, Any]] = Field(default_factory=list, description="Latest OCO alerts")
+    protection: ProtectionOut | None = Field(
+        None, description="Protection figures so far (kernel sessions; null on the pipeline)"
+    )
     flatten: dict[str, Any] | None = Field(None, description="The last flatten's outcome")
 
 
@@ -324,6 +354,7 @@ __all__ = [
     "OrderOut",
     "Page",
     "PositionOut",
+    "ProtectionOut",
     "RiskEventOut",
     "SignalOut",
     "StateOut",

@@ -28,6 +28,7 @@ from aitrapp.kernel.replay import trades_of
 from aitrapp.logs import order_log
 from aitrapp.metrics import Metrics
 from aitrapp.pipeline.latency import LatencyRecorder
+from aitrapp.report.protection import ProtectionTally
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class KernelDriver:
         self._plan_fills: dict[str, list[dict[str, Any]]] = {}
         self._plan_side: dict[str, tuple[str, int]] = {}
         self._rejections_seen: dict[str, int] = {}
+        self.protection = ProtectionTally()  # the /state and summary protection figures
 
     # ---------------------------------------------------------------- feeding
     def run_batch(self, batch: TickBatch) -> None:
@@ -139,6 +141,7 @@ class KernelDriver:
             return
         trades = trades_of(ev, self.instruments, self.charges, self._plan_fills)
         self.persister.persist(ev, trades)
+        self.protection.absorb(ev, trades)
         m, bus = self.metrics, self.bus
         for d in rows(ev, "decisions"):
             self._plan_side[d["plan_id"]] = (d["side"], d["token"])

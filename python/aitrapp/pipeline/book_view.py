@@ -32,6 +32,8 @@ class BookView:
     latency_measured: str
     alerts: list[dict[str, Any]]
     net_pnl_today: Decimal
+    # Protection figures so far (aitrapp.report.protection); None: not kept on this path.
+    protection: dict[str, Any] | None = None
 
     @staticmethod
     def of_kernel(k: KernelDriver) -> BookView:
@@ -61,6 +63,7 @@ class BookView:
             latency_measured=k.latency_measured,
             alerts=k.alerts,
             net_pnl_today=k.net_pnl_today,
+            protection=k.protection.snapshot(),
         )
 
     @staticmethod
