@@ -29,7 +29,13 @@ BUSY = EngineConfig.parse(
             "orb": {"enabled": False},
             "trend_pullback": {"enabled": False},
             "vwap_reversion": {"enabled": False},
-            "ema_cross": {"fast_period": 3, "slow_period": 8, "stop_ticks": 60, "tp_ticks": 90},
+            "ema_cross": {
+                "enabled": True,  # off by default
+                "fast_period": 3,
+                "slow_period": 8,
+                "stop_ticks": 60,
+                "tp_ticks": 90,
+            },
         },
     }
 )

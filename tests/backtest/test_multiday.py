@@ -15,15 +15,10 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from aitrapp.backtest.runner import (
-    BacktestRequest,
-    KernelUnavailableError,
-    kernel_available,
-    run_backtest,
-)
+from aitrapp.backtest.runner import BacktestRequest, run_backtest
 from aitrapp.cli import app
 from aitrapp.instruments_csv import load_instruments_file
-from aitrapp.settings import AppSettings
+from aitrapp.settings import AppSettings, load_settings
 
 from .conftest import BUSY, TRADING_DAYS
 
@@ -110,18 +105,20 @@ async def test_range_and_symbols(
     assert reasons[date(2026, 1, 28)] == "no data"
 
 
-async def test_no_db_runs_on_the_kernel_or_says_it_is_missing(
-    settings: AppSettings, candles: list[Path], own_instruments: Path
+async def test_no_db_runs_on_the_kernel_without_a_database(
+    candles: list[Path], own_instruments: Path, tmp_path: Path
 ) -> None:
+    # A database URL nothing listens on: any connection attempt would fail the run.
+    settings = load_settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", redis_url=None,
+        data_dir=tmp_path / "var", logs_dir=tmp_path / "logs",
+    )  # fmt: skip
     request = _request(candles, own_instruments, no_db=True)
-    if not kernel_available():
-        with pytest.raises(KernelUnavailableError, match=r"no kernel yet \(aitrapp\._core\.Kernel"):
-            await run_backtest(settings, request)
-        return
     result = await run_backtest(settings, request)
     assert [d.day for d in result.days] == list(TRADING_DAYS)
     assert all(d.session_id is None and d.replay_sha for d in result.days)
     assert date(2026, 1, 26) in {s.day for s in result.skipped}
+    assert sum(len(d.trades) for d in result.days) > 0
 
 
 def test_the_cli_writes_the_report(
@@ -145,6 +142,14 @@ def test_the_cli_writes_the_report(
     assert [d["day"] for d in data["days_run"]] == [d.isoformat() for d in TRADING_DAYS]
     assert data["synthetic"] is True and data["total"]["trades"] > 0
     assert (out / "report.html").exists() and (out / "equity.png").stat().st_size > 5000
-    if not kernel_available():
-        result = CliRunner().invoke(app, [*args, "--no-db"], env=env)
-        assert result.exit_code == 2 and "aitrapp._core.Kernel" in result.output
+    # --no-db: the same report, figure for figure and trade for trade, without the ids.
+    args[args.index("--report-dir") + 1] = str(tmp_path / "report-no-db")
+    result = CliRunner().invoke(app, [*args, "--no-db"], env=env)
+    assert result.exit_code == 0, result.output
+    no_db = json.loads((tmp_path / "report-no-db" / "report.json").read_text())
+    assert data["backtest_id"] and no_db["backtest_id"] is None
+    assert all(d["session_id"] for d in data["days_run"])
+    for d in (*data["days_run"], *no_db["days_run"]):
+        d.pop("session_id")
+    data.pop("backtest_id"), no_db.pop("backtest_id")
+    assert no_db == data

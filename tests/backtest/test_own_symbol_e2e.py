@@ -27,6 +27,7 @@ enabled = false
 [strategies.vwap_reversion]
 enabled = false
 [strategies.ema_cross]
+enabled = true
 fast_period = 3
 slow_period = 8
 stop_ticks = 60

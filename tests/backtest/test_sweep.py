@@ -1,4 +1,5 @@
-"""aitrapp sweep: the grid, ranking, walk-forward, Ray (1 worker and 2 give one table)."""
+"""aitrapp sweep: the grid, ranking, walk-forward, Ray (1 worker and 2 give one table, on
+the kernel without a database, the same trades as ``aitrapp backtest --no-db``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from aitrapp.backtest.records import DayResult, round_trip
 from aitrapp.backtest.report import ReportSettings, build_report
-from aitrapp.backtest.runner import BacktestRequest, kernel_available, load_backtest_data
+from aitrapp.backtest.runner import BacktestRequest, load_backtest_data, run_day
 from aitrapp.calendar import IST
 from aitrapp.cli import app
 from aitrapp.config import EngineConfig
@@ -24,16 +25,14 @@ from aitrapp.research.sweep import (
     METRICS,
     SweepResult,
     SweepRow,
-    database_url,
     rank,
     results_table,
     run_sweep,
     walk_forward,
     walk_forward_table,
 )
-from aitrapp.settings import AppSettings
 
-from .conftest import BUSY
+from .conftest import BUSY, TRADING_DAYS
 
 BASE = EngineConfig()
 
@@ -103,7 +102,7 @@ def _result() -> SweepResult:
         b.index: (_day(D1, "1002.00"), _day(D2, "1002.00"), _day(D3, "1020.00")),  # wins late
     }
     rows = tuple(SweepRow(c, days[c.index], build_report(days[c.index], SETTINGS)) for c in (a, b))
-    return SweepResult(grid, rows, on_kernel=False, workers=1)
+    return SweepResult(grid, rows, workers=1)
 
 
 def test_ranking_by_metric() -> None:
@@ -131,11 +130,6 @@ def test_walk_forward_reports_in_and_out_of_sample_separately() -> None:
         walk_forward(result, 3, METRICS["net"])
 
 
-def test_scratch_database_urls_keep_the_query() -> None:
-    url = "postgresql://u:p@127.0.0.1:5432/main?sslmode=disable"
-    assert database_url(url, "x") == "postgresql://u:p@127.0.0.1:5432/x?sslmode=disable"
-
-
 def test_sweep_without_ray_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -161,16 +155,13 @@ def ray_cluster() -> Iterator[None]:
         ray.shutdown()
 
 
-@pytest.mark.integration
 async def test_one_worker_and_two_give_the_same_table(
-    ray_cluster: None, settings: AppSettings, candles: list[Path], own_instruments: Path,
-    tmp_path: Path,
-) -> None:  # fmt: skip
+    ray_cluster: None, candles: list[Path], own_instruments: Path, tmp_path: Path
+) -> None:
     request = BacktestRequest(
         replay=(candles[0],),
         universe=load_instruments_file(own_instruments),
         config=BUSY,
-        end=date(2026, 1, 23),
     )
     data = await load_backtest_data(request)
     grid = parse_grid(
@@ -178,16 +169,40 @@ async def test_one_worker_and_two_give_the_same_table(
     )
     combos = grid.combinations(BUSY)
     tables = []
+    walks = []
     for workers in (1, 2):
         result = await run_sweep(
-            settings, data, grid, combos, workers=workers, on_kernel=kernel_available(),
+            data, grid, combos, workers=workers,
             report_settings=lambda c: ReportSettings(Decimal(str(c.risk.capital_rupees))),
         )  # fmt: skip
-        assert [d.day for d in result.rows[0].days] == [date(2026, 1, 22), date(2026, 1, 23)]
+        assert [d.day for d in result.rows[0].days] == list(TRADING_DAYS)
         tables.append(results_table(result, METRICS["net"]))
+        walks.append(walk_forward_table(walk_forward(result, 2, METRICS["net"]), grid.keys))
     assert tables[0] == tables[1]
+    assert walks[0] == walks[1]
     trades = [int(row[tables[0][0].index("trades")]) for row in tables[0][1:]]
     assert sum(trades) > 0
+    # Each task ran the days as run_day(db=None) does: the same trades, day by day.
+    for row in result.rows:
+        alone = [
+            await run_day(td.day, td.ticks, data.instruments, row.combination.config, db=None)
+            for td in data.split.days
+        ]
+        assert [d.trades for d in row.days] == [d.trades for d in alone]
+        assert [(d.ticks, d.signals, d.replay_sha) for d in row.days] == [
+            (d.ticks, d.signals, d.replay_sha) for d in alone
+        ]
+    # Walk-forward on the real days: chosen on the first two, reported on the third apart.
+    wf = walk_forward(result, 2, METRICS["net"])
+    assert wf.in_days == TRADING_DAYS[:2] and wf.out_days == TRADING_DAYS[2:]
+    for wrow in wf.rows:
+        days = next(r.days for r in result.rows if r.combination == wrow.combination)
+        assert wrow.in_sample.trades == len(days[0].trades) + len(days[1].trades)
+        assert wrow.out_of_sample.trades == len(days[2].trades)
+        assert wrow.in_sample.net == days[0].net + days[1].net
+        assert wrow.out_of_sample.net == days[2].net
+    in_nets = [r.in_sample.net for r in wf.rows]
+    assert in_nets == sorted(in_nets, reverse=True) and wf.best == wf.rows[0]
     from aitrapp.research.plots import write_sweep_plots
 
     pngs = write_sweep_plots(result, METRICS["net"], tmp_path / "out")

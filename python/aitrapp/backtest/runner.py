@@ -3,11 +3,16 @@
 One seam, :func:`run_day`, runs one day and returns its trades:
 
 - with ``db`` (a :class:`DayDatabase`), the day is a full PAPER session of
-  the trading runtime on the replayed ticks, stamped with its own date, in
-  the backtest's database, tied to the backtest by ``sessions.backtest_id``;
-- with ``db=None`` it runs on the trading kernel without a database
-  (``--no-db`` and the sweep's tasks): that needs ``aitrapp.kernel``
-  (issue 12); until it exists this path refuses with a message saying so.
+  the trading runtime on the kernel, on the replayed ticks, stamped with its
+  own date, in the backtest's database, tied to the backtest by
+  ``sessions.backtest_id``;
+- with ``db=None`` (``--no-db`` and every sweep task) it runs on the trading
+  kernel alone (``aitrapp.kernel.replay_day``): no database, no runtime.
+
+Both paths get the same paper venue and bracket settings
+(:func:`session_settings`, the runtime's defaults) and the same instruments
+(those the day's ticks name), so their trades are the same: plan ids, fills,
+times, charges and net P&L (a test compares them to the paisa).
 
 A day is identified by its content (``replay_sha``) and the config: a day
 that already completed in this database is not run again (its client order
@@ -19,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -38,25 +43,28 @@ from aitrapp._core import Instrument
 from aitrapp.backtest.days import DaySplit, SkippedDay, split_days
 from aitrapp.backtest.hashing import replay_sha
 from aitrapp.backtest.records import DayResult, TradeRecord
+from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.config import EngineConfig
 from aitrapp.db.embedded import EmbeddedPostgres
 from aitrapp.db.migrate import migrate
 from aitrapp.db.pool import Database, Pool, open_database
-from aitrapp.exceptions import AitrappError, ConfigError
+from aitrapp.exceptions import ConfigError
 from aitrapp.feeds.base import ArrayFeed, TickBatch
 from aitrapp.feeds.replay import ReplayFeed
+from aitrapp.kernel import KernelTrade, replay_day
 from aitrapp.pipeline.orchestrator import BracketOptions
-from aitrapp.runtime import RuntimeOptions, default_paper_config, start_runtime
+from aitrapp.runtime import (
+    RuntimeOptions,
+    _bracket_template,
+    default_paper_config,
+    start_runtime,
+)
 from aitrapp.settings import AppSettings
 from aitrapp.universe import Universe, UniverseEntry
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.1
-
-
-class KernelUnavailableError(AitrappError):
-    """A run without the database needs the trading kernel, which this build lacks."""
 
 
 class DayProgress(Protocol):
@@ -80,6 +88,18 @@ class DayDatabase:
 
 
 # ------------------------------------------------------------------ the seam
+def session_settings() -> tuple[PaperConfig, BracketOptions]:
+    """The paper venue and bracket settings of every backtest day, with or without
+    the database: the runtime's defaults (what ``aitrapp paper`` trades with)."""
+    return default_paper_config(), BracketOptions()
+
+
+def day_instruments(ticks: TickBatch, instruments: Sequence[Instrument]) -> list[Instrument]:
+    """The instruments the day's ticks name (the session's universe), in given order."""
+    used = set(np.unique(ticks.token).tolist())
+    return [i for i in instruments if i.instrument_token in used]
+
+
 async def run_day(
     day: date,
     ticks: TickBatch,
@@ -97,64 +117,55 @@ async def run_day(
 def run_day_on_kernel(
     day: date, ticks: TickBatch, instruments: Sequence[Instrument], config: EngineConfig
 ) -> DayResult:
-    """The day on the trading kernel, without a database: ``aitrapp.kernel.replay_day``
-    (the same kernel and charges as a persisted session)."""
-    replay = _kernel_replay_day()
+    """The day on the trading kernel without a database (``aitrapp.kernel.replay_day``):
+    the kernel, settings and charges of a persisted session, so the same trades."""
     t0 = time.perf_counter()
-    kday = replay(ticks, list(instruments), config)
-    segments = {(i.exchange, i.tradingsymbol): i.segment for i in instruments}
-    trades = tuple(_trade_from_kernel(day, t, segments) for t in kday.trades)
-    counters: Mapping[str, Any] = getattr(kday, "counters", None) or {}
+    paper, bracket = session_settings()
+    present = day_instruments(ticks, instruments)
+    kday = replay_day(
+        ticks,
+        present,
+        config,
+        venue=json.loads(paper.to_json()),
+        bracket=_bracket_template(bracket),
+    )
+    decisions = kday.events.get("decisions", {})
+    planned_tp = dict(zip(decisions.get("plan_id", []), decisions.get("tp", []), strict=True))
+    segments = {(i.exchange, i.tradingsymbol): i.segment for i in present}
+    trades = sorted(
+        (_trade_from_kernel(day, t, segments, planned_tp.get(t.plan_id)) for t in kday.trades),
+        key=lambda t: (t.closed_at, t.plan_id),  # the database path's order
+    )
+    c = kday.counters
     return DayResult(
         day=day,
         status="COMPLETED",
-        trades=trades,
-        ticks=len(ticks),
+        trades=tuple(trades),
+        ticks=int(c["ticks"]),
         replay_sha=day_sha(ticks, instruments),
-        signals=int(counters.get("signals", 0)),
-        decisions=int(counters.get("decisions", 0)),
-        risk_blocks=int(counters.get("risk_blocks", 0)),
+        # As a kernel session's summary counts them (aitrapp.pipeline.book_view).
+        signals=int(c["decisions"]) + int(c["blocks"]),
+        decisions=int(c["decisions"]),
+        risk_blocks=int(c["blocks"]),
         wall_s=time.perf_counter() - t0,
     )
 
 
-def require_kernel() -> None:
-    """Raises :class:`KernelUnavailableError`, naming what is missing, without the kernel."""
-    _kernel_replay_day()
+_Q4 = Decimal("0.0001")  # money and prices as the database stores them (numeric(18, 4))
 
 
-def kernel_available() -> bool:
-    try:
-        _kernel_replay_day()
-    except KernelUnavailableError:
-        return False
-    return True
+def _q4(value: Decimal) -> Decimal:
+    return value.quantize(_Q4)
 
 
-def _kernel_replay_day() -> Callable[..., Any]:
-    missing = []
-    core = importlib.import_module("aitrapp._core")
-    if not hasattr(core, "Kernel"):
-        missing.append("aitrapp._core.Kernel")
-    replay = None
-    if not missing:
-        try:
-            replay = getattr(importlib.import_module("aitrapp.kernel"), "replay_day", None)
-        except ImportError:
-            replay = None
-        if replay is None:
-            missing.append("aitrapp.kernel.replay_day")
-    if missing or replay is None:
-        raise KernelUnavailableError(
-            "--no-db runs each day on the trading kernel without a database, and this build "
-            f"has no kernel yet ({', '.join(missing)} missing; issue 12). Run without --no-db: "
-            "the database path replays the same days through the PAPER runtime."
-        )
-    return replay  # type: ignore[no-any-return]
-
-
-def _trade_from_kernel(day: date, t: Any, segments: Mapping[tuple[str, str], str]) -> TradeRecord:
-    """A ``aitrapp.kernel.KernelTrade`` as a report trade (times from exchange ns)."""
+def _trade_from_kernel(
+    day: date,
+    t: KernelTrade,
+    segments: Mapping[tuple[str, str], str],
+    planned_tp_paise: float | None,
+) -> TradeRecord:
+    """A kernel trade as a report trade, valued as the database path stores it."""
+    tp = None if planned_tp_paise is None else _q4(Decimal(str(planned_tp_paise)) / 100)
     return TradeRecord(
         day=day,
         plan_id=t.plan_id,
@@ -164,18 +175,18 @@ def _trade_from_kernel(day: date, t: Any, segments: Mapping[tuple[str, str], str
         segment=segments.get((t.exchange, t.tradingsymbol), "EQ"),
         side="BUY" if t.side == "BUY" else "SELL",
         qty=int(t.qty),
-        entry_price=Decimal(t.entry_price),
-        exit_price=Decimal(t.exit_price),
+        entry_price=_q4(t.entry_price),
+        exit_price=_q4(t.exit_price),
         opened_at=datetime.fromtimestamp(t.opened_ns / 1e9, UTC),
         closed_at=datetime.fromtimestamp(t.closed_ns / 1e9, UTC),
         exit_reason=t.exit_reason,
-        planned_risk=Decimal(t.planned_risk),
-        gross=Decimal(t.gross),
-        charges=Decimal(t.charges),
-        net=Decimal(t.net),
-        planned_entry=getattr(t, "planned_entry", None),
-        planned_stop=getattr(t, "planned_stop", None),
-        planned_tp=getattr(t, "planned_tp", None),
+        planned_risk=_q4(t.planned_risk),
+        gross=_q4(t.gross),
+        charges=_q4(t.charges),
+        net=_q4(t.gross) - _q4(t.charges),
+        planned_entry=_q4(t.planned_entry),
+        planned_stop=_q4(t.planned_stop),
+        planned_tp=tp,
     )
 
 
@@ -197,7 +208,7 @@ class DayFeed(ArrayFeed):
 
 def day_sha(ticks: TickBatch, instruments: Sequence[Instrument]) -> str:
     """The content hash the runtime stamps on the day's session (same settings)."""
-    return replay_sha(ticks, instruments, default_paper_config(), BracketOptions())
+    return replay_sha(ticks, instruments, *session_settings())
 
 
 def _universe_of(instruments: Sequence[Instrument]) -> Universe:
@@ -228,8 +239,8 @@ async def _run_day_in_database(
     reused = await _reuse(db.pool, day, sha, config.config_sha, instruments)
     if reused is not None:
         return replace(reused, wall_s=time.perf_counter() - t0)
-    used = {int(t) for t in set(ticks.token.tolist())}
-    present = [i for i in instruments if i.instrument_token in used]
+    present = day_instruments(ticks, instruments)
+    paper, bracket = session_settings()
     name = "SYNTHETIC backtest" if ticks.synthetic else "backtest"
     options = RuntimeOptions(
         feed="replay",
@@ -238,6 +249,8 @@ async def _run_day_in_database(
         engine=config,
         universe=_universe_of(present),
         backtest_id=db.backtest_id,
+        paper=paper,
+        bracket=bracket,
         feed_factory=lambda _u, d: DayFeed(d, ticks, present, name),
         auto_migrate=False,
         flatten_timeout_s=30.0,
@@ -443,7 +456,6 @@ async def run_backtest(
     started = datetime.now(UTC)
     backtest_id = uuid4()
     if request.no_db:
-        _kernel_replay_day()  # refuse before any work when the kernel is missing
         days = []
         for td in data.split.days:
             if progress is not None:
@@ -553,16 +565,15 @@ __all__ = [
     "DayDatabase",
     "DayFeed",
     "DayProgress",
-    "KernelUnavailableError",
     "backtest_database",
+    "day_instruments",
     "day_sha",
     "finish_backtest",
-    "kernel_available",
     "load_backtest_data",
     "load_trades",
     "record_backtest",
-    "require_kernel",
     "run_backtest",
     "run_day",
     "run_day_on_kernel",
+    "session_settings",
 ]

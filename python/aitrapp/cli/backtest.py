@@ -133,7 +133,9 @@ def backtest(
     no_db: Annotated[
         bool,
         typer.Option(
-            "--no-db", help="Run on the trading kernel without a database (needs the kernel)."
+            "--no-db",
+            help="Run each day on the trading kernel without a database (the same trades; "
+            "faster, nothing stored).",
         ),
     ] = False,
     risk_free_rate: Annotated[

@@ -1,4 +1,5 @@
-"""`aitrapp sweep`: one backtest per combination of a parameter grid, on Ray."""
+"""`aitrapp sweep`: one backtest per combination of a parameter grid, on Ray (each task
+on the trading kernel, without a database)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from aitrapp.backtest.days import describe_skipped
 from aitrapp.backtest.report import ReportSettings
-from aitrapp.backtest.runner import kernel_available, load_backtest_data, require_kernel
+from aitrapp.backtest.runner import load_backtest_data
 from aitrapp.cli.backtest import (
     ConfigOpt,
     FreezeOpt,
@@ -65,10 +66,6 @@ def sweep(
         int | None,
         typer.Option(help="Choose the best on the first N days, report it on the rest."),
     ] = None,
-    no_db: Annotated[
-        bool,
-        typer.Option("--no-db", help="Run every task on the trading kernel (no database)."),
-    ] = False,
     risk_free_rate: Annotated[
         float, typer.Option(help="Annual risk-free rate in percent, for Sharpe and Sortino.")
     ] = 0.0,
@@ -89,12 +86,9 @@ def sweep(
         request = data_request(replay, instruments, freeze_file, start, end, config, symbols)
         the_grid = load_grid(grid, request.config)
         combinations = the_grid.combinations(request.config)
-        if no_db:
-            require_kernel()  # refuses, naming what is missing
     except (AitrappError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    on_kernel = no_db or kernel_available()
     handle = setup_logging(settings.logs_dir, settings.log_level, console=False)
     try:
         data = asyncio.run(load_backtest_data(request))
@@ -105,11 +99,6 @@ def sweep(
         )
         for line in describe_skipped(split.skipped):
             console.print(f"  skipped {line}")
-        if not on_kernel:
-            console.print(
-                "the trading kernel is not in this build: each task runs the PAPER runtime "
-                "against the database"
-            )
 
         def settings_for(cfg: EngineConfig) -> ReportSettings:
             return ReportSettings(Decimal(str(cfg.risk.capital_rupees)), risk_free_rate)
@@ -120,14 +109,12 @@ def sweep(
             task = bar.add_task("combinations", total=len(combinations))
             result = asyncio.run(
                 research.run_sweep(
-                    settings,
                     data,
                     the_grid,
                     combinations,
                     report_settings=settings_for,
                     workers=workers,
                     ray_address=ray_address,
-                    on_kernel=on_kernel,
                     object_store_bytes=object_store_mb * 2**20 if object_store_mb else None,
                     on_done=lambda done, _total: bar.update(task, completed=done),
                 )

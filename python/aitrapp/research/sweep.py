@@ -2,19 +2,12 @@
 
 The driver loads and validates the data once, puts the days in Ray's object
 store and submits one task per combination. A task replays every day with
-its config through :func:`aitrapp.backtest.runner.run_day` and returns the
-days' trades; the driver computes every figure (the same report code as
-``aitrapp backtest``) and reads results in submission order, so the table
-does not depend on how many workers ran it or in what order they finished.
-
-Where a task runs:
-
-- on the trading kernel without a database (``run_day(db=None)``), when the
-  build has it (issue 12);
-- otherwise each task runs the PAPER runtime against a scratch database of
-  its own on the driver's server (created, migrated, and dropped once the
-  results are in): sessions of two combinations must not see each other's
-  open positions at start-up (the reconcile would pause the later one).
+its config on the trading kernel without a database (what
+``run_day(..., db=None)`` runs: :func:`aitrapp.backtest.runner.run_day_on_kernel`)
+and returns the days' trades; the driver computes every figure (the same
+report code as ``aitrapp backtest``) and reads results in submission order,
+so the table does not depend on how many workers ran it or in what order
+they finished.
 
 ``ray.init()`` starts a local cluster (``--workers`` CPUs, default one per
 core); ``--ray-address`` joins an existing one.
@@ -26,33 +19,21 @@ import asyncio
 import csv
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
 
 from aitrapp._core import Instrument
 from aitrapp.backtest.records import DayResult
 from aitrapp.backtest.report import BacktestReport, GroupStats, ReportSettings, build_report
-from aitrapp.backtest.runner import (
-    BacktestData,
-    DayDatabase,
-    backtest_database,
-    finish_backtest,
-    record_backtest,
-    run_day,
-)
+from aitrapp.backtest.runner import BacktestData, run_day_on_kernel
 from aitrapp.config import EngineConfig
-from aitrapp.db.migrate import migrate
-from aitrapp.db.pool import create_pool
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import TickBatch
 from aitrapp.research.grid import Combination, Grid
-from aitrapp.settings import AppSettings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +110,6 @@ class TaskSpec:
     index: int
     config_json: str
     instruments: tuple[tuple[str, str, int, str, str, int, int], ...]
-    label: str
-    database_url: str | None  # None: the kernel, without a database
-    data_dir: str
-    params: tuple[tuple[str, Any], ...]
 
 
 def instrument_fields(i: Instrument) -> tuple[str, str, int, str, str, int, int]:
@@ -155,44 +132,11 @@ def _instrument(f: tuple[str, str, int, str, str, int, int]) -> Instrument:
 
 
 def sweep_task(spec: TaskSpec, days: Sequence[tuple[date, TickBatch]]) -> list[DayResult]:
-    """One combination over every day (runs in a Ray worker process)."""
+    """One combination over every day, on the kernel without a database (runs in a
+    Ray worker process; one day after another, like ``aitrapp backtest --no-db``)."""
     instruments = [_instrument(f) for f in spec.instruments]
     config = EngineConfig.model_validate_json(spec.config_json)
-    return asyncio.run(_task_days(spec, days, instruments, config))
-
-
-async def _task_days(
-    spec: TaskSpec,
-    days: Sequence[tuple[date, TickBatch]],
-    instruments: list[Instrument],
-    config: EngineConfig,
-) -> list[DayResult]:
-    if spec.database_url is None:
-        return [await run_day(d, ticks, instruments, config, db=None) for d, ticks in days]
-    data_dir = Path(spec.data_dir) / f"sweep-task-{spec.index}"
-    settings = load_settings(
-        database_url=spec.database_url,
-        redis_url=None,
-        data_dir=data_dir,
-        logs_dir=data_dir / "logs",
-    )
-    pool = await create_pool(spec.database_url, min_size=1, max_size=2)
-    async with pool.acquire() as conn:
-        await migrate(conn)
-    backtest_id = uuid4()
-    results: list[DayResult] = []
-    status = "FAILED"
-    try:
-        params = {"sweep": spec.label, "combination": dict(spec.params)}
-        await record_backtest(pool, backtest_id, datetime.now(UTC), config.config_sha, params)
-        db = DayDatabase(settings, pool, backtest_id)
-        for d, ticks in days:
-            results.append(await run_day(d, ticks, instruments, config, db=db))
-        status = "COMPLETED"
-    finally:
-        await finish_backtest(pool, backtest_id, status, results)
-        await pool.close()
-    return results
+    return [run_day_on_kernel(d, ticks, instruments, config) for d, ticks in days]
 
 
 # ------------------------------------------------------------------ the driver
@@ -207,12 +151,10 @@ class SweepRow:
 class SweepResult:
     grid: Grid
     rows: tuple[SweepRow, ...]  # grid order
-    on_kernel: bool
     workers: int
 
 
 async def run_sweep(
-    settings: AppSettings,
     data: BacktestData,
     grid: Grid,
     combinations: Sequence[Combination],
@@ -220,7 +162,6 @@ async def run_sweep(
     report_settings: Callable[[EngineConfig], ReportSettings],
     workers: int | None = None,
     ray_address: str | None = None,
-    on_kernel: bool = False,
     object_store_bytes: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
@@ -229,26 +170,11 @@ async def run_sweep(
     n_workers = workers or os.cpu_count() or 1
     if n_workers < 1:
         raise ConfigError(f"--workers: must be at least 1, got {n_workers}")
-    label = f"{grid.size} combination(s) of {', '.join(grid.keys)}"
-
-    async def with_urls(urls: Sequence[str | None]) -> list[list[DayResult]]:
-        specs = [
-            TaskSpec(
-                index=c.index,
-                config_json=c.config.to_core_json(),
-                instruments=tuple(instrument_fields(i) for i in data.instruments),
-                label=label,
-                database_url=url,
-                data_dir=str(settings.data_dir),
-                params=c.params,
-            )
-            for c, url in zip(combinations, urls, strict=True)
-        ]
-        return await asyncio.to_thread(_run_tasks, ray, specs, data, n_workers, on_done)
-
+    instruments = tuple(instrument_fields(i) for i in data.instruments)
+    specs = [TaskSpec(c.index, c.config.to_core_json(), instruments) for c in combinations]
     started_here = start_ray(ray, n_workers, ray_address, object_store_bytes)
     try:
-        per_combo = await _per_combination(settings, combinations, on_kernel, with_urls)
+        per_combo = await asyncio.to_thread(_run_tasks, ray, specs, data, n_workers, on_done)
     finally:
         if started_here:
             ray.shutdown()
@@ -265,30 +191,7 @@ async def run_sweep(
             config_sha=combo.config.config_sha,
         )
         rows.append(SweepRow(combo, tuple(days), report))
-    return SweepResult(grid, tuple(rows), on_kernel, n_workers)
-
-
-async def _per_combination(
-    settings: AppSettings,
-    combinations: Sequence[Combination],
-    on_kernel: bool,
-    run: Callable[[Sequence[str | None]], Awaitable[list[list[DayResult]]]],
-) -> list[list[DayResult]]:
-    """On the kernel, or each combination in a scratch database of its own."""
-    if on_kernel:
-        return await run([None] * len(combinations))
-    async with backtest_database(settings) as (db_settings, db):
-        server = db_settings.database_dsn()
-        assert server is not None
-        tag = uuid4().hex[:8]
-        names = [f"aitrapp_sweep_{tag}_{c.index}" for c in combinations]
-        try:
-            for name in names:
-                await db.pool.execute(f'CREATE DATABASE "{name}"')
-            return await run([database_url(server, n) for n in names])
-        finally:
-            for name in names:
-                await db.pool.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return SweepResult(grid, tuple(rows), n_workers)
 
 
 def start_ray(ray: Any, workers: int, address: str | None, object_store_bytes: int | None) -> bool:
@@ -431,12 +334,6 @@ def write_csv(path: Path, table: Sequence[Sequence[str]]) -> Path:
         csv.writer(f, lineterminator="\n").writerows(table)
     os.replace(tmp, path)
     return path
-
-
-def database_url(server: str, name: str) -> str:
-    """The server's URL with another database name (query string kept)."""
-    parts = urlsplit(server)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 __all__ = [
