@@ -57,6 +57,8 @@ _DAY_SQL = f"""
 SELECT
   (SELECT coalesce(sum(gross_pnl), 0) FROM trades
     WHERE session_id IN ({_DAY_SESSIONS}) AND closed_at >= $3 AND closed_at < $4) AS gross,
+  (SELECT coalesce(sum(charges), 0) FROM trades
+    WHERE session_id IN ({_DAY_SESSIONS}) AND closed_at >= $3 AND closed_at < $4) AS charges,
   (SELECT count(*) FROM trades
     WHERE session_id IN ({_DAY_SESSIONS}) AND closed_at >= $3 AND closed_at < $4) AS closed,
   (SELECT count(*) FROM decisions
@@ -162,7 +164,10 @@ async def restore_engine(
         raise RuntimeError("restore_engine: the day's totals query returned nothing")
     gross = Decimal(day_row["gross"])
     trades_today = int(day_row["decisions"])
-    engine.restore_day(ist_day_number(session_day), _paise(gross), trades_today)
+    charges = Decimal(day_row["charges"])
+    engine.restore_day(
+        ist_day_number(session_day), _paise(gross), trades_today, charges_paise=_paise(charges)
+    )
 
     cooldowns = 0
     for r in await pool.fetch(_COOLDOWN_SQL, session_day, mode, start, end):

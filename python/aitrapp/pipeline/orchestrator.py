@@ -468,13 +468,15 @@ class Orchestrator:
             self._refresh_gauges()
             return
         gross_paise = r.realized_pnl_paise or 0
-        try:
-            self.engine.on_bracket_closed(r.bracket_id, gross_paise / 100, r.now_ns)
+        charges = self._charges(book, r.now_ns)
+        try:  # the daily-loss stop counts the net: the contract note's charges
+            self.engine.on_bracket_closed(
+                r.bracket_id, gross_paise / 100, r.now_ns, charges_rupees=float(charges)
+            )
         except PortfolioError:
             log.exception("engine refused close of %s", r.bracket_id)
         closed = utc(r.now_ns)
         exit_price = book.exit_notional / book.exit_qty if book.exit_qty else r.entry_avg_price
-        charges = self._charges(book, r.now_ns)
         gross = Decimal(gross_paise) / 100
         net = gross - charges
         self.writer.submit(
