@@ -38,6 +38,7 @@ ALL = {
     "trade_chain",
     "fills_match",
     "session_completed",
+    "protection",
 }
 
 
@@ -69,6 +70,7 @@ async def test_passing_session_passes_every_criterion(db_pool: Pool) -> None:
         "trade_chain": 0,
         "fills_match": 0,
         "session_completed": None,
+        "protection": 0,  # double exits outside recorded races
     }
     assert crit(v, "flatten").detail == "150 ms (audit_log)"
     assert (v.mode, v.feed, v.synthetic, v.status) == ("PAPER", "kite", False, "COMPLETED")
@@ -194,8 +196,10 @@ async def test_sibling_filled_after_the_bracket_closed(db_pool: Pool) -> None:
     await s.bracket(TRADES[1], sibling_status="COMPLETE")  # STOP filled, then TP too
     await s.end()
     v = await judge(db_pool, s)
-    # The second exit's fill also leaves the account 20 the other way round.
-    assert failed(v) == {"no_orphan_siblings", "fills_match"}
+    # The second exit's fill also leaves the account 20 the other way round, and
+    # no race was recorded for this double exit.
+    assert failed(v) == {"no_orphan_siblings", "fills_match", "protection"}
+    assert crit(v, "protection").measured == 1
     assert "exits filled 40 > entry filled 20" in crit(v, "no_orphan_siblings").detail
     assert "CLOSED (flat), its fills leave -20" in crit(v, "fills_match").detail
 

@@ -64,6 +64,13 @@ def check(
     max_flatten_ms: Annotated[
         float | None, typer.Option(help="Env AITRAPP_BURNIN_MAX_FLATTEN_MS, default 2000.")
     ] = None,
+    max_unprotected_pct: Annotated[
+        float | None,
+        typer.Option(help="Env AITRAPP_BURNIN_MAX_UNPROTECTED_PCT, default 5 (% of trades)."),
+    ] = None,
+    max_unraced_double_exits: Annotated[
+        int | None, typer.Option(help="Env AITRAPP_BURNIN_MAX_UNRACED_DOUBLE_EXITS, default 0.")
+    ] = None,
 ) -> None:
     """Judge a session against the burn-in criteria and store the verdict.
 
@@ -81,6 +88,8 @@ def check(
             min_decisions=min_decisions,
             min_oco_lifecycles=min_oco_lifecycles,
             max_flatten_ms=max_flatten_ms,
+            max_unprotected_pct=max_unprotected_pct,
+            max_unraced_double_exits=max_unraced_double_exits,
         )
         verdicts = asyncio.run(_check(settings, criteria, day, session_id, all_, store))
     except ReportError as exc:

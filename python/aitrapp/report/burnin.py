@@ -23,7 +23,12 @@ Criteria (thresholds from ``AITRAPP_BURNIN_*``, defaults from the issue):
   its RECONCILED trade accounts for), and no plan holds filled quantity without
   a position;
 - ``session_completed``: the session ended normally (COMPLETED). Final order
-  states are only meaningful once a session is over.
+  states are only meaningful once a session is over;
+- ``protection``: at most ``max_unraced_double_exits`` (0) double exits
+  outside the races the kernel recorded (``sessions.summary.races``), and
+  ``UNPROTECTED`` exits at most ``max_unprotected_pct`` (5) % of the trades.
+  The verdict carries the session's protection figures
+  (:mod:`aitrapp.report.protection`).
 
 The verdict is stored in ``sessions.burnin_verdict`` (``repo.BurninVerdict``)
 as JSON with the thresholds used, so the LIVE gate can refuse verdicts that
@@ -46,6 +51,8 @@ from aitrapp.db.pool import Conn
 from aitrapp.exceptions import ConfigError
 from aitrapp.report import brackets, summary
 from aitrapp.report.errors import ReportError
+from aitrapp.report.protection import Protection, headline, problems
+from aitrapp.report.protection_load import load_protection
 
 VERDICT_VERSION = 1
 ENV_PREFIX = "AITRAPP_BURNIN_"
@@ -61,6 +68,8 @@ class BurninCriteria(BaseSettings):
     min_decisions: int = Field(3, ge=0)
     min_oco_lifecycles: int = Field(1, ge=0)
     max_flatten_ms: float = Field(2000.0, gt=0)
+    max_unprotected_pct: float = Field(5.0, ge=0, le=100)
+    max_unraced_double_exits: int = Field(0, ge=0)
 
     def at_least_as_strict_as(self, other: BurninCriteria) -> bool:
         return (
@@ -68,6 +77,8 @@ class BurninCriteria(BaseSettings):
             and self.min_decisions >= other.min_decisions
             and self.min_oco_lifecycles >= other.min_oco_lifecycles
             and self.max_flatten_ms <= other.max_flatten_ms
+            and self.max_unprotected_pct <= other.max_unprotected_pct
+            and self.max_unraced_double_exits <= other.max_unraced_double_exits
         )
 
 
@@ -126,6 +137,7 @@ class Verdict:
     evaluated_at: datetime
     criteria: tuple[CriterionResult, ...]
     thresholds: BurninCriteria
+    protection: Protection | None = None  # the session's figures, shown with the verdict
 
     @property
     def passed(self) -> bool:
@@ -148,6 +160,7 @@ class Verdict:
             "evaluated_at": self.evaluated_at.isoformat(),
             "thresholds": self.thresholds.model_dump(),
             "criteria": [c.to_json() for c in self.criteria],
+            "protection": self.protection.to_json() if self.protection else None,
         }
 
 
@@ -181,6 +194,7 @@ async def evaluate_session(
         )
     ]
     plans = brackets.group_by_plan(orders)
+    protection = await load_protection(conn, [session.id], [session.summary])
     results = (
         await _count_criterion(conn, session_id, "signals", crit.min_signals),
         await _count_criterion(conn, session_id, "decisions", crit.min_decisions),
@@ -191,6 +205,7 @@ async def evaluate_session(
         await _chain_criterion(conn, session_id, plans),
         await _fills_criterion(conn, session_id),
         _completed_criterion(session),
+        _protection_criterion(protection, crit),
     )
     return Verdict(
         session_id=session.id,
@@ -202,6 +217,7 @@ async def evaluate_session(
         evaluated_at=now,
         criteria=results,
         thresholds=crit,
+        protection=protection,
     )
 
 
@@ -574,4 +590,22 @@ def _completed_criterion(session: repo.SessionRow) -> CriterionResult:
         measured=None,
         threshold="COMPLETED",
         detail=f"status {session.status}",
+    )
+
+
+def _protection_criterion(p: Protection, crit: BurninCriteria) -> CriterionResult:
+    found = problems(
+        p,
+        max_unprotected_pct=crit.max_unprotected_pct,
+        max_unraced_double_exits=crit.max_unraced_double_exits,
+    )
+    return CriterionResult(
+        name="protection",
+        label=f"no more than {crit.max_unraced_double_exits} double exits outside recorded "
+        f"races, UNPROTECTED at most {crit.max_unprotected_pct:g} % of trades",
+        passed=not found,
+        measured=p.unraced_double_exits,
+        threshold=f"<= {crit.max_unraced_double_exits} unraced, "
+        f"<= {crit.max_unprotected_pct:g} % UNPROTECTED",
+        detail=_examples(found) if found else headline(p),
     )

@@ -25,6 +25,8 @@ from aitrapp.db.pool import Conn
 from aitrapp.db.repo import ModeT, PositionRow, TradeRow
 from aitrapp.report import stats, summary
 from aitrapp.report.errors import ReportError
+from aitrapp.report.protection import Protection
+from aitrapp.report.protection_load import load_protection
 
 # Used when a session's summary does not carry its own SLO.
 DEFAULT_TICK_TO_DECISION_SLO_MS = 10.0
@@ -105,6 +107,7 @@ class DailyReport:
     order_latency: tuple[LatencyFigures, ...]
     decision_latencies_ms: tuple[float, ...]  # raw samples, for the histogram
     notes: tuple[str, ...]  # data problems found while building (named, not fatal)
+    protection: Protection | None = None  # did the brackets hold their plans?
 
     @property
     def title(self) -> str:
@@ -203,6 +206,7 @@ async def load_daily_report(
         order_latency=tuple(order_figs),
         decision_latencies_ms=tuple(v for vs in samples.values() for v in vs),
         notes=tuple(notes),
+        protection=await load_protection(conn, ids, docs),
     )
 
 

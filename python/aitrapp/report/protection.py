@@ -430,7 +430,7 @@ def describe(p: Protection) -> list[tuple[str, str]]:
             f"worst {_x(p.loss_risk_worst)}{worst}",
         )
     )
-    how = "between two ticks" if p.gaps_from_ticks else "exit STOP_GAPPED (no ticks here)"
+    how = "between two ticks" if p.gaps_from_ticks else "exit STOP_GAPPED only: no ticks here"
     out.append(
         (
             f"losses beyond {BEYOND:g}x planned risk",

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from aitrapp.report import fmt
 from aitrapp.report.data import DailyReport
+from aitrapp.report.protection import describe
 
 DEFAULT_BASE_DIR = Path("reports")
 HTML_NAME = "report.html"
@@ -81,6 +82,7 @@ def render_html(report: DailyReport) -> str:
         generated=fmt.ist(report.generated_at, with_date=True),
         strategies=strategies,
         latency=[*report.tick_to_decision, *report.order_latency],
+        protection=describe(report.protection) if report.protection is not None else [],
         equity_png=EQUITY_PNG,
         latency_png=LATENCY_PNG,
         money=fmt.money,

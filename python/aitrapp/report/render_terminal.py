@@ -11,6 +11,7 @@ from aitrapp.report import fmt
 from aitrapp.report.burnin import CriterionResult, Verdict
 from aitrapp.report.data import DailyReport, LatencyFigures
 from aitrapp.report.live_gate import GateDecision
+from aitrapp.report.protection import Protection, describe
 
 MAX_ROWS = 50  # longer lists are cut, with a note of how many were left out
 
@@ -46,6 +47,8 @@ def render_report(report: DailyReport, console: Console) -> None:
     console.print(_positions_table(report))
     console.print(_trades_table(report))
     console.print(_pnl_table(report))
+    if report.protection is not None:
+        console.print(protection_table(report.protection))
     console.print(_latency_table("Tick to decision", report.tick_to_decision, slo=True))
     console.print(_latency_table("Order latency (decision to broker ack)", report.order_latency))
     for note in report.notes:
@@ -163,6 +166,18 @@ def _pnl_table(report: DailyReport) -> Table:
     return table
 
 
+def protection_table(p: Protection) -> Table:
+    table = Table(title="Protection: did the brackets hold their plans?", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, text in describe(p):
+        alarming = (label == "exit UNPROTECTED" and p.unprotected > 0) or (
+            label == "double exits" and p.unraced_double_exits > 0
+        )
+        table.add_row(label, f"[red]{text}[/red]" if alarming else text)
+    return table
+
+
 def _latency_table(title: str, figs: Iterable[LatencyFigures], slo: bool = False) -> Table:
     table = Table(title=f"{title} (ms)", title_justify="left")
     cols = ["session", "source", "count", "p50", "p99", "p99.9"]
@@ -199,6 +214,8 @@ def render_verdict(verdict: Verdict, console: Console) -> None:
         f"{verdict.mode} {verdict.feed}{synthetic}: {_ok(verdict.passed)}"
     )
     console.print(_criteria_table(verdict.criteria))
+    if verdict.protection is not None:
+        console.print(protection_table(verdict.protection))
 
 
 def render_gate(decision: GateDecision, console: Console) -> None:
