@@ -117,7 +117,7 @@ def run_tenths(k: Kernel, t: dict[str, Any]) -> tuple[list[float], int]:
             t["ask"][lo:hi],
         )
         secs.append(time.perf_counter() - t0)
-        trades += len(ev["trades"]["plan_id"])
+        trades += len(ev.get("trades", {}).get("plan_id", []))
     return secs, trades
 
 
@@ -139,3 +139,38 @@ def test_bench_kernel_alone(benchmark: Any) -> None:
         print(f"kernel alone: {n / total:,.0f} ticks/s, {trades} trades")
         print("tenths (s): " + " ".join(f"{s:.4f}" for s in secs))
         print(f"slowest/fastest tenth: {max(secs) / min(secs):.2f}x")
+
+
+def test_bench_kernel_live_path(benchmark: Any) -> None:
+    """One tick at a time through `Kernel.on_tick` (the live path); tick->order
+    is timed from before the call to the event batch that holds the order."""
+    n = 5_000 if benchmark.disabled else 300_000
+    t = peer_ticks(n)
+    rows = list(
+        zip(
+            t["tokens"].tolist(), t["ts"].tolist(), t["last"].tolist(), t["qty"].tolist(),
+            t["volume"].tolist(), t["bid"].tolist(), t["ask"].tolist(), strict=True,
+        )
+    )  # fmt: skip
+    result: dict[str, list[int]] = {}
+
+    def once() -> None:
+        k = bench_kernel()
+        every, to_order = [], []
+        clock = time.perf_counter_ns
+        for tok, ts, last, qty, vol, bid, ask in rows:
+            t0 = clock()
+            ev = k.on_tick(tok, ts, last, qty, vol, bid, ask)
+            dt = clock() - t0
+            every.append(dt)
+            if ev is not None and "orders" in ev:
+                to_order.append(dt)
+        result["every"], result["to_order"] = every, to_order
+
+    benchmark.pedantic(once, rounds=1, iterations=1)
+    assert result["to_order"], "the workload must place orders"
+    if not benchmark.disabled:
+        for name in ("every", "to_order"):
+            xs = np.array(result[name])
+            p50, p99 = np.percentile(xs, [50, 99]) / 1000
+            print(f"\n{name}: n={len(xs)} p50 {p50:.2f} us p99 {p99:.2f} us")

@@ -16,14 +16,18 @@ fn input(e: impl std::fmt::Display) -> CoreErr {
 }
 
 macro_rules! table {
-    ($py:expr, $out:expr, $name:literal, $t:expr, $($col:ident),+) => {{
-        let d = PyDict::new($py);
-        $( d.set_item(stringify!($col), $t.$col)?; )+
-        $out.set_item($name, d)?;
+    ($py:expr, $out:expr, $name:literal, $t:expr, $first:ident $(, $col:ident)*) => {{
+        // An empty table is left out: the live path pays only for what happened.
+        if !$t.$first.is_empty() {
+            let d = PyDict::new($py);
+            d.set_item(stringify!($first), $t.$first)?;
+            $( d.set_item(stringify!($col), $t.$col)?; )*
+            $out.set_item($name, d)?;
+        }
     }};
 }
 
-/// The event batch as `{table: {column: list}}`.
+/// The event batch as `{table: {column: list}}`; tables without rows are absent.
 fn log_to_py(py: Python<'_>, log: EventLog) -> PyResult<Py<PyDict>> {
     let out = PyDict::new(py);
     let EventLog {
