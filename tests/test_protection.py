@@ -202,6 +202,21 @@ def test_gap_is_judged_at_the_price_an_exit_could_get() -> None:
     assert gapped_past_stop(prices, exit_quotes=np.array([np.nan, np.nan]), **kw) is False
 
 
+def test_modelled_slippage_counts_but_never_more_than_half_the_stop_distance() -> None:
+    prices = np.array([100.0, 97.2])  # the touch through the stop: 2.8 below the entry
+    kw: dict[str, Any] = {"side": "BUY", "entry_price": 100.0, "stop": 99.0, "bound_per_unit": 3.0}
+    assert gapped_past_stop(prices, **kw) is False
+    # 50 bps of 97.2 = 0.486 (+ half a 0.05 tick): the best exit loses 3.31 > 3
+    assert gapped_past_stop(prices, slippage_bps=50, tick=0.05, **kw) is True
+    # a stop 1.0 away earns at most 0.5 of slippage allowance: 2.8 + 0.1 < 3
+    capped = gapped_past_stop(prices, slippage_bps=50, max_cost_per_unit=0.1, **kw)
+    assert capped is False
+    # short side: the ask plus slippage
+    short = {"side": "SELL", "entry_price": 100.0, "stop": 101.0, "bound_per_unit": 3.0}
+    assert gapped_past_stop(np.array([100.0, 102.8]), slippage_bps=50, **short) is True
+    assert gapped_past_stop(np.array([100.0, 102.8]), **short) is False
+
+
 # ---- the running tally (/state, session summary) ----
 def kernel_trade(plan: str, reason: str, gross: str, **kw: Any) -> KernelTrade:
     base: dict[str, Any] = {

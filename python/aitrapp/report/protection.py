@@ -9,12 +9,13 @@ Pure (no database, no clock); the daily report, ``/state``, the burn-in and
   :data:`BEYOND` (3x).
 - Beyond 3x is split in two. *Gapped*: the exit was ``STOP_GAPPED`` (the
   price was already through the stop when the entry filled), or the ticks
-  show that the first price at or through the stop was itself already past
-  3x the planned risk: the market gapped past the stop between two
-  consecutive ticks, and no resting stop could have done better. The rest
-  are *not gapped*: a working stop should have held them near 1x. Without
-  the ticks (the database) only the exit reason can tell, and the figures
-  say so (``gaps_from_ticks``).
+  show that at the first price at or through the stop, the best exit there
+  (the touch, less the venue's modelled slippage) already lost more than 3x:
+  the market gapped past the stop between two consecutive ticks, and no
+  stop could have done better (:func:`gapped_past_stop`). The rest are *not
+  gapped*: a working stop should have held them near 1x. Without the ticks
+  (the database) only the exit reason can tell, and the figures say so
+  (``gaps_from_ticks``).
 - **slippage against the plan**, positive = worse for the trade: the entry
   fill against the planned entry, and a stop exit (``STOP``,
   ``STOP_GAPPED``) against the planned stop or a ``TP`` exit against the
@@ -312,14 +313,22 @@ def gapped_past_stop(
     stop: float,
     bound_per_unit: float,
     exit_quotes: npt.NDArray[np.float64] | None = None,
+    slippage_bps: float = 0.0,
+    tick: float = 0.0,
+    max_cost_per_unit: float | None = None,
 ) -> bool:
     """Whether the market jumped from the safe side of ``stop`` past the bound in one tick.
 
     ``prices``: the instrument's last prices from the tick the entry filled on
     to the exit. At the first one at or through the stop (a stop triggers on
-    the last price), the price an exit could get there, the bid for a long or
-    the ask for a short (``exit_quotes``, NaN where absent: the last price),
-    was already more than ``bound_per_unit`` against ``entry_price``.
+    the last price), the best exit the market offered there, the bid for a
+    long or the ask for a short (``exit_quotes``, NaN where absent: the last
+    price) less the venue's modelled ``slippage_bps`` and half a ``tick`` of
+    rounding, was already more than ``bound_per_unit`` against
+    ``entry_price``: no stop, however fast, could have done better.
+
+    ``max_cost_per_unit`` caps that allowance for slippage: a stop too tight
+    for the modelled costs must not pass its costs off as a gap in the data.
     """
     p = np.asarray(prices, dtype=np.float64)
     through = np.flatnonzero(p <= stop if side == "BUY" else p >= stop)
@@ -329,7 +338,10 @@ def gapped_past_stop(
     at = float(p[i])
     if exit_quotes is not None and np.isfinite(exit_quotes[i]):
         at = float(exit_quotes[i])
-    loss = entry_price - at if side == "BUY" else at - entry_price
+    cost = at * slippage_bps / 1e4 + tick / 2
+    if max_cost_per_unit is not None:
+        cost = min(cost, max_cost_per_unit)
+    loss = entry_price - (at - cost) if side == "BUY" else (at + cost) - entry_price
     return loss > bound_per_unit
 
 
