@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -115,10 +115,16 @@ async def run_day(
 
 
 def run_day_on_kernel(
-    day: date, ticks: TickBatch, instruments: Sequence[Instrument], config: EngineConfig
+    day: date,
+    ticks: TickBatch,
+    instruments: Sequence[Instrument],
+    config: EngineConfig,
+    *,
+    sha: str | None = None,
 ) -> DayResult:
     """The day on the trading kernel without a database (``aitrapp.kernel.replay_day``):
-    the kernel, settings and charges of a persisted session, so the same trades."""
+    the kernel, settings and charges of a persisted session, so the same trades.
+    ``sha`` is the day's :func:`day_sha` when known (a sweep hashes each day once)."""
     t0 = time.perf_counter()
     paper, bracket = session_settings()
     present = day_instruments(ticks, instruments)
@@ -142,7 +148,7 @@ def run_day_on_kernel(
         status="COMPLETED",
         trades=tuple(trades),
         ticks=int(c["ticks"]),
-        replay_sha=day_sha(ticks, instruments),
+        replay_sha=sha or day_sha(ticks, instruments),
         # As a kernel session's summary counts them (aitrapp.pipeline.book_view).
         signals=int(c["decisions"]) + int(c["blocks"]),
         decisions=int(c["decisions"]),
@@ -191,6 +197,16 @@ def _trade_from_kernel(
 
 
 # ------------------------------------------------------------------ the database path
+# A backtest day goes to the kernel in batches of up to a minute of session time
+# (and DAY_BATCH_ROWS rows), not the runtime's one second: the kernel is
+# event-exact, so batch bounds change no trade (the --no-db path, in 65,536-row
+# chunks, gives the same ones), while a call per second of 20 instruments is
+# ~20 ticks and its fixed cost dominated the day. A minute still bounds how
+# much session time passes before a pause or a database outage takes effect.
+DAY_BATCH_SPAN_NS = 60 * 1_000_000_000
+DAY_BATCH_ROWS = 65_536
+
+
 class DayFeed(ArrayFeed):
     """One backtest day's ticks (already loaded and validated) as a replay feed."""
 
@@ -204,6 +220,12 @@ class DayFeed(ArrayFeed):
 
     def _load(self) -> tuple[TickBatch, tuple[int, int]]:
         return self._ticks, (self._ticks.first_ts_ns, self._ticks.last_ts_ns)
+
+    def batches(
+        self, max_rows: int = DAY_BATCH_ROWS, *, max_span_ns: int | None = None
+    ) -> AsyncGenerator[TickBatch, None]:
+        span = None if max_span_ns is None else max(max_span_ns, DAY_BATCH_SPAN_NS)
+        return super().batches(max_rows, max_span_ns=span)
 
 
 def day_sha(ticks: TickBatch, instruments: Sequence[Instrument]) -> str:
@@ -255,6 +277,7 @@ async def _run_day_in_database(
         auto_migrate=False,
         flatten_timeout_s=30.0,
         kernel=True,
+        batch_rows=DAY_BATCH_ROWS,
     )
     progress = db.progress
     rt = await start_runtime(db.settings, options)

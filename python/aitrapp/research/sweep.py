@@ -29,7 +29,7 @@ from typing import Any
 from aitrapp._core import Instrument
 from aitrapp.backtest.records import DayResult
 from aitrapp.backtest.report import BacktestReport, GroupStats, ReportSettings, build_report
-from aitrapp.backtest.runner import BacktestData, run_day_on_kernel
+from aitrapp.backtest.runner import BacktestData, day_sha, run_day_on_kernel
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import TickBatch
@@ -131,12 +131,15 @@ def _instrument(f: tuple[str, str, int, str, str, int, int]) -> Instrument:
     )
 
 
-def sweep_task(spec: TaskSpec, days: Sequence[tuple[date, TickBatch]]) -> list[DayResult]:
+SweepDay = tuple[date, TickBatch, str]  # the day, its ticks, its replay_sha
+
+
+def sweep_task(spec: TaskSpec, days: Sequence[SweepDay]) -> list[DayResult]:
     """One combination over every day, on the kernel without a database (runs in a
     Ray worker process; one day after another, like ``aitrapp backtest --no-db``)."""
     instruments = [_instrument(f) for f in spec.instruments]
     config = EngineConfig.model_validate_json(spec.config_json)
-    return [run_day_on_kernel(d, ticks, instruments, config) for d, ticks in days]
+    return [run_day_on_kernel(d, ticks, instruments, config, sha=sha) for d, ticks, sha in days]
 
 
 # ------------------------------------------------------------------ the driver
@@ -220,7 +223,9 @@ def _run_tasks(
     on_done: Callable[[int, int], None] | None,
 ) -> list[list[DayResult]]:
     """At most ``workers`` tasks in flight (on a shared cluster too); results by index."""
-    days = ray.put([(td.day, td.ticks) for td in data.split.days])
+    # One copy of the days for every task; each day hashed once, not once per task.
+    days = ray.put([(td.day, td.ticks, day_sha(td.ticks, data.instruments))
+                    for td in data.split.days])  # fmt: skip
     task = ray.remote(num_cpus=1, max_retries=0)(sweep_task)
     results: dict[int, list[DayResult]] = {}
     queue = list(enumerate(specs))
