@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,7 @@ def tick_columns(
         seconds = np.flatnonzero(keep)
         paise = np.maximum(np.rint(np.exp(path[seconds]) * 100 / tick_paise), 2) * tick_paise
         qty = rng.integers(1, 200, len(seconds))
-        open_ns = ist_ns(day, datetime.min.time().replace(hour=9, minute=15))
+        open_ns = ist_ns(day, time(9, 15))
         jitter_ms = rng.integers(0, 1000, len(seconds))  # sorted within its second
         parts["timestamp"].append(open_ns + seconds * 1_000_000_000 + jitter_ms * 1_000_000)
         parts["last_price"].append(paise / 100)
