@@ -30,6 +30,16 @@ fill without its position, or a position without its fill.
 ``close()`` drains; if the database is still down when its timeout expires,
 the unwritten rows are spilled to a JSON-lines file that the next
 ``start()`` replays (idempotently), so a restart loses nothing either.
+
+The bulk lane (``submit_batch``) takes a whole :class:`~aitrapp.db.bulk.BulkWrite`
+(the trading kernel's event batch as plain tuples): binary COPY into temp
+tables and set-based statements, one transaction. Consecutive bulk writes
+waiting in the queue are merged into one transaction (up to
+``bulk_rows_max`` rows), so a fast producer costs few round trips; each still
+lands whole. Everything above holds for it too: it is queued without
+waiting, retained and retried through an outage, counted in the queue depth
+(by rows), spilled on close and replayed; a row the database rejects is
+isolated (by halving the rows of the stage that failed) and dead-lettered.
 """
 
 from __future__ import annotations
@@ -54,7 +64,9 @@ from uuid import UUID
 
 import asyncpg
 
+from aitrapp.db import bulk as bulk_lane
 from aitrapp.db import repo
+from aitrapp.db.bulk import BulkRow, BulkWrite, Record, Stage
 from aitrapp.db.pool import Pool, json_dumps
 from aitrapp.db.repo import Write, args_for, statement_for
 from aitrapp.metrics import Metrics
@@ -62,6 +74,8 @@ from aitrapp.metrics import Metrics
 log = logging.getLogger(__name__)
 
 HealthListener = Callable[[bool, str | None], None]
+# What waits in the queue: one row, or a bulk write (one transaction of its own).
+Queued = Write | BulkWrite
 
 
 @dataclasses.dataclass(eq=False)
@@ -87,6 +101,7 @@ _ROW_ERRORS = (
     asyncpg.DataError,
     TypeError,
     ValueError,
+    OverflowError,  # a number its column cannot hold (bulk COPY encodes it client side)
 )
 
 
@@ -99,6 +114,7 @@ class DbWriter:
         *,
         queue_max: int = 100_000,
         batch_max: int = 500,
+        bulk_rows_max: int = 200_000,
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
         probe_interval_s: float = 1.0,
@@ -108,13 +124,14 @@ class DbWriter:
         metrics: Metrics | None = None,
         spill_dir: Path | None = None,
     ) -> None:
-        if queue_max < 1 or batch_max < 1:
-            raise ValueError("queue_max and batch_max must be >= 1")
+        if queue_max < 1 or batch_max < 1 or bulk_rows_max < 1:
+            raise ValueError("queue_max, batch_max and bulk_rows_max must be >= 1")
         if command_timeout_s <= 0 or heartbeat_timeout_s <= 0 or probe_interval_s <= 0:
             raise ValueError("timeouts and the probe interval must be > 0")
         self._pool = pool
         self._queue_max = queue_max
         self._batch_max = batch_max
+        self._bulk_rows_max = bulk_rows_max
         self._retry_min = retry_min_s
         self._retry_max = retry_max_s
         self._probe_interval = probe_interval_s
@@ -126,8 +143,11 @@ class DbWriter:
         self._metrics = metrics
         self._spill_dir = spill_dir
         # (row, glued): a glued row travels in the same batch as the row after it.
-        self._buf: deque[tuple[Write, bool]] = deque()
-        self._pending: list[Write] = []
+        self._buf: deque[tuple[Queued, bool]] = deque()
+        self._pending: list[Queued] = []
+        # Rows (a bulk write counts its rows) in _buf and in _pending.
+        self._buf_rows = 0
+        self._pending_rows = 0
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._submitted = 0
@@ -146,7 +166,7 @@ class DbWriter:
         self.written = 0
         self.dropped = 0
         self.fill_conflicts = 0
-        self.dead_letters: deque[tuple[Write, str]] = deque(maxlen=1000)
+        self.dead_letters: deque[tuple[Write | BulkRow, str]] = deque(maxlen=1000)
         if metrics is not None:
             metrics.bind_writer_depth(lambda: float(self.queue_depth))
             metrics.db_healthy.set(1)
@@ -155,19 +175,19 @@ class DbWriter:
     @property
     def queue_depth(self) -> int:
         """Rows submitted but not yet written (buffered plus in flight)."""
-        return len(self._buf) + len(self._pending)
+        return self._buf_rows + self._pending_rows
 
     @property
     def healthy(self) -> bool:
         """False while the database is unreachable or hung, or the buffer is 90% full."""
-        return self._db_ok and len(self._buf) < 0.9 * self._queue_max
+        return self._db_ok and self._buf_rows < 0.9 * self._queue_max
 
     @property
     def database_ok(self) -> bool:
         """The database answers (heartbeat) and takes the writes."""
         return self._db_ok
 
-    def queued(self) -> list[Write]:
+    def queued(self) -> list[Queued]:
         """The rows waiting (in flight first), for inspection."""
         return [*self._pending, *(w for w, _ in self._buf)]
 
@@ -218,10 +238,11 @@ class DbWriter:
         if self._closing:
             self._drop(write, "writer is closing")
             return False
-        if len(self._buf) >= self._queue_max:
+        if self._buf_rows >= self._queue_max:
             self._drop(write, f"writer queue full ({self._queue_max})")
             return False
         self._buf.append((write, glued))
+        self._buf_rows += 1
         self._submitted += 1
         self._wake.set()
         return True
@@ -236,11 +257,31 @@ class DbWriter:
         for w in rows:
             if type(w) not in repo.STATEMENTS:
                 raise TypeError(f"not a database write: {type(w).__name__}")
-        if not self._closing and len(self._buf) + len(rows) > self._queue_max:
+        if not self._closing and self._buf_rows + len(rows) > self._queue_max:
             for w in rows:
                 self._drop(w, f"writer queue full ({self._queue_max})")
             return 0
         return sum(self._submit(w, glued=i < len(rows) - 1) for i, w in enumerate(rows))
+
+    def submit_batch(self, bulk: BulkWrite) -> bool:
+        """Queue a bulk write: all its rows land in one transaction (or none, and it is
+        refused whole when the queue cannot take it). Never blocks; not part of an
+        open ``grouped()`` block (it is atomic by itself)."""
+        if not isinstance(bulk, BulkWrite):
+            raise TypeError(f"not a bulk write: {type(bulk).__name__}")
+        if not bulk.rows:
+            return True
+        if self._closing:
+            self._drop(bulk, "writer is closing")
+            return False
+        if self._buf_rows + bulk.rows > self._queue_max:
+            self._drop(bulk, f"writer queue full ({self._queue_max})")
+            return False
+        self._buf.append((bulk, False))
+        self._buf_rows += bulk.rows
+        self._submitted += 1
+        self._wake.set()
+        return True
 
     # ---- lifecycle ----
     async def start(self) -> None:
@@ -306,6 +347,8 @@ class DbWriter:
                 # Counted done only when the whole batch is: rows are reordered
                 # by table, so a partial count could release flush() early.
                 self._inflight = len(self._pending)
+                self._pending_rows = sum(_rows(w) for w in self._pending)
+                self._buf_rows -= self._pending_rows
             try:
                 await self._write_pending()
             except Exception as exc:  # the database is unreachable or failing: keep the rows
@@ -319,17 +362,33 @@ class DbWriter:
             self._update_health()
             await self._batch_done()
 
-    def _take_batch(self) -> list[Write]:
-        """Up to ``batch_max`` rows, and never a glued group cut in two."""
-        batch: list[Write] = []
+    def _take_batch(self) -> list[Queued]:
+        """Up to ``batch_max`` rows, and never a glued group cut in two; or the bulk
+        writes at the head of the queue, up to ``bulk_rows_max`` rows (at least one)."""
+        batch: list[Queued] = []
+        if self._buf and isinstance(self._buf[0][0], BulkWrite):
+            rows = 0
+            while self._buf and isinstance(head := self._buf[0][0], BulkWrite):
+                if batch and rows + head.rows > self._bulk_rows_max:
+                    break
+                self._buf.popleft()
+                batch.append(head)
+                rows += head.rows
+            return batch
         glued = False
         while self._buf and (len(batch) < self._batch_max or glued):
+            if not glued and isinstance(self._buf[0][0], BulkWrite):
+                break
             write, glued = self._buf.popleft()
             batch.append(write)
         return batch
 
     async def _write_pending(self) -> None:
-        batch = sorted(self._pending, key=lambda w: statement_for(w).rank)
+        if isinstance(self._pending[0], BulkWrite):
+            await self._write_bulks(typing.cast(list[BulkWrite], self._pending))
+            return
+        writes = typing.cast(list[Write], self._pending)
+        batch = sorted(writes, key=lambda w: statement_for(w).rank)
         try:
             # A deadline over the whole transaction: asyncpg's own per-statement
             # timeout is followed by a cancel request that a hung server never answers.
@@ -362,13 +421,70 @@ class DbWriter:
             except _ROW_ERRORS as exc:
                 self._dead_letter(w, f"{type(exc).__name__}: {exc}", exc)
             except BaseException:
-                self._pending = batch[i:]
+                self._pending = list(batch[i:])
+                self._pending_rows = len(self._pending)
                 raise
+
+    # ---- the bulk lane ----
+    async def _write_bulks(self, bulks: list[BulkWrite]) -> None:
+        merged = BulkWrite.merge(bulks)
+        try:
+            async with (
+                asyncio.timeout(self._timeout * 2),
+                self._pool.acquire(timeout=self._timeout) as conn,
+                conn.transaction(),
+            ):
+                await bulk_lane.apply(conn, merged, self._timeout)
+        except _ROW_ERRORS:
+            await self._write_bulk_isolating(merged)
+            return
+        self.written += merged.rows
+
+    async def _write_bulk_isolating(self, merged: BulkWrite) -> None:
+        """Every good row in one transaction; each rejected row found by halving the
+        rows of a failing stage and dead-lettered once the rest is committed."""
+        rejected: list[tuple[BulkRow, BaseException]] = []
+        loop = asyncio.get_running_loop()
+        # A deadline per step (each attempt, the commit), however many steps it takes.
+        async with asyncio.timeout(None) as deadline:
+
+            def arm() -> None:
+                deadline.reschedule(loop.time() + self._timeout * 2)
+
+            arm()
+            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+                for stage, records in merged.stages():
+                    await self._isolate(conn, stage, records, rejected, arm)
+                arm()
+        self.written += merged.rows - len(rejected)
+        for row, exc in rejected:
+            self._dead_letter(row, f"{type(exc).__name__}: {exc}", exc)
+
+    async def _isolate(
+        self,
+        conn: Any,
+        stage: Stage,
+        records: list[Record],
+        rejected: list[tuple[BulkRow, BaseException]],
+        arm: Callable[[], None],
+    ) -> None:
+        arm()
+        try:
+            async with conn.transaction():  # a savepoint
+                await bulk_lane.apply_stage(conn, stage, records, self._timeout)
+        except _ROW_ERRORS as exc:
+            if len(records) == 1:
+                rejected.extend((row, exc) for row in bulk_lane.rows_of(stage, records))
+                return
+            half = len(records) // 2
+            await self._isolate(conn, stage, records[:half], rejected, arm)
+            await self._isolate(conn, stage, records[half:], rejected, arm)
 
     async def _batch_done(self) -> None:
         self._done += self._inflight
         self._inflight = 0
         self._pending = []
+        self._pending_rows = 0
         self._finish_replays()
         async with self._progress:
             self._progress.notify_all()
@@ -438,17 +554,20 @@ class DbWriter:
                 log.exception("writer health listener failed")
 
     # ---- losses are loud ----
-    def _drop(self, write: Write, reason: str) -> None:
-        self.dropped += 1
+    def _drop(self, write: Queued | BulkRow, reason: str) -> None:
+        n = _rows(write)
+        self.dropped += n
         if self._metrics is not None:
-            self._metrics.writer_dropped.inc()
+            self._metrics.writer_dropped.inc(n)
         log.error(
             "database write dropped: %s",
             reason,
-            extra={"row_type": type(write).__name__, "row": encode_write(write)},
+            extra={"row_type": _type_name(write), "rows": n, "row": encode_queued(write)},
         )
 
-    def _dead_letter(self, write: Write, reason: str, exc: BaseException | None = None) -> None:
+    def _dead_letter(
+        self, write: Write | BulkRow, reason: str, exc: BaseException | None = None
+    ) -> None:
         self.dead_letters.append((write, reason))
         if exc is not None and repo.is_fill_conflict(exc):
             # Never silently ignored: a second, different fill under a taken key means
@@ -456,16 +575,20 @@ class DbWriter:
             self.fill_conflicts += 1
             if self._metrics is not None:
                 self._metrics.fill_conflicts.inc()
-            log.error("conflicting fill refused: %s", reason, extra={"row": encode_write(write)})
+            log.error("conflicting fill refused: %s", reason, extra={"row": encode_queued(write)})
         self._drop(write, f"rejected by the database: {reason}")
 
     # ---- spill files: rows that outlive the process ----
     def _spill(self) -> None:
         # The batch in flight stays one batch when it is replayed.
-        pending = [(w, i < len(self._pending) - 1) for i, w in enumerate(self._pending)]
+        pending = [
+            (w, i < len(self._pending) - 1 and not isinstance(w, BulkWrite))
+            for i, w in enumerate(self._pending)
+        ]
         rows = [*pending, *self._buf]
         self._pending = []
         self._buf.clear()
+        self._pending_rows = self._buf_rows = 0
         if not rows:
             return
         if self._spill_dir is None:
@@ -476,10 +599,10 @@ class DbWriter:
         path = self._spill_dir / f"writer-{time.time_ns()}-{os.getpid()}{SPILL_SUFFIX}"
         with open(path, "w", encoding="utf-8") as fh:
             for w, glued in rows:
-                fh.write((GLUED_PREFIX if glued else "") + encode_write(w) + "\n")
+                fh.write((GLUED_PREFIX if glued else "") + encode_queued(w) + "\n")
         log.error(
             "database unreachable at shutdown: rows spilled for the next start",
-            extra={"rows": len(rows), "path": str(path)},
+            extra={"rows": sum(_rows(w) for w, _ in rows), "path": str(path)},
         )
 
     def _replay_spills(self) -> None:
@@ -488,11 +611,12 @@ class DbWriter:
         for path in sorted(self._spill_dir.glob(f"*{SPILL_SUFFIX}")):
             lines = [line for line in path.read_text("utf-8").splitlines() if line]
             writes = [
-                (decode_write(line.removeprefix(GLUED_PREFIX)), line.startswith(GLUED_PREFIX))
+                (decode_queued(line.removeprefix(GLUED_PREFIX)), line.startswith(GLUED_PREFIX))
                 for line in lines
             ]
             for w, glued in writes:
                 self._buf.append((w, glued))
+                self._buf_rows += _rows(w)
                 self._submitted += 1
             # Deleted once everything submitted up to here is written.
             self._replayed.append((path, self._submitted))
@@ -506,6 +630,14 @@ class DbWriter:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _rows(item: Queued | BulkRow) -> int:
+    return item.rows if isinstance(item, BulkWrite) else 1
+
+
+def _type_name(item: Queued | BulkRow) -> str:
+    return f"bulk:{item.stage}" if isinstance(item, BulkRow) else type(item).__name__
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -538,8 +670,28 @@ def _decode_value(hint: object, value: object) -> object:
     return value
 
 
-def decode_write(line: str) -> Write:
+def encode_queued(item: Queued | BulkRow) -> str:
+    """A row, a bulk write or one row of it, as one JSON line."""
+    if isinstance(item, BulkWrite):
+        return bulk_lane.encode_bulk(item)
+    if isinstance(item, BulkRow):
+        return json_dumps({"type": "BulkRow", "stage": item.stage, "values": item.values})
+    return encode_write(item)
+
+
+def decode_queued(line: str) -> Queued:
+    """A spill line back as the row or bulk write it was."""
     doc = json.loads(line)
+    if bulk_lane.is_bulk_line(doc):
+        return bulk_lane.decode_bulk(doc)
+    return _decode_row(doc)
+
+
+def decode_write(line: str) -> Write:
+    return _decode_row(json.loads(line))
+
+
+def _decode_row(doc: Any) -> Write:
     cls = _WRITE_TYPES.get(doc.get("type"))
     if cls is None:
         raise ValueError(f"spill line has an unknown row type: {doc.get('type')!r}")

@@ -1,0 +1,427 @@
+"""The writer's bulk lane: rows staged with binary COPY and moved into the
+journal tables by set-based statements, all in one transaction.
+
+A :class:`BulkWrite` holds plain tuples per :class:`Stage` (no object per
+row). A stage is a temp table (``ON COMMIT DELETE ROWS``: empty outside its
+transaction) plus the statements that move its rows on, with the promises of
+the row writes in :mod:`aitrapp.db.repo`:
+
+- append-only rows get deterministic ids (md5 of the session and the event's
+  key, :func:`bulk_id`) and insert with ``ON CONFLICT ... DO NOTHING``, so a
+  batch applied twice (a lost acknowledgement, a spill replayed) lands once;
+- guarded updates keep their guards (an order's status never leaves a terminal
+  state, its filled quantity never shrinks) and run in rounds: the n-th update
+  of a key (in ``seq`` order) is applied in round n, one statement per round,
+  so several updates of one order in one batch apply in their order.
+
+Several bulk writes may be merged into one transaction (:meth:`BulkWrite.merge`):
+stages apply in their fixed order (parents first) and rows within a stage in
+the order they were submitted, so each batch still lands whole.
+
+Exchange times travel as integer nanoseconds and become ``timestamptz`` as
+the row writers' ``datetime.fromtimestamp(ns / 1e9)`` does; prices travel as
+integer paise and become exact ``numeric`` rupees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from aitrapp.db.pool import Connection, json_dumps
+
+Record = tuple[Any, ...]
+
+_TERMINAL = "('COMPLETE', 'CANCELLED', 'REJECTED')"
+
+
+def _ts(col: str) -> str:
+    """Integer nanoseconds since the epoch -> timestamptz, to the microsecond exactly
+    as Python's ``datetime.fromtimestamp(ns / 1e9)`` gets it (so rows written in
+    bulk and by the row writers agree): the same IEEE double, its fraction of a
+    second in microseconds rounded half to even (``round(float8)`` is ``rint``)."""
+    d = f"({col}::float8 / 1e9::float8)"
+    usec = f"(trunc({d}) * 1e6::float8 + round(({d} - trunc({d})) * 1e6::float8))"
+    return f"(timestamptz 'epoch' + {usec} * interval '1 microsecond')"
+
+
+def _rupees(col: str, *, nullable: bool = False) -> str:
+    """Integer paise -> exact rupees (0 means absent where ``nullable``)."""
+    return f"(NULLIF({col}, 0) * 0.01)" if nullable else f"({col} * 0.01)"
+
+
+def _id(kind: str, key: str, scope: str = "session_id::text") -> str:
+    """The SQL twin of :func:`bulk_id`."""
+    return f"md5({scope} || ':{kind}:' || {key})::uuid"
+
+
+def bulk_id(scope: UUID | str, kind: str, key: object) -> UUID:
+    """The id a bulk row gets: md5 of ``<scope>:<kind>:<key>`` (as the SQL computes it)."""
+    return UUID(hashlib.md5(f"{scope}:{kind}:{key}".encode()).hexdigest())
+
+
+def _cols(spec: str) -> tuple[tuple[str, str], ...]:
+    """``"name type, name type"`` -> ((name, type), ...)."""
+    return tuple((n, t) for n, _, t in (c.strip().partition(" ") for c in spec.split(",")))
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A temp table fed by COPY and the statements that move its rows on."""
+
+    table: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type), in record order
+    statements: tuple[str, ...]
+    # Filled in SQL after the COPY (e.g. the round of a guarded update).
+    computed: tuple[tuple[str, str], ...] = ()
+    names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(n for n, _ in self.columns))
+
+    @property
+    def create_sql(self) -> str:
+        cols = ", ".join(f"{n} {t}" for n, t in (*self.columns, *self.computed))
+        return f"CREATE TEMP TABLE IF NOT EXISTS {self.table} ({cols}) ON COMMIT DELETE ROWS"
+
+    @property
+    def script(self) -> str:
+        return ";\n".join(self.statements)
+
+
+def _rounds(stage: str, key: str, update_sql: str) -> str:
+    """``update_sql`` (reading ``s``, the stage rows of one round) once per round:
+    round n holds the n-th row of each ``key`` in ``seq`` order."""
+    return f"""DO $bulk$
+DECLARE r bigint; n bigint;
+BEGIN
+  UPDATE {stage} t SET rn = x.rn
+  FROM (SELECT ctid AS row_id, row_number() OVER (PARTITION BY {key} ORDER BY seq) AS rn
+        FROM {stage}) x
+  WHERE t.ctid = x.row_id;
+  SELECT max(rn) INTO n FROM {stage};
+  FOR r IN 1 .. coalesce(n, 0) LOOP
+    {update_sql.replace("$ROUND", "r")};
+  END LOOP;
+END $bulk$"""
+
+
+# ---- the kernel's event batches (aitrapp.kernel.persist builds the records) ----
+_SIGNAL_COLS = (
+    "id, session_id, ts, instrument_token, tradingsymbol, strategy, side, entry, stop, tp"
+)
+
+DECISIONS = Stage(
+    "bulk_decisions",
+    _cols(
+        "session_id uuid, plan_id text, ts_ns bigint, token bigint, tradingsymbol text, "
+        "strategy text, side text, qty bigint, entry bigint, stop bigint, tp bigint, "
+        "reason text, risk_paise bigint, heat_after_pct text, config_sha text"
+    ),
+    (
+        f"INSERT INTO signals ({_SIGNAL_COLS}, reason) "
+        f"SELECT {_id('signal', 'plan_id')}, session_id, {_ts('ts_ns')}, token, tradingsymbol, "
+        f"strategy, side, {_rupees('entry')}, {_rupees('stop')}, {_rupees('tp')}, reason "
+        "FROM bulk_decisions ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO decisions (id, session_id, signal_id, plan_id, ts, tradingsymbol, strategy, "
+        "side, qty, entry, stop, tp, risk_rupees, heat_after_pct, config_sha) "
+        f"SELECT {_id('decision', 'plan_id')}, session_id, {_id('signal', 'plan_id')}, plan_id, "
+        f"{_ts('ts_ns')}, tradingsymbol, strategy, side, qty, {_rupees('entry')}, "
+        f"{_rupees('stop')}, {_rupees('tp')}, {_rupees('risk_paise')}, "
+        "heat_after_pct::numeric, config_sha FROM bulk_decisions ON CONFLICT (id) DO NOTHING",
+    ),
+)
+
+# "k=v;k=v" -> jsonb, as str.split(";") then partition("="): the value is
+# everything after the first "=" ("" without one); a repeated key keeps the last.
+_DETAILS = (
+    "(SELECT coalesce(jsonb_object_agg(split_part(p, '=', 1), "
+    "substr(p, length(split_part(p, '=', 1)) + 2)), '{}'::jsonb) "
+    "FROM unnest(string_to_array(details, ';')) AS p WHERE p <> '')"
+)
+
+BLOCKS = Stage(
+    "bulk_blocks",
+    _cols(
+        "session_id uuid, seq bigint, ts_ns bigint, token bigint, tradingsymbol text, "
+        "strategy text, side text, reason text, entry bigint, stop bigint, tp bigint, "
+        "details text"
+    ),
+    (
+        f"INSERT INTO signals ({_SIGNAL_COLS}) "
+        f"SELECT {_id('block-signal', 'seq')}, session_id, {_ts('ts_ns')}, token, tradingsymbol, "
+        f"strategy, side, {_rupees('entry')}, {_rupees('stop')}, {_rupees('tp')} "
+        "FROM bulk_blocks ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO risk_events (id, session_id, signal_id, ts, reason, details) "
+        f"SELECT {_id('risk-event', 'seq')}, session_id, {_id('block-signal', 'seq')}, "
+        f"{_ts('ts_ns')}, reason, {_DETAILS} || jsonb_build_object('strategy', strategy) "
+        "FROM bulk_blocks ON CONFLICT (id) DO NOTHING",
+    ),
+)
+
+ORDERS = Stage(
+    "bulk_orders",
+    _cols(
+        "session_id uuid, seq bigint, client_order_id text, plan_id text, tag text, "
+        "role text, exchange text, tradingsymbol text, token bigint, side text, "
+        "order_type text, qty bigint, ts_ns bigint, price bigint, trigger bigint, "
+        "broker_order_id text"
+    ),
+    (
+        "INSERT INTO orders (session_id, client_order_id, plan_id, tag, role, exchange, "
+        "tradingsymbol, instrument_token, side, order_type, product, qty, price, trigger_price, "
+        "broker_order_id, status, filled_qty, created_at, updated_at) "
+        "SELECT session_id, client_order_id, plan_id, tag, role, exchange, tradingsymbol, token, "
+        f"side, order_type, 'MIS', qty, {_rupees('price', nullable=True)}, "
+        f"{_rupees('trigger', nullable=True)}, broker_order_id, 'NEW', 0, {_ts('ts_ns')}, "
+        f"{_ts('ts_ns')} FROM bulk_orders ORDER BY seq "
+        "ON CONFLICT (client_order_id) DO NOTHING",
+    ),
+)
+
+# The guard of repo.OrderStatusUpdate, applied per round.
+_ORDER_STATUS = (
+    "UPDATE orders o SET "
+    "status = CASE WHEN s.status = 'OPEN PENDING' THEN 'PENDING' ELSE s.status END, "
+    "filled_qty = s.filled_qty, "
+    f"avg_price = coalesce({_rupees('s.avg_price', nullable=True)}, o.avg_price), "
+    "broker_order_id = coalesce(o.broker_order_id, s.broker_order_id), "
+    "status_message = coalesce(NULLIF(s.message, ''), o.status_message), "
+    f"updated_at = GREATEST(o.updated_at, {_ts('s.ts_ns')}) "
+    "FROM bulk_updates s "
+    "WHERE s.rn = $ROUND AND o.client_order_id = s.client_order_id "
+    f"AND o.filled_qty <= s.filled_qty AND o.status NOT IN {_TERMINAL}"
+)
+
+UPDATES = Stage(
+    "bulk_updates",
+    _cols(
+        "session_id uuid, seq bigint, client_order_id text, broker_order_id text, "
+        "ts_ns bigint, status text, filled_qty bigint, avg_price bigint, message text, "
+        "triggered boolean"
+    ),
+    (
+        "INSERT INTO order_events (id, client_order_id, broker_order_id, ts, status, filled_qty, "
+        "avg_price, payload) "
+        f"SELECT {_id('order-event', 'seq')}, client_order_id, broker_order_id, {_ts('ts_ns')}, "
+        f"status, filled_qty, {_rupees('avg_price', nullable=True)}, "
+        "jsonb_build_object('message', NULLIF(message, ''), 'triggered', triggered) "
+        "FROM bulk_updates ON CONFLICT (id) DO NOTHING",
+        _rounds("bulk_updates", "client_order_id", _ORDER_STATUS),
+    ),
+    computed=(("rn", "bigint"),),
+)
+
+# A fill's key in its scope: the order id and its cumulative filled quantity.
+_FILL_KEY = "order_id || ':' || filled_qty"
+
+FILLS = Stage(
+    "bulk_fills",
+    _cols(
+        "fill_scope text, order_id bigint, filled_qty bigint, client_order_id text, "
+        "qty bigint, price bigint, ts_ns bigint"
+    ),
+    (
+        "INSERT INTO fills (id, fill_scope, broker_fill_key, client_order_id, broker_order_id, "
+        "qty, price, ts) "
+        f"SELECT {_id('fill', _FILL_KEY, 'fill_scope')}, fill_scope, {_FILL_KEY}, "
+        "client_order_id, order_id::text, qty, "
+        f"{_rupees('price')}, {_ts('ts_ns')} FROM bulk_fills ON CONFLICT (id) DO NOTHING",
+    ),
+)
+
+_POSITION_UPDATE = (
+    "UPDATE positions p SET qty = s.qty, avg_entry = s.avg_entry_e4 * 0.0001, "
+    f"updated_at = GREATEST(p.updated_at, {_ts('s.ts_ns')}) "
+    "FROM bulk_positions s "
+    "WHERE s.rn = $ROUND AND s.kind = 'update' AND p.plan_id = s.plan_id AND p.status = 'OPEN'"
+)
+
+# A position opens with its first entry fill; later fills resize it (in rounds).
+POSITIONS = Stage(
+    "bulk_positions",
+    _cols(
+        "session_id uuid, seq bigint, kind text, plan_id text, token bigint, "
+        "exchange text, tradingsymbol text, side text, qty bigint, avg_entry_e4 bigint, "
+        "ts_ns bigint"
+    ),
+    (
+        "INSERT INTO positions (id, session_id, plan_id, instrument_token, exchange, "
+        "tradingsymbol, side, qty, avg_entry, opened_at, updated_at, status) "
+        f"SELECT {_id('position', 'plan_id')}, session_id, plan_id, token, exchange, "
+        f"tradingsymbol, side, qty, avg_entry_e4 * 0.0001, {_ts('ts_ns')}, {_ts('ts_ns')}, "
+        "'OPEN' FROM bulk_positions WHERE kind = 'open' ORDER BY seq ON CONFLICT (id) DO NOTHING",
+        _rounds("bulk_positions", "plan_id, kind", _POSITION_UPDATE),
+    ),
+    computed=(("rn", "bigint"),),
+)
+
+# A trade closes its position (repo.PositionClose) and is booked once.
+TRADES = Stage(
+    "bulk_trades",
+    _cols(
+        "session_id uuid, plan_id text, strategy text, exchange text, tradingsymbol text, "
+        "side text, qty bigint, entry_price numeric, exit_price numeric, "
+        "gross_pnl numeric, charges numeric, net_pnl numeric, exit_reason text, "
+        "opened_ns bigint, closed_ns bigint"
+    ),
+    (
+        f"UPDATE positions p SET status = 'CLOSED', closed_at = {_ts('s.closed_ns')}, "
+        f"exit_price = s.exit_price, updated_at = GREATEST(p.updated_at, {_ts('s.closed_ns')}) "
+        "FROM bulk_trades s WHERE p.plan_id = s.plan_id AND p.status = 'OPEN'",
+        "INSERT INTO trades (id, session_id, decision_id, plan_id, strategy, exchange, "
+        "tradingsymbol, side, qty, entry_price, exit_price, gross_pnl, charges, net_pnl, "
+        "exit_reason, opened_at, closed_at) "
+        f"SELECT {_id('trade', 'plan_id')}, session_id, {_id('decision', 'plan_id')}, plan_id, "
+        "strategy, exchange, tradingsymbol, side, qty, entry_price, exit_price, gross_pnl, "
+        f"charges, net_pnl, exit_reason, {_ts('opened_ns')}, {_ts('closed_ns')} "
+        "FROM bulk_trades ON CONFLICT (id) DO NOTHING",
+    ),
+)
+
+TRANSITIONS = Stage(
+    "bulk_transitions",
+    _cols(
+        "session_id uuid, plan_id text, seq bigint, ts_ns bigint, from_state text, "
+        "to_state text, event text"
+    ),
+    (
+        "INSERT INTO bracket_transitions (plan_id, seq, ts, from_state, to_state, event, "
+        f"session_id) SELECT plan_id, seq, {_ts('ts_ns')}, from_state, to_state, event, "
+        "session_id FROM bulk_transitions ON CONFLICT (plan_id, seq) DO NOTHING",
+    ),
+)
+
+# Parents before children (foreign keys), inserts before the updates that find them.
+STAGES: dict[str, Stage] = {
+    s.table: s for s in (DECISIONS, BLOCKS, ORDERS, UPDATES, FILLS, POSITIONS, TRADES, TRANSITIONS)
+}
+
+
+@dataclass(eq=False, slots=True)
+class BulkWrite:
+    """Records per stage (``{stage table: [tuple, ...]}``), written in one transaction."""
+
+    parts: dict[str, list[Record]]
+    rows: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name, records in self.parts.items():
+            stage = STAGES.get(name)
+            if stage is None:
+                raise ValueError(f"bulk write: unknown stage {name!r}; known: {list(STAGES)}")
+            if records and len(records[0]) != len(stage.columns):
+                raise ValueError(
+                    f"bulk write: {name} records have {len(records[0])} values, "
+                    f"the stage has {len(stage.columns)} columns {stage.names}"
+                )
+        self.rows = sum(len(r) for r in self.parts.values())
+
+    def stages(self) -> Iterator[tuple[Stage, list[Record]]]:
+        """Non-empty stages in the order they must be applied."""
+        for name, stage in STAGES.items():
+            records = self.parts.get(name)
+            if records:
+                yield stage, records
+
+    @classmethod
+    def merge(cls, bulks: Sequence[BulkWrite]) -> BulkWrite:
+        """One write with every row of ``bulks``, each stage's rows in bulk order."""
+        if len(bulks) == 1:
+            return bulks[0]
+        parts: dict[str, list[Record]] = {}
+        for b in bulks:
+            for name, records in b.parts.items():
+                parts.setdefault(name, []).extend(records)
+        return cls(parts)
+
+
+async def apply(conn: Connection, bulk: BulkWrite, statement_timeout_s: float) -> None:
+    """COPY every stage, then run every stage's statements (inside the caller's transaction)."""
+    stages = list(bulk.stages())
+    if not stages:
+        return
+    await conn.execute(";\n".join(s.create_sql for s, _ in stages), timeout=statement_timeout_s)
+    for stage, records in stages:
+        await conn.copy_records_to_table(
+            stage.table, records=records, columns=stage.names, timeout=statement_timeout_s
+        )
+    await conn.execute(";\n".join(s.script for s, _ in stages), timeout=statement_timeout_s)
+
+
+async def apply_stage(
+    conn: Connection, stage: Stage, records: Sequence[Record], statement_timeout_s: float
+) -> None:
+    """One stage on its own (isolating rejected rows): stage table emptied first."""
+    await conn.execute(
+        f"{stage.create_sql};\nDELETE FROM {stage.table}", timeout=statement_timeout_s
+    )
+    await conn.copy_records_to_table(
+        stage.table, records=records, columns=stage.names, timeout=statement_timeout_s
+    )
+    await conn.execute(stage.script, timeout=statement_timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRow:
+    """One staged row, by name (what a rejected or dropped bulk row is logged as)."""
+
+    stage: str
+    values: dict[str, Any]
+
+
+def rows_of(stage: Stage, records: Iterable[Record]) -> list[BulkRow]:
+    return [BulkRow(stage.table, dict(zip(stage.names, r, strict=True))) for r in records]
+
+
+# ---- spill files: a bulk write as one JSON line ----
+BULK_TYPE = "BulkWrite"
+
+
+def encode_bulk(bulk: BulkWrite) -> str:
+    return json_dumps({"type": BULK_TYPE, "parts": bulk.parts})
+
+
+def _decoder(sql_type: str) -> Any:
+    if sql_type == "uuid":
+        return lambda v: None if v is None else UUID(v)
+    if sql_type == "numeric":
+        return lambda v: None if v is None else Decimal(v)
+    return None
+
+
+def decode_bulk(doc: dict[str, Any]) -> BulkWrite:
+    parts: dict[str, list[Record]] = {}
+    for name, records in doc["parts"].items():
+        stage = STAGES.get(name)
+        if stage is None:
+            raise ValueError(f"spill line has an unknown bulk stage: {name!r}")
+        decoders = [_decoder(t) for _, t in stage.columns]
+        parts[name] = [
+            tuple(v if d is None else d(v) for d, v in zip(decoders, r, strict=True))
+            for r in records
+        ]
+    return BulkWrite(parts)
+
+
+def is_bulk_line(doc: object) -> bool:
+    return isinstance(doc, dict) and doc.get("type") == BULK_TYPE
+
+
+__all__ = [
+    "STAGES",
+    "BulkRow",
+    "BulkWrite",
+    "Stage",
+    "apply",
+    "apply_stage",
+    "bulk_id",
+    "decode_bulk",
+    "encode_bulk",
+    "is_bulk_line",
+    "rows_of",
+]
