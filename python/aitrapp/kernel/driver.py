@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -31,10 +32,46 @@ from aitrapp.pipeline.latency import LatencyRecorder
 from aitrapp.report.protection import ProtectionTally
 
 log = logging.getLogger(__name__)
+# A batch with more order commands than this logs them in one line (a replay);
+# fewer (the live path, a paced session) get a line each.
+ORDER_LINES_MAX = 8
 
 _ALERT_LEVEL = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
 LIVE_LATENCY = "tick receipt to the kernel's answer (live feed)"
 REPLAY_LATENCY = "kernel time per tick (replay: not a live latency)"
+
+
+def _log_orders(orders: dict[str, list[Any]]) -> None:
+    """Every order command in the JSON log, each line carrying its client_order_id
+    (refusals always on their own line); cheap when INFO is off."""
+    coids = orders["client_order_id"]
+    for i, refused in enumerate(orders["refused"]):
+        if refused:
+            order_log(log, coids[i], order_id=orders["order_id"][i]).warning(
+                "%s refused by the venue: %s", orders["action"][i], refused
+            )
+    if not log.isEnabledFor(logging.INFO):
+        return
+    sent = [i for i, refused in enumerate(orders["refused"]) if not refused]
+    if len(sent) > ORDER_LINES_MAX:
+        actions = Counter(orders["action"][i] for i in sent)
+        log.info(
+            "%d order commands (%s)",
+            len(sent),
+            ", ".join(f"{a} {n}" for a, n in sorted(actions.items())),
+            extra={
+                "client_order_ids": [coids[i] for i in sent],
+                "order_ids": [orders["order_id"][i] for i in sent],
+            },
+        )
+        return
+    for i in sent:
+        log.info(
+            "%s %s %s %s qty=%d",
+            orders["action"][i], orders["side"][i], orders["order_type"][i], coids[i],
+            orders["qty"][i],
+            extra={"client_order_id": coids[i], "order_id": orders["order_id"][i]},
+        )  # fmt: skip
 
 
 class KernelDriver:
@@ -151,15 +188,9 @@ class KernelDriver:
             m.signals.inc()
             m.risk_blocks.labels(reason=b["reason"]).inc()
             bus.publish("risk", {"reason": b["reason"], "strategy": b["strategy"]})
+        if count(ev, "orders"):
+            _log_orders(ev["orders"])
         for o in rows(ev, "orders"):
-            olog = order_log(log, o["client_order_id"], order_id=o["order_id"])
-            if o["refused"]:
-                olog.warning("%s refused by the venue: %s", o["action"], o["refused"])
-            else:
-                olog.info(
-                    "%s %s %s %s qty=%d", o["action"], o["side"], o["order_type"],
-                    o["client_order_id"], o["qty"],
-                )  # fmt: skip
             if o["action"] == "PLACE":
                 m.orders_placed.inc()
                 self.working[o["client_order_id"]] = {

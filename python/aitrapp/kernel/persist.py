@@ -3,40 +3,50 @@ the Python pipeline writes (signals, decisions, risk events, orders, order
 events, fills, positions, bracket transitions, trades), so reports, the
 burn-in and reconciliation read a kernel session like any other.
 
-An order's status and the fill that made it travel in one transaction
-(``submit_many(atomic=True)``), as the order watcher does."""
+Each event batch becomes one :class:`~aitrapp.db.bulk.BulkWrite`: plain
+tuples taken straight from the event columns (no object per row), COPYed and
+moved into the tables in one transaction, so an order's status travels with
+the fill that made it, the position it opens or closes and the trade. What
+protects money is checked per column before anything is queued: quantities
+and fill prices > 0, known order statuses, net = gross - charges.
+
+Rows keyed by their place in the session's event log (a risk block, an order
+update) get deterministic ids from the session and that place, so the same
+batch written again lands once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 from uuid import UUID
 
-from aitrapp._core import Instrument
-from aitrapp.db.repo import (
-    BracketTransitionRow,
-    DecisionRow,
-    FillRow,
-    OrderEventRow,
-    OrderRow,
-    OrderStatusUpdate,
-    PositionClose,
-    PositionRow,
-    PositionUpdate,
-    RiskEventRow,
-    SignalRow,
-    TradeRow,
-    Write,
+from aitrapp._core import Instrument, broker_tag
+from aitrapp.db.bulk import (
+    BLOCKS,
+    DECISIONS,
+    FILLS,
+    ORDERS,
+    POSITIONS,
+    TRADES,
+    TRANSITIONS,
+    UPDATES,
+    BulkWrite,
+    Record,
 )
 from aitrapp.db.writer import DbWriter
-from aitrapp.kernel.events import EventBatch, rows
+from aitrapp.kernel.events import EventBatch
 from aitrapp.kernel.replay import KernelTrade
 
 _CENT = Decimal(100)
 _Q4 = Decimal("0.0001")
+# What the venue reports (Kite's statuses; OPEN PENDING is stored as PENDING).
+VENUE_STATUSES = frozenset(
+    {"OPEN PENDING", "PENDING", "OPEN", "TRIGGER PENDING", "COMPLETE", "CANCELLED", "REJECTED"}
+)
 
 
 def utc(ns: int) -> datetime:
@@ -47,32 +57,34 @@ def rupees(paise: int | float) -> Decimal:
     return (Decimal(str(paise)) / _CENT).quantize(_Q4)
 
 
-def _price(paise: int) -> Decimal | None:
-    return None if paise == 0 else rupees(paise)
+def _positive(table: str, column: str, values: Sequence[Any], keys: Sequence[Any]) -> None:
+    """Every value > 0, checked at C speed; the error names the row."""
+    if values and min(values) <= 0:
+        i = next(i for i, v in enumerate(values) if v <= 0)
+        raise ValueError(f"{table}.{column}: must be > 0, got {values[i]} ({keys[i]})")
 
 
-def _details(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for part in filter(None, text.split(";")):
-        key, _, value = part.partition("=")
-        out[key] = value
-    return out
+def _avg_e4(value_paise: int, qty: int) -> int:
+    """value / qty in units of 0.0001 rupee, rounded half to even (Decimal.quantize)."""
+    q, r = divmod(value_paise * 100, qty)
+    if 2 * r > qty or (2 * r == qty and q % 2):
+        q += 1
+    return q
 
 
 @dataclass(slots=True)
 class _Plan:
-    decision_id: UUID
     token: int
     entry_qty: int = 0
-    entry_value: Decimal = Decimal(0)
+    entry_value: int = 0  # paise x shares
     exited: int = 0
-    seq: int = 0
+    transitions: int = 0
     position_open: bool = False
 
 
 @dataclass(slots=True)
 class KernelPersister:
-    """Turns event batches into rows for one session's writer."""
+    """Turns event batches into bulk writes for one session's writer."""
 
     writer: DbWriter
     session_id: UUID
@@ -80,235 +92,212 @@ class KernelPersister:
     fill_scope: str
     config_sha: str
     plans: dict[str, _Plan] = field(default_factory=dict)
+    # Rows of the session so far, per kind: a row's place is its key.
+    blocks_seen: int = 0
+    orders_seen: int = 0
+    updates_seen: int = 0
+    positions_seen: int = 0
 
     def persist(self, ev: EventBatch, trades: list[KernelTrade]) -> None:
-        w = self.writer
-        sid = self.session_id
-        for d in rows(ev, "decisions"):
-            inst = self.instruments[d["token"]]
-            sig = SignalRow(
-                session_id=sid,
-                ts=utc(d["ts_ns"]),
-                instrument_token=d["token"],
-                tradingsymbol=inst.tradingsymbol,
-                strategy=d["strategy"],
-                side=d["side"],
-                entry=rupees(d["entry"]),
-                stop=rupees(d["stop"]),
-                tp=rupees(d["tp"]),
-                reason=d["reason"],
-            )
-            row = DecisionRow(
-                session_id=sid,
-                signal_id=sig.id,
-                plan_id=d["plan_id"],
-                ts=utc(d["ts_ns"]),
-                tradingsymbol=inst.tradingsymbol,
-                strategy=d["strategy"],
-                side=d["side"],
-                qty=d["qty"],
-                entry=rupees(d["entry"]),
-                stop=rupees(d["stop"]),
-                tp=rupees(d["tp"]),
-                risk_rupees=rupees(d["risk_paise"]),
-                heat_after_pct=Decimal(str(round(d["heat_after_pct"], 6))),
-                config_sha=self.config_sha,
-            )
-            w.submit_many([sig, row])
-            self.plans[d["plan_id"]] = _Plan(row.id, d["token"])
-        for b in rows(ev, "blocks"):
-            inst = self.instruments[b["token"]]
-            sig = SignalRow(
-                session_id=sid,
-                ts=utc(b["ts_ns"]),
-                instrument_token=b["token"],
-                tradingsymbol=inst.tradingsymbol,
-                strategy=b["strategy"],
-                side=b["side"],
-                entry=rupees(b["entry"]),
-                stop=rupees(b["stop"]),
-                tp=rupees(b["tp"]),
-            )
-            risk = RiskEventRow(
-                ts=utc(b["ts_ns"]),
-                reason=b["reason"],
-                session_id=sid,
-                signal_id=sig.id,
-                details={**_details(b["details"]), "strategy": b["strategy"]},
-            )
-            w.submit_many([sig, risk])
-        self._orders(ev)
-        self._updates(ev)
-        for t in rows(ev, "transitions"):
-            plan = self.plans.get(t["plan_id"])
-            seq = 0
-            if plan is not None:
-                plan.seq += 1
-                seq = plan.seq
-            w.submit(
-                BracketTransitionRow(
-                    plan_id=t["plan_id"],
-                    seq=seq,
-                    ts=utc(t["ts_ns"]),
-                    from_state=t["from"],
-                    to_state=t["to"],
-                    event=t["event"],
-                    session_id=sid,
-                )
-            )
-        for tr in trades:
-            self._trade(tr)
+        bulk = self.bulk(ev, trades)
+        if bulk.rows:
+            self.writer.submit_batch(bulk)
 
-    def _orders(self, ev: EventBatch) -> None:
-        for o in rows(ev, "orders"):
-            if o["action"] != "PLACE":
+    def bulk(self, ev: EventBatch, trades: Sequence[KernelTrade]) -> BulkWrite:
+        """The batch's rows (and the plans' state moved on past it)."""
+        parts: dict[str, list[Record]] = {}
+        if _n(ev, "decisions"):
+            parts[DECISIONS.table] = self._decisions(ev["decisions"])
+        if _n(ev, "blocks"):
+            parts[BLOCKS.table] = self._blocks(ev["blocks"])
+        if _n(ev, "orders"):
+            parts[ORDERS.table] = self._orders(ev["orders"])
+        if _n(ev, "updates"):
+            parts[UPDATES.table] = self._updates(ev["updates"])
+        if _n(ev, "fills"):
+            fills = ev["fills"]
+            parts[FILLS.table] = self._fills(fills)
+            parts[POSITIONS.table] = self._positions(fills)
+        if _n(ev, "transitions"):
+            parts[TRANSITIONS.table] = self._transitions(ev["transitions"])
+        if trades:
+            parts[TRADES.table] = self._trades(trades)
+        return BulkWrite(parts)
+
+    # ---- one stage per kind of event ----
+    def _symbols(self, tokens: Sequence[int]) -> list[str]:
+        try:
+            return [self.instruments[t].tradingsymbol for t in tokens]
+        except KeyError as exc:
+            token = exc.args[0]
+            raise ValueError(
+                f"instrument_token {token}: not an instrument of the session"
+            ) from None
+
+    def _decisions(self, d: Mapping[str, list[Any]]) -> list[Record]:
+        _positive("decisions", "qty", d["qty"], d["plan_id"])
+        heat = [str(round(h, 6)) for h in d["heat_after_pct"]]
+        for plan_id, token in zip(d["plan_id"], d["token"], strict=True):
+            self.plans[plan_id] = _Plan(token)
+        return list(
+            zip(
+                repeat(self.session_id), d["plan_id"], d["ts_ns"], d["token"],
+                self._symbols(d["token"]), d["strategy"], d["side"], d["qty"], d["entry"],
+                d["stop"], d["tp"], d["reason"], d["risk_paise"], heat, repeat(self.config_sha),
+            )
+        )  # fmt: skip
+
+    def _blocks(self, b: Mapping[str, list[Any]]) -> list[Record]:
+        first = self.blocks_seen
+        self.blocks_seen += len(b["ts_ns"])
+        return list(
+            zip(
+                repeat(self.session_id), range(first, self.blocks_seen), b["ts_ns"], b["token"],
+                self._symbols(b["token"]), b["strategy"], b["side"], b["reason"], b["entry"],
+                b["stop"], b["tp"], b["details"],
+            )
+        )  # fmt: skip
+
+    def _orders(self, o: Mapping[str, list[Any]]) -> list[Record]:
+        """New orders (PLACE) of the session's plans; modifications and
+        cancellations reach the table as the updates they cause."""
+        out: list[Record] = []
+        sid, plans, instruments = self.session_id, self.plans, self.instruments
+        rows = zip(
+            o["action"], o["client_order_id"], o["order_id"], o["side"], o["qty"],
+            o["order_type"], o["ts_ns"], o["price"], o["trigger"], strict=True,
+        )  # fmt: skip
+        for action, coid, order_id, side, qty, order_type, ts_ns, price, trigger in rows:
+            if action != "PLACE":
                 continue
-            plan_id, _, role = o["client_order_id"].partition(":")
+            plan_id, _, role = coid.partition(":")
+            plan = plans.get(plan_id)
+            if plan is None:
+                continue
+            if qty <= 0:
+                raise ValueError(f"orders.qty: must be > 0, got {qty} ({coid})")
+            inst = instruments[plan.token]
+            self.orders_seen += 1
+            out.append(
+                (
+                    sid, self.orders_seen, coid, plan_id, broker_tag(coid), role, inst.exchange,
+                    inst.tradingsymbol, plan.token, side, order_type, qty, ts_ns, price,
+                    trigger, str(order_id),
+                )
+            )  # fmt: skip
+        return out
+
+    def _updates(self, u: Mapping[str, list[Any]]) -> list[Record]:
+        unknown = set(u["status"]) - VENUE_STATUSES
+        if unknown:
+            raise ValueError(
+                f"order_events.status: unknown {sorted(unknown)}; known: {sorted(VENUE_STATUSES)}"
+            )
+        first = self.updates_seen
+        self.updates_seen += len(u["ts_ns"])
+        return list(
+            zip(
+                repeat(self.session_id), range(first, self.updates_seen), u["client_order_id"],
+                map(str, u["order_id"]), u["ts_ns"], u["status"], u["filled_qty"],
+                u["avg_price"], u["message"], u["triggered"],
+            )
+        )  # fmt: skip
+
+    def _fills(self, f: Mapping[str, list[Any]]) -> list[Record]:
+        _positive("fills", "qty", f["qty"], f["client_order_id"])
+        _positive("fills", "price", f["price"], f["client_order_id"])
+        return list(
+            zip(
+                repeat(self.fill_scope), f["order_id"], f["filled_qty"], f["client_order_id"],
+                f["qty"], f["price"], f["ts_ns"],
+            )
+        )  # fmt: skip
+
+    def _positions(self, f: Mapping[str, list[Any]]) -> list[Record]:
+        """A plan's position opens with its first entry fill; every later fill
+        that leaves it open resizes it (size and average entry)."""
+        out: list[Record] = []
+        rows = zip(
+            f["plan_id"], f["role"], f["side"], f["qty"], f["price"], f["ts_ns"], strict=True
+        )
+        for plan_id, role, side, qty, price, ts_ns in rows:
             plan = self.plans.get(plan_id)
             if plan is None:
                 continue
-            token = plan.token
-            inst = self.instruments[token]
-            ts = utc(o["ts_ns"])
-            self.writer.submit(
-                OrderRow(
-                    session_id=self.session_id,
-                    client_order_id=o["client_order_id"],
-                    plan_id=plan_id,
-                    tag=_broker_tag(o["client_order_id"]),
-                    role=role,
-                    exchange=inst.exchange,
-                    tradingsymbol=inst.tradingsymbol,
-                    instrument_token=token,
-                    side=o["side"],
-                    order_type=o["order_type"],
-                    product="MIS",
-                    qty=o["qty"],
-                    created_at=ts,
-                    updated_at=ts,
-                    price=_price(o["price"]),
-                    trigger_price=_price(o["trigger"]),
-                    broker_order_id=str(o["order_id"]),
+            if role == "ENTRY":
+                plan.entry_qty += qty
+                plan.entry_value += qty * price
+            elif role == "CORRECTIVE":
+                plan.exited -= qty
+            else:
+                plan.exited += qty
+            if plan.entry_qty == 0:
+                continue
+            if not plan.position_open and role == "ENTRY":
+                plan.position_open = True
+                kind, size = "open", plan.entry_qty
+            elif plan.entry_qty > plan.exited:
+                kind, size = "update", plan.entry_qty - plan.exited
+            else:
+                continue  # flat: the trade closes it
+            inst = self.instruments[plan.token]
+            self.positions_seen += 1
+            out.append(
+                (
+                    self.session_id, self.positions_seen, kind, plan_id, plan.token,
+                    inst.exchange, inst.tradingsymbol, _entry_side(side), size,
+                    _avg_e4(plan.entry_value, plan.entry_qty), ts_ns,
                 )
+            )  # fmt: skip
+        return out
+
+    def _transitions(self, t: Mapping[str, list[Any]]) -> list[Record]:
+        seqs = []
+        for plan_id in t["plan_id"]:
+            plan = self.plans.get(plan_id)
+            if plan is None:
+                seqs.append(0)
+            else:
+                plan.transitions += 1
+                seqs.append(plan.transitions)
+        return list(
+            zip(
+                repeat(self.session_id), t["plan_id"], seqs, t["ts_ns"], t["from"], t["to"],
+                t["event"],
             )
+        )  # fmt: skip
 
-    def _updates(self, ev: EventBatch) -> None:
-        fills = rows(ev, "fills")
-        fill_at = {(f["order_id"], f["filled_qty"]): f for f in fills}
-        for u in rows(ev, "updates"):
-            ts = utc(u["ts_ns"])
-            oid = str(u["order_id"])
-            avg = _price(u["avg_price"])
-            batch: list[Write] = [
-                OrderEventRow(
-                    ts=ts,
-                    status=u["status"],
-                    client_order_id=u["client_order_id"],
-                    broker_order_id=oid,
-                    filled_qty=u["filled_qty"],
-                    avg_price=avg,
-                    payload={"message": u["message"] or None, "triggered": u["triggered"]},
-                ),
-                OrderStatusUpdate(
-                    client_order_id=u["client_order_id"],
-                    status=u["status"] if u["status"] != "OPEN PENDING" else "PENDING",
-                    filled_qty=u["filled_qty"],
-                    avg_price=avg,
-                    broker_order_id=oid,
-                    status_message=u["message"] or None,
-                    ts=ts,
-                ),
-            ]
-            f = fill_at.get((u["order_id"], u["filled_qty"]))
-            if f is not None and f["ts_ns"] == u["ts_ns"]:
-                batch.append(
-                    FillRow(
-                        fill_scope=self.fill_scope,
-                        broker_fill_key=f"{oid}:{f['filled_qty']}",
-                        qty=f["qty"],
-                        price=rupees(f["price"]),
-                        ts=ts,
-                        client_order_id=f["client_order_id"],
-                        broker_order_id=oid,
-                    )
+    def _trades(self, trades: Sequence[KernelTrade]) -> list[Record]:
+        out: list[Record] = []
+        for t in trades:
+            if self.plans.pop(t.plan_id, None) is None:
+                continue
+            if t.qty <= 0 or t.entry_price <= 0 or t.exit_price <= 0:
+                raise ValueError(
+                    f"trades: qty, entry_price and exit_price must be > 0, got {t.qty}, "
+                    f"{t.entry_price}, {t.exit_price} ({t.plan_id})"
                 )
-                batch.extend(self._position(f))
-            self.writer.submit_many(batch, atomic=True)
-
-    def _position(self, f: Mapping[str, Any]) -> list[Write]:
-        plan = self.plans.get(f["plan_id"])
-        if plan is None:
-            return []
-        ts = utc(f["ts_ns"])
-        if f["role"] == "ENTRY":
-            plan.entry_qty += f["qty"]
-            plan.entry_value += Decimal(f["qty"]) * rupees(f["price"])
-        elif f["role"] == "CORRECTIVE":
-            plan.exited -= f["qty"]
-        else:
-            plan.exited += f["qty"]
-        if plan.entry_qty == 0:
-            return []
-        avg = (plan.entry_value / plan.entry_qty).quantize(_Q4)
-        net = max(plan.entry_qty - plan.exited, 0)
-        if not plan.position_open and f["role"] == "ENTRY":
-            plan.position_open = True
-            token = plan.token
-            inst = self.instruments[token]
-            return [
-                PositionRow(
-                    session_id=self.session_id,
-                    plan_id=f["plan_id"],
-                    instrument_token=token,
-                    exchange=inst.exchange,
-                    tradingsymbol=inst.tradingsymbol,
-                    side=_entry_side(f["side"]),
-                    qty=plan.entry_qty,
-                    avg_entry=avg,
-                    opened_at=ts,
-                    updated_at=ts,
+            if t.net != t.gross - t.charges:
+                raise ValueError(
+                    f"trades.net_pnl: {t.net} != gross_pnl - charges ({t.gross} - {t.charges}) "
+                    f"({t.plan_id})"
                 )
-            ]
-        if net > 0:
-            return [PositionUpdate(plan_id=f["plan_id"], qty=net, avg_entry=avg, ts=ts)]
-        return []
-
-    def _trade(self, t: KernelTrade) -> None:
-        plan = self.plans.pop(t.plan_id, None)
-        if plan is None:
-            return
-        closed = utc(t.closed_ns)
-        self.writer.submit_many(
-            [
-                PositionClose(plan_id=t.plan_id, closed_at=closed, exit_price=t.exit_price),
-                TradeRow(
-                    session_id=self.session_id,
-                    decision_id=plan.decision_id,
-                    plan_id=t.plan_id,
-                    strategy=t.strategy,
-                    exchange=t.exchange,
-                    tradingsymbol=t.tradingsymbol,
-                    side=t.side,  # type: ignore[arg-type]
-                    qty=t.qty,
-                    entry_price=t.entry_price,
-                    exit_price=t.exit_price,
-                    gross_pnl=t.gross,
-                    charges=t.charges,
-                    net_pnl=t.net,
-                    exit_reason=t.exit_reason,
-                    opened_at=utc(t.opened_ns),
-                    closed_at=closed,
-                ),
-            ],
-            atomic=True,
-        )
+            out.append(
+                (
+                    self.session_id, t.plan_id, t.strategy, t.exchange, t.tradingsymbol,
+                    _entry_side(t.side), t.qty, t.entry_price, t.exit_price, t.gross, t.charges,
+                    t.net, t.exit_reason, t.opened_ns, t.closed_ns,
+                )
+            )  # fmt: skip
+        return out
 
 
-def _entry_side(fill_side: str) -> Any:
-    return "BUY" if fill_side == "BUY" else "SELL"
+def _n(ev: EventBatch, table: str) -> int:
+    cols = ev.get(table)
+    return len(cols["ts_ns" if table != "trades" else "plan_id"]) if cols else 0
 
 
-def _broker_tag(client_order_id: str) -> str:
-    from aitrapp._core import broker_tag
-
-    return broker_tag(client_order_id)
+def _entry_side(side: str) -> str:
+    if side not in ("BUY", "SELL"):
+        raise ValueError(f"side: must be BUY or SELL, got {side!r}")
+    return side
