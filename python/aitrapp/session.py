@@ -81,7 +81,7 @@ async def _serve_api(settings: AppSettings, rt: Runtime) -> tuple[Any, asyncio.T
         log_level="warning",
         lifespan="on",
     )
-    server = ApiServer(config, app)
+    server = ApiServer(config, app, handle_signals=False)  # the session owns the signals
     task = asyncio.create_task(server.serve(), name="api")
     for _ in range(200):  # wait until it listens (or failed)
         if server.started or task.done():
@@ -173,7 +173,12 @@ async def run_session(
         if plan.keep_serving and api_task is not None:
             if console is not None:
                 console.log(f"session closed; API still serving on {api_url} (Ctrl-C to stop)")
-            await api_task
+            try:
+                await asyncio.shield(api_task)  # the server shuts down gracefully below
+            except asyncio.CancelledError:
+                # Ctrl-C (or SIGTERM) is how serving after the close ends: not a failure.
+                if console is not None:
+                    console.log("stopping the API")
     finally:
         if server is not None and api_task is not None:
             server.should_exit = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shlex
@@ -17,6 +16,7 @@ import typer
 from rich.console import Console
 
 from aitrapp.cli.report import parse_day
+from aitrapp.cli.signals import Interrupted, exit_guard, run_interruptible, sigterm_as_interrupt
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError
 from aitrapp.feeds.base import Feed
@@ -154,6 +154,7 @@ def paper(
     ] = True,
 ) -> None:
     """Run one PAPER session end to end and print its summary."""
+    sigterm_as_interrupt()  # until the session's own handlers take over
     console = Console()
     try:
         settings = load_settings()
@@ -200,12 +201,23 @@ def paper(
         print_start_findings(console, rt)
 
     try:
-        outcome = asyncio.run(run_session(settings, plan, console=console, on_started=on_started))
+        outcome = run_interruptible(
+            run_session(settings, plan, console=console, on_started=on_started)
+        )
     except AitrappError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    except KeyboardInterrupt:
-        console.print("interrupted: open positions were flattened on the way out")
+    except Interrupted as exc:
+        sid = started[0].session_id if started else None
+        console.print(
+            f"stopped by {exc}: positions flattened, writer drained, database released"
+            + (f"; session {sid} ended ABORTED" if sid else " (before the session started)")
+        )
+        handle.stop()
+        exit_guard(exc.exit_code)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:  # before the event loop took the signals over
+        console.print("interrupted during start-up: nothing was traded")
         raise typer.Exit(130) from None
     finally:
         handle.stop()
@@ -219,8 +231,9 @@ def paper(
         # Nothing was traded: a summary alone would read like a quiet day.
         console.print(
             "[red]the whole session ran PAUSED[/red] (broker and database disagreed at "
-            f"start-up; no entries). To repair and trade: {accept_command()}"
+            "start-up; no entries). To repair and trade:"
         )
+        _print_command(console, accept_command())
         raise typer.Exit(EXIT_PAUSED)
     if strict and not outcome.passed:
         raise typer.Exit(1)
@@ -258,4 +271,10 @@ def print_start_findings(console: Console, rt: Runtime) -> None:
         console.print(f"  {line}")
     if len(lines) > 8:
         console.print(f"  ... {len(lines) - 8} more in the log (audit_log action 'reconcile')")
-    console.print(f"To repair (orphans cancelled, rows synced) and trade: {accept_command()}")
+    console.print("To repair (orphans cancelled, rows synced) and trade:")
+    _print_command(console, accept_command())
+
+
+def _print_command(console: Console, command: str) -> None:
+    """On one line, as typed (never wrapped: it is meant to be copied)."""
+    console.print(f"  {command}", soft_wrap=True, highlight=False, markup=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,11 +38,26 @@ GRACEFUL_SHUTDOWN_S = 5
 
 
 class ApiServer(uvicorn.Server):
-    """Ends the event streams first, so shutdown does not wait on idle clients."""
+    """Ends the event streams first, so shutdown does not wait on idle clients.
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    ``handle_signals=False``: the server leaves SIGINT/SIGTERM to its owner (a
+    session serving its API stops itself, API included, on a signal).
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, app: FastAPI, *, handle_signals: bool = True
+    ) -> None:
         super().__init__(config)
         self._app = app
+        self._handle_signals = handle_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if self._handle_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         begin_shutdown(self._app)

@@ -8,6 +8,7 @@ connect to it. Either way callers get a :class:`Database` holding the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -169,7 +170,16 @@ async def open_database(settings: AppSettings, **pool_kwargs: Any) -> Database:
     dsn = settings.database_dsn()
     if dsn is None:
         embedded = EmbeddedPostgres(settings.pgdata, port=settings.pg_port)
-        await embedded.acquire()
+        # Started in a thread that a cancellation (Ctrl-C at start-up) cannot stop:
+        # let it finish, then give the server back, so none is left running.
+        starting = asyncio.ensure_future(embedded.acquire())
+        try:
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await starting
+                await embedded.release()
+            raise
         dsn = embedded.url()
     kwargs: dict[str, Any] = {
         "min_size": settings.db_pool_min,
