@@ -316,6 +316,7 @@ class Runtime:
         if o.kernel and self._mode == "PAPER" and o.broker_factory is None:
             self._start_kernel(engine_cfg)
             self._writer.add_health_listener(self._on_db_health)
+            await self._reconcile_fresh_venue()
             self.clock = clock_for(self.feed.kind, o.speed)
             self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
             if o.start_feed:
@@ -394,6 +395,28 @@ class Runtime:
         self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
         if o.start_feed:
             self.start_feed()
+
+    async def _reconcile_fresh_venue(self) -> None:
+        """The kernel's paper venue is a fresh account, as a restarted paper broker is:
+        what earlier sessions left open (a killed process's orders and positions) is
+        reconciled against an empty paper broker. A mismatch starts the session PAUSED
+        unless accepted; accepted, their rows are cancelled and closed (as trades)."""
+        o = self.options
+        empty = PaperBroker(list(self.instruments.values()), default_paper_config())
+        self.reconcile = await reconcile_at_start(
+            pool=self.pool,
+            broker=empty,
+            session_id=self._require(self._session_id),
+            accept=o.accept_reconcile,
+            writer=self._writer,
+        )
+        if not self.reconcile.may_trade(o.accept_reconcile):
+            self._set_state("PAUSED")
+            self.paused_by_reconcile = True
+            for line in self.reconcile.lines():
+                log.warning("reconcile: %s", line)
+            log.warning("database holds what a fresh account does not: trading starts PAUSED")
+        self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
 
     def _start_kernel(self, engine_cfg: EngineConfig) -> None:
         """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
