@@ -93,6 +93,10 @@ bench: ## Benchmarks: criterion (Rust) and pytest-benchmark (Python), release bu
 	cargo bench -p aitrapp-core
 	$(BIN)/pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,max,ops
 
+.PHONY: chaos
+chaos: develop ## Chaos suite, long form: 12 SIGKILLs, 20 s database hang, Redis killed, signals, API fuzz
+	AITRAPP_CHAOS=long $(BIN)/pytest -q -s tests/chaos -p no:cacheprovider --timeout 1800
+
 .PHONY: wheel
 wheel: $(VENV)/.deps ## Build the abi3 release wheel into dist/
 	$(BIN)/maturin build --release --out dist

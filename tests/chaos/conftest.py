@@ -26,7 +26,7 @@ LONG = os.environ.get("AITRAPP_CHAOS", "").lower() == "long"
 CHAOS = (
     ChaosSizes(long=True, kills=12, signals=8, db_hang_s=20.0, api_examples=100)
     if LONG
-    else ChaosSizes(long=False, kills=2, signals=2, db_hang_s=8.0, api_examples=8)
+    else ChaosSizes(long=False, kills=2, signals=2, db_hang_s=6.0, api_examples=3)
 )
 
 

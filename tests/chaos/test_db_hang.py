@@ -13,12 +13,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
+from aitrapp.bus import BusEvent, Subscription
 from aitrapp.db import repo
 from aitrapp.db.embedded import EmbeddedPostgres
 from aitrapp.db.migrate import migrate
@@ -132,10 +134,10 @@ class Hang:
     pids: list[int] = field(default_factory=list)
     t0: float = 0.0
     detected_after: float | None = None
-    opened_at_detection: int = 0
     decisions_at_detection: int = 0
     decisions_while_down: int = 0
-    opened_while_down: int = 0
+    detected_at: datetime | None = None  # wall clock, as the bus stamps its events
+    thawed_at: datetime | None = None
     health_while_down: dict[str, bool] = field(default_factory=dict)
 
     def _counters(self) -> Counters:
@@ -148,8 +150,8 @@ class Hang:
             return
         c = self._counters()
         self.detected_after = time.monotonic() - self.t0
-        self.opened_at_detection = c.brackets_opened
         self.decisions_at_detection = c.decisions
+        self.detected_at = datetime.now(UTC)  # compared with BusEvent.ts (ISO, microseconds)
         self.health_while_down = {k: v.ok for k, v in self.rt.health().items()}
 
     async def step(self, _batch: TickBatch) -> None:
@@ -168,7 +170,7 @@ class Hang:
             return
         c = self._counters()
         self.decisions_while_down = c.decisions - self.decisions_at_detection
-        self.opened_while_down = c.brackets_opened - self.opened_at_detection
+        self.thawed_at = datetime.now(UTC)
         thaw(self.pids)
         self.phase = "after"
         async with asyncio.timeout(60):
@@ -193,6 +195,9 @@ async def test_session_through_a_hung_database(
     hang = Hang(rt, own_pg, chaos.db_hang_s)
     rt.writer.add_health_listener(hang.on_health)
     stepped(rt).between = hang.step
+    placed: list[BusEvent] = []  # every order placed, stamped when it was
+    sub = await rt.bus.subscribe(["orders"])
+    collector = asyncio.create_task(_collect(sub, placed))
     try:
         rt.start_feed()
         async with asyncio.timeout(180 + chaos.db_hang_s):
@@ -200,6 +205,8 @@ async def test_session_through_a_hung_database(
         await rt.stop_trading()
     finally:
         thaw(hang.pids)
+        await sub.close()
+        await collector
         await rt.stop()
     assert hang.phase == "after", hang.phase
     # Noticed while it lasted; /health said so for the database and the writer.
@@ -208,7 +215,15 @@ async def test_session_through_a_hung_database(
     assert hang.health_while_down["writer"] is False
     # No new entry while it was hung; strategies did decide, and each was refused.
     assert hang.decisions_while_down >= 1
-    assert hang.opened_while_down == 0
+    assert hang.detected_at is not None and hang.thawed_at is not None
+    down = tuple(t.isoformat(timespec="microseconds") for t in (hang.detected_at, hang.thawed_at))
+    entries = [e.data["client_order_id"] for e in placed if e.data["role"] == "ENTRY"]
+    assert entries, "no entry at all: the session did not trade"
+    assert [
+        e.data["client_order_id"]
+        for e in placed
+        if e.data["role"] == "ENTRY" and down[0] <= e.ts <= down[1]
+    ] == []
     assert metric(rt, "trader_risk_blocks_total", reason="DB_UNAVAILABLE") >= (
         hang.decisions_while_down
     )
@@ -219,6 +234,11 @@ async def test_session_through_a_hung_database(
     assert metric(rt, "trader_oco_alerts_total", severity="CRITICAL", code="DB_UNAVAILABLE") >= 1
     # Every row the session counted landed exactly once.
     await _check_rows_once(rt, tmp_path)
+
+
+async def _collect(sub: Subscription, into: list[BusEvent]) -> None:
+    async for event in sub:
+        into.append(event)
 
 
 async def _check_rows_once(rt: Runtime, data_dir: Path) -> None:

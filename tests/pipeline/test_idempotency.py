@@ -287,16 +287,7 @@ async def test_the_same_update_twice_gives_one_fill_and_one_status_change(
         submitted.append(write)
         return real_submit(write)
 
-    real_submit_many = env.writer.submit_many
-
-    def recording_submit_many(writes: Any, *, atomic: bool = False) -> int:
-        rows = list(writes)
-        if atomic:  # (a plain submit_many goes through submit, recorded above)
-            submitted.extend(rows)
-        return real_submit_many(rows, atomic=atomic)
-
     monkeypatch.setattr(env.writer, "submit", recording_submit)
-    monkeypatch.setattr(env.writer, "submit_many", recording_submit_many)
     dispatched: list[OrderUpdate] = []
 
     async def sink(u: OrderUpdate) -> None:
