@@ -39,7 +39,13 @@ ENGINE = EngineConfig.parse(
             "orb": {"enabled": False},
             "trend_pullback": {"enabled": False},
             "vwap_reversion": {"enabled": False},
-            "ema_cross": {"fast_period": 2, "slow_period": 4, "stop_ticks": 2000, "tp_ticks": 2000},
+            "ema_cross": {
+                "enabled": True,
+                "fast_period": 2,
+                "slow_period": 4,
+                "stop_ticks": 2000,
+                "tp_ticks": 2000,
+            },
         },
     }
 )
