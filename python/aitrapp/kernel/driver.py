@@ -310,6 +310,7 @@ class KernelDriver:
         return self.kernel.portfolio()
 
     def open_positions(self) -> list[dict[str, Any]]:
+        stops = {w["plan_id"]: w["trigger"] for w in self.working.values() if w["role"] == "STOP"}
         out = []
         for p in self.positions.values():
             if p["qty"] <= 0:
@@ -328,6 +329,7 @@ class KernelDriver:
                     "unrealized_pnl": None
                     if last is None
                     else round(sign * (last - avg) * p["qty"], 2),
+                    "stop_trigger": stops.get(p["plan_id"]),
                     "state": "OPEN",
                 }
             )
