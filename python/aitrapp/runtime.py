@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
@@ -169,6 +169,10 @@ class Runtime:
 
     def __init__(self, settings: AppSettings, options: RuntimeOptions) -> None:
         self.settings = settings
+        if options.bracket.stop_fill_timeout_s == BracketOptions().stop_fill_timeout_s:
+            # AITRAPP_OCO_STOP_FILL_TIMEOUT_S, unless the options chose their own
+            bracket = replace(options.bracket, stop_fill_timeout_s=settings.oco_stop_fill_timeout_s)
+            options = replace(options, bracket=bracket)
         self.options = options
         self.metrics = Metrics()
         self._mode: Mode = "PAPER"

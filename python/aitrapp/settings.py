@@ -97,6 +97,9 @@ class AppSettings(BaseSettings):
     # list or whitespace-separated. Empty: no notifications.
     # Secret: a URL often carries a bot token or a password.
     notify_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # oco.stop_fill_timeout_s: a stop triggered but not filled this long (exchange
+    # time) is escalated: cancel and exit at market (WARN), then CRITICAL at twice it.
+    oco_stop_fill_timeout_s: float = Field(5.0, gt=0, le=3600)
 
     @field_validator("notify_urls", mode="before")
     @classmethod
