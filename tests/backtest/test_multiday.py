@@ -7,6 +7,7 @@ backtest; the holiday (with its ticks) and the weekend are listed as skipped.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -17,10 +18,12 @@ from typer.testing import CliRunner
 
 from aitrapp.backtest.runner import BacktestRequest, run_backtest
 from aitrapp.cli import app
+from aitrapp.exceptions import ConfigError
 from aitrapp.instruments_csv import load_instruments_file
 from aitrapp.settings import AppSettings, load_settings
 
 from .conftest import BUSY, TRADING_DAYS
+from .test_no_db_same_trades import TIGHT
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +156,45 @@ def test_the_cli_writes_the_report(
         d.pop("session_id")
     data.pop("backtest_id"), no_db.pop("backtest_id")
     assert no_db == data
+
+
+async def test_leftovers_of_earlier_sessions_stop_the_backtest_with_a_clear_error(
+    settings: AppSettings, candles: list[Path], own_instruments: Path, db_url: str
+) -> None:
+    """An open position an earlier session left in the database would start every day
+    PAUSED (no trades, figures unlike --no-db): the backtest stops, saying what to do."""
+    first = await run_backtest(settings, _request(candles, own_instruments))
+    conn = await asyncpg.connect(db_url)
+    try:
+        leftover = await conn.fetchval(
+            "INSERT INTO positions (id, session_id, plan_id, instrument_token, exchange, "
+            "tradingsymbol, side, qty, avg_entry, opened_at, updated_at, status) "
+            "VALUES (gen_random_uuid(), $1, 'c0ffeec0ffeec0ffeec0ffee', 990001, 'NSE', 'RELX', "
+            "'BUY', 10, 500, now(), now(), 'OPEN') RETURNING id",
+            first.days[0].session_id,
+        )
+        request = replace(_request(candles, own_instruments), config=TIGHT)  # not a rerun
+        with pytest.raises(ConfigError, match=r"2026-01-22: the database holds orders or "
+                           r"positions that earlier sessions left open .*c0ffeec0ffeec0ffeec0ffee.*"
+                           r"database of its own .* or with --no-db"):  # fmt: skip
+            await run_backtest(settings, request)
+        refused = await conn.fetchrow(
+            "SELECT s.status, (SELECT count(*) FROM orders o WHERE o.session_id = s.id) AS n, "
+            "b.status AS backtest FROM sessions s JOIN backtests b ON b.id = s.backtest_id "
+            "WHERE s.config_sha = $1",
+            TIGHT.config_sha,
+        )
+        assert refused is not None and dict(refused) == {
+            "status": "FAILED", "n": 0, "backtest": "FAILED"
+        }  # fmt: skip
+        # Settled, the same request runs (the refused day is not reused) like --no-db.
+        await conn.execute(
+            "UPDATE positions SET status = 'CLOSED', closed_at = now() WHERE id = $1", leftover
+        )
+        stored = await run_backtest(settings, request)
+        alone = await run_backtest(settings, replace(request, no_db=True))
+    finally:
+        await conn.close()
+    assert [d.status for d in stored.days] == ["COMPLETED"] * 3
+    assert [d.trades for d in stored.days] == [d.trades for d in alone.days]
+    assert sum(len(d.trades) for d in stored.days) > 0

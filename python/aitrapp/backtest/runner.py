@@ -278,11 +278,21 @@ async def _run_day_in_database(
         flatten_timeout_s=30.0,
         kernel=True,
         batch_rows=DAY_BATCH_ROWS,
+        start_feed=False,  # not before the start-up reconcile is known to allow trading
     )
     progress = db.progress
     rt = await start_runtime(db.settings, options)
+    session_id = rt.session_id
+    assert session_id is not None
+    if rt.paused_by_reconcile:
+        # Stopped before a tick: it ends COMPLETED with nothing done, so it is marked
+        # FAILED (never reused; without orders it blocks no rerun).
+        refused = _paused_at_start(day, rt.reconcile.lines() if rt.reconcile else [])
+        await rt.stop()
+        await db.pool.execute("UPDATE sessions SET status = 'FAILED' WHERE id = $1", session_id)
+        raise ConfigError(refused)
     try:
-        assert rt.session_id is not None
+        rt.start_feed()
         while not rt.feed_done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(rt.feed_done.wait(), _POLL_S)
@@ -291,8 +301,7 @@ async def _run_day_in_database(
         await rt.wait_feed()
         await rt.stop_trading()
         summary = rt.summary()
-        trades = await load_trades(rt.pool, rt.session_id, day, instruments)
-        session_id = rt.session_id
+        trades = await load_trades(rt.pool, session_id, day, instruments)
     finally:
         await rt.stop()
     return DayResult(
@@ -306,6 +315,18 @@ async def _run_day_in_database(
         decisions=int(summary["decisions"]),
         risk_blocks=int(summary["risk_blocks"]),
         wall_s=time.perf_counter() - t0,
+    )
+
+
+def _paused_at_start(day: date, lines: Sequence[str]) -> str:
+    """Why a day cannot run in this database: its session would start PAUSED."""
+    shown = "; ".join(line for line in lines if not line.startswith("verdict"))[:600]
+    return (
+        f"{day}: the database holds orders or positions that earlier sessions left open "
+        f"({shown or 'see the log'}), so the day's session would start PAUSED and trade "
+        "nothing. Run the backtest in a database of its own (another AITRAPP_DATA_DIR or "
+        "DATABASE_URL), or with --no-db; or settle them first (aitrapp paper "
+        "--accept-reconcile)."
     )
 
 
