@@ -12,20 +12,22 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import asyncpg
+import httpx
 
 from aitrapp.db.embedded import EmbeddedPostgres, free_port
 from aitrapp.report.burnin import fill_mismatches
 
 SYMBOLS = "RELIANCE,SBIN,INFY"
-# A run that may be signalled replays its day at this speed (the session then lasts
-# about 10 s, so a random moment falls in start-up, mid-session or the close); the
-# others run at full speed.
-SLOW = ("--speed", "2000x")
+# A run that may be signalled replays its day at this speed (its session then lasts
+# about 6 s: there is time to reach a chosen moment); the others run at full speed.
+SLOW = ("--speed", "4000x")
 TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
 
 
@@ -45,14 +47,27 @@ def paper_env(data_dir: Path) -> dict[str, str]:
 @dataclass
 class Run:
     args: list[str]
-    returncode: int | None  # None: killed by the test
+    returncode: int | None
     output: str
     seconds: float
-    signalled_at: float | None = None
+    signalled_at: float | None = None  # seconds after the start; None: it ended first
     exit_after_signal: float | None = None
+    progress_at_signal: float | None = None  # the session's replay progress then, if known
 
 
-def start_paper(data_dir: Path, *args: str) -> subprocess.Popen[str]:
+@dataclass(frozen=True)
+class When:
+    """When a run gets its signal: ``seconds`` after its start (start-up moments), once its
+    session's replay reached ``progress`` (read from /state), or ``after_close`` seconds
+    after the session closed (serving with --keep-serving)."""
+
+    seconds: float | None = None
+    progress: float | None = None
+    after_close: float | None = None
+
+
+def start_paper(data_dir: Path, out: IO[str], *args: str) -> tuple[subprocess.Popen[str], int]:
+    env = paper_env(data_dir)
     argv = [
         sys.executable,
         "-m",
@@ -66,43 +81,74 @@ def start_paper(data_dir: Path, *args: str) -> subprocess.Popen[str]:
         str(data_dir / "reports"),
         *args,
     ]  # fmt: skip  (a later --speed wins)
-    return subprocess.Popen(
-        argv,
-        cwd=data_dir,
-        env=paper_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = subprocess.Popen(
+        argv, cwd=data_dir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
     )
+    return proc, int(env["AITRAPP_API_PORT"])
+
+
+def _session(port: int) -> dict[str, object] | None:
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/state", timeout=1.0)
+    except httpx.HTTPError:
+        return None  # not serving yet (or any more)
+    if r.status_code != 200:
+        return None
+    session = r.json().get("session")
+    return session if isinstance(session, dict) else None
+
+
+def _due(when: When, t0: float, port: int, closed_at: list[float]) -> tuple[bool, float | None]:
+    if when.seconds is not None:
+        return time.monotonic() - t0 >= when.seconds, None
+    session = _session(port)
+    if session is None:
+        return False, None
+    progress = session.get("progress")
+    progress = float(progress) if isinstance(progress, int | float) else None
+    if when.progress is not None:
+        return progress is not None and progress >= when.progress, progress
+    if session.get("feed_done") and not closed_at:
+        closed_at.append(time.monotonic())
+    assert when.after_close is not None
+    return bool(closed_at) and time.monotonic() - closed_at[0] >= when.after_close, progress
 
 
 def run_paper(
-    data_dir: Path, *args: str, signal_at: float | None = None, sig: int = signal.SIGKILL
+    data_dir: Path, *args: str, when: When | None = None, sig: int = signal.SIGKILL
 ) -> Run:
-    """One run; ``signal_at``: send ``sig`` after that many seconds (if still running)."""
-    proc = start_paper(data_dir, *args)
-    t0 = time.monotonic()
-    sent: float | None = None
-    if signal_at is not None:
+    """One run; with ``when``, send it ``sig`` at that moment (if it is still running)."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc, port = start_paper(data_dir, out, *args)
+        t0 = time.monotonic()
+        sent: float | None = None
+        progress: float | None = None
+        closed_at: list[float] = []
+        while when is not None and proc.poll() is None:
+            due, progress = _due(when, t0, port, closed_at)
+            if due:
+                proc.send_signal(sig)
+                sent = time.monotonic() - t0
+                break
+            time.sleep(0.02)
         try:
-            proc.wait(signal_at)
+            proc.wait(120)
         except subprocess.TimeoutExpired:
-            proc.send_signal(sig)
-            sent = time.monotonic() - t0
-    try:
-        out, _ = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"aitrapp paper {args} hung for 120 s:\n{out[-3000:]}") from None
-    seconds = time.monotonic() - t0
+            proc.kill()
+            proc.wait()
+            out.seek(0)
+            raise AssertionError(f"aitrapp paper {args} hung:\n{out.read()[-3000:]}") from None
+        seconds = time.monotonic() - t0
+        out.seek(0)
+        output = out.read()
     return Run(
         list(args),
         proc.returncode,
-        out,
+        output,
         seconds,
         signalled_at=sent,
         exit_after_signal=None if sent is None else seconds - sent,
+        progress_at_signal=progress if sent is not None else None,
     )
 
 

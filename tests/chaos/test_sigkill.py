@@ -25,12 +25,27 @@ from pathlib import Path
 import pytest
 
 from .conftest import ChaosSizes
-from .paper_proc import SLOW, Run, invariants, log_problems, run_paper, stop_embedded
+from .paper_proc import SLOW, Run, When, invariants, log_problems, run_paper, stop_embedded
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SEED = 20260304  # the kill moments (synthetic test schedule)
-KILL_WINDOW_S = (0.5, 13.0)  # from the start: PostgreSQL start-up to the session's close
+STARTUP_S = (0.3, 2.5)  # embedded PostgreSQL, migrations, reconciliation
+
+
+def kill_schedule(rng: random.Random, kills: int) -> list[When]:
+    """One kill in four during start-up, the others at random points of the session's
+    replay (stratified, so even two kills see start-up and mid-session)."""
+    plan: list[When] = []
+    mid = [k for k in range(kills) if k % 4 != 0]
+    for k in range(kills):
+        if k % 4 == 0:
+            plan.append(When(seconds=rng.uniform(*STARTUP_S)))
+        else:
+            i = mid.index(k)
+            lo, hi = 0.02 + 0.96 * i / len(mid), 0.02 + 0.96 * (i + 1) / len(mid)
+            plan.append(When(progress=rng.uniform(lo, hi)))
+    return plan
 
 
 @pytest.fixture
@@ -51,17 +66,12 @@ def _accept_args(run: Run) -> list[str]:
 
 
 def test_sigkill_at_random_moments_then_restart(data_dir: Path, chaos: ChaosSizes) -> None:
-    rng = random.Random(SEED)
+    schedule = kill_schedule(random.Random(SEED), chaos.kills)
     runs: list[Run] = []
     kills = 0
     args: list[str] = []  # the first run: as a user would start it
     while kills < chaos.kills and len(runs) < 4 * chaos.kills + 4:
-        # Stratified: the k-th kill falls in the k-th slice of the window, so even
-        # the short form hits start-up and mid-session alike.
-        lo, hi = KILL_WINDOW_S
-        step = (hi - lo) / chaos.kills
-        at = rng.uniform(lo + kills * step, lo + (kills + 1) * step)
-        run = run_paper(data_dir, *args, *SLOW, signal_at=at)
+        run = run_paper(data_dir, *args, *SLOW, when=schedule[kills])
         runs.append(run)
         if run.signalled_at is not None and run.returncode == -9:
             kills += 1
@@ -84,13 +94,20 @@ def test_sigkill_at_random_moments_then_restart(data_dir: Path, chaos: ChaosSize
             continue
         break
     assert final.returncode == 0, final.output[-3000:]
-    print([(r.args, r.returncode, r.signalled_at, round(r.seconds, 1)) for r in runs])
-    assert "ABORTED" in "".join(r.output for r in runs)  # a restart reported a dead session
+    mid_session = [r for r in runs if r.progress_at_signal is not None]
+    assert mid_session, "no kill hit a running session"
+    # A restart said which sessions it found RUNNING with their process dead.
+    assert "marked ABORTED at its last event" in "".join(r.output for r in runs)
 
     found = asyncio.run(invariants(data_dir))
     assert {k: v for k, v in found.items() if v} == {}, found
     assert log_problems(data_dir) == []
     print(
         f"{kills} SIGKILLs in {len(runs)} runs; killed at "
-        + ", ".join(f"{r.signalled_at:.1f}s" for r in runs if r.signalled_at is not None)
+        + ", ".join(
+            f"{r.signalled_at:.1f}s"
+            + (f" ({r.progress_at_signal:.0%})" if r.progress_at_signal else "")
+            for r in runs
+            if r.signalled_at is not None
+        )
     )

@@ -20,16 +20,32 @@ from pathlib import Path
 import pytest
 
 from .conftest import ChaosSizes
-from .paper_proc import SLOW, invariants, log_problems, pgdata, run_paper, stop_embedded
+from .paper_proc import SLOW, When, invariants, log_problems, pgdata, run_paper, stop_embedded
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SEED = 20260305  # the signal moments (synthetic test schedule)
-WINDOW_S = (1.0, 16.0)  # start-up, the session (SLOW), the close and serving after it
 EXIT_WITHIN_S = 10.0  # "a few seconds", with room for a loaded machine
 # 130/143: stopped by the signal; 0: the run ended first (or serving ended on it);
 # -2/-15: the signal came while Python was still importing, before anything started.
 CLEAN_EXITS = {0, 130, 143, -2, -15}
+
+
+def moments(rng: random.Random, n: int) -> list[tuple[When, list[str]]]:
+    """Start-up, mid-session and serving after the close, in turn (the i-th of each kind
+    at a random point of its own slice)."""
+    out: list[tuple[When, list[str]]] = []
+    for i in range(n):
+        kind, k = i % 3, i // 3
+        slices = (n - kind + 2) // 3
+        frac = rng.uniform(k / slices, (k + 1) / slices)
+        if kind == 0:
+            out.append((When(seconds=0.3 + 3.0 * frac), []))
+        elif kind == 1:
+            out.append((When(progress=0.02 + 0.96 * frac), []))
+        else:
+            out.append((When(after_close=2.0 * frac), ["--keep-serving"]))
+    return out
 
 
 @pytest.fixture
@@ -43,13 +59,9 @@ def data_dir(pg_dir: Path) -> Iterator[Path]:
 def test_signals_at_random_moments_end_cleanly(data_dir: Path, chaos: ChaosSizes) -> None:
     rng = random.Random(SEED)
     seen: list[tuple[str, float | None, int | None, float | None]] = []
-    for i in range(chaos.signals):
+    for when, extra in moments(rng, chaos.signals):
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-        extra = ["--keep-serving"] if i % 2 else []  # half of them also serve after the close
-        lo, hi = WINDOW_S
-        step = (hi - lo) / chaos.signals  # stratified, as for the kills
-        at = rng.uniform(lo + i * step, lo + (i + 1) * step)
-        run = run_paper(data_dir, *extra, *SLOW, signal_at=at, sig=sig)
+        run = run_paper(data_dir, *extra, *SLOW, when=when, sig=sig)
         seen.append((sig.name, run.signalled_at, run.returncode, run.exit_after_signal))
         if run.signalled_at is None:  # it finished first: a normal run
             assert run.returncode == 0, run.output[-3000:]
