@@ -34,6 +34,7 @@ from aitrapp.db.embedded import EmbeddedPostgres
 from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import RiskEventRow, SessionRow
 from aitrapp.db.writer import SPILL_SUFFIX, DbWriter, decode_queued
+from aitrapp.kernel.persist import utc
 from aitrapp.metrics import Metrics
 from test_db_repo import T0, session_row
 from test_writer import count, own_pg, session_in, wait_until
@@ -157,13 +158,14 @@ async def test_a_bulk_written_twice_lands_once(db_pool: Pool, session_in: Sessio
 async def test_updates_apply_in_order_and_keep_their_guards(
     db_pool: Pool, session_in: SessionRow
 ) -> None:
-    """Several updates of one order in one bulk apply in seq order; a later stale one
-    changes nothing: a terminal status is final, the filled quantity never shrinks."""
+    """Several updates of one order in one bulk apply in seq order; a stale one, in
+    the same bulk or a later one, changes nothing: a terminal status is final, the
+    filled quantity never shrinks; a refused update stops nothing after it."""
     sid = session_in.id
-    done, cancelled, partial = (f"{_plan(i)}:ENTRY" for i in range(3))
+    done, cancelled, partial, flip, shrink, late = (f"{_plan(i)}:ENTRY" for i in range(6))
     first = BulkWrite(
         {
-            ORDERS.table: [order(sid, i) for i in range(3)],
+            ORDERS.table: [order(sid, i) for i in range(6)],
             UPDATES.table: [  # seq order is the order of events, not of the list
                 update(sid, 3, done, "COMPLETE", 24, 250_010),
                 update(sid, 1, done, "OPEN PENDING", 0),
@@ -171,6 +173,15 @@ async def test_updates_apply_in_order_and_keep_their_guards(
                 update(sid, 4, cancelled, "OPEN", 0),
                 update(sid, 5, cancelled, "CANCELLED", 0, 0, "cancelled by user"),
                 update(sid, 6, partial, "OPEN", 20, 250_000),
+                update(sid, 20, flip, "OPEN", 0),
+                update(sid, 21, flip, "CANCELLED", 0),
+                update(sid, 22, flip, "OPEN", 0, 0, "after the end"),
+                update(sid, 23, shrink, "OPEN", 20),
+                update(sid, 24, shrink, "OPEN", 10, 0, "stale"),
+                update(sid, 25, shrink, "TRIGGER PENDING", 20),
+                update(sid, 26, late, "OPEN", 12),
+                update(sid, 27, late, "CANCELLED", 5),  # refused: 5 < 12
+                update(sid, 28, late, "OPEN", 18),
             ],
         }
     )
@@ -203,7 +214,49 @@ async def test_updates_apply_in_order_and_keep_their_guards(
     # The stale 5 is refused; the last one (20 again) applies: OPEN PENDING is PENDING.
     assert (rows[partial]["status"], rows[partial]["filled_qty"]) == ("PENDING", 20)
     assert rows[partial]["avg_price"] == Decimal("2500.0000")
-    assert await count(db_pool, "order_events") == 10  # the history keeps every report
+    assert (rows[flip]["status"], rows[flip]["status_message"]) == ("CANCELLED", None)
+    assert (rows[shrink]["status"], rows[shrink]["filled_qty"]) == ("TRIGGER PENDING", 20)
+    assert rows[shrink]["status_message"] is None
+    assert (rows[late]["status"], rows[late]["filled_qty"]) == ("OPEN", 18)
+    assert await count(db_pool, "order_events") == 19  # the history keeps every report
+
+
+async def test_a_position_ends_as_its_last_resize_says(
+    db_pool: Pool, session_in: SessionRow
+) -> None:
+    sid = session_in.id
+
+    def resize(seq: int, i: int, qty: int, avg_e4: int) -> Record:
+        p = _plan(i)
+        return (sid, seq, "update", p, TOKEN, "NSE", "SYN101", "BUY", qty, avg_e4, T0_NS + seq)
+
+    first = BulkWrite(
+        {
+            DECISIONS.table: [decision(sid, i) for i in range(2)],
+            POSITIONS.table: [  # seq order is the order of fills, not of the list
+                resize(30, 0, 24, 25_001_000),
+                position(sid, 0),
+                resize(20, 0, 12, 25_000_700),
+                position(sid, 1),
+            ],
+            TRADES.table: [trade(sid, 1)],
+        }
+    )
+    late = BulkWrite({POSITIONS.table: [resize(40, 1, 6, 25_009_000)]})  # plan 1 is closed
+    writer = DbWriter(db_pool)
+    await writer.start()
+    writer.submit_batch(first)
+    await drain(writer)
+    writer.submit_batch(late)
+    await drain(writer)
+    await writer.close()
+    got = {
+        r["plan_id"]: r
+        for r in await table(db_pool, "SELECT * FROM positions WHERE session_id = $1", sid)
+    }
+    assert (got[_plan(0)]["qty"], got[_plan(0)]["avg_entry"]) == (24, Decimal("2500.1000"))
+    assert got[_plan(0)]["updated_at"] == utc(T0_NS + 30)
+    assert (got[_plan(1)]["status"], got[_plan(1)]["qty"]) == ("CLOSED", 24)
 
 
 async def test_waiting_bulks_merge_into_one_transaction(
@@ -307,6 +360,27 @@ async def test_a_full_queue_refuses_a_bulk_whole(db_pool: Pool, session_in: Sess
         BulkWrite({"nope": []})
     with pytest.raises(ValueError, match="bulk_decisions records have 2 values"):
         BulkWrite({DECISIONS.table: [(1, 2)]})
+
+
+async def test_a_producer_that_may_wait_waits_for_room(
+    db_pool: Pool, session_in: SessionRow
+) -> None:
+    n = plan_bulk(session_in.id, 0).rows
+    writer = DbWriter(db_pool, queue_max=4 * n)  # not started yet: nothing drains
+    for i in range(3):
+        assert writer.submit_batch(plan_bulk(session_in.id, i))
+    waiting = asyncio.create_task(writer.wait_for_room())  # 3n rows >= half of 4n
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await writer.start()
+    async with asyncio.timeout(30):
+        await waiting
+    assert writer.queue_depth < 2 * n
+    async with asyncio.timeout(5):
+        await writer.wait_for_room()  # room already: returns at once
+    await drain(writer)
+    await writer.close()
+    assert (writer.dropped, await count(db_pool, "decisions")) == (0, 3)
 
 
 # ---- a real outage on a private embedded server ----

@@ -10,9 +10,10 @@ the row writes in :mod:`aitrapp.db.repo`:
   key, :func:`bulk_id`) and insert with ``ON CONFLICT ... DO NOTHING``, so a
   batch applied twice (a lost acknowledgement, a spill replayed) lands once;
 - guarded updates keep their guards (an order's status never leaves a terminal
-  state, its filled quantity never shrinks) and run in rounds: the n-th update
-  of a key (in ``seq`` order) is applied in round n, one statement per round,
-  so several updates of one order in one batch apply in their order.
+  state, its filled quantity never shrinks) and their order: the updates of one
+  order in a batch are folded (in ``seq`` order) into the one change that
+  applying them one by one would make, so an order gets one new row version
+  per transaction, not one per update.
 
 Several bulk writes may be merged into one transaction (:meth:`BulkWrite.merge`):
 stages apply in their fixed order (parents first) and rows within a stage in
@@ -76,8 +77,6 @@ class Stage:
     table: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), in record order
     statements: tuple[str, ...]
-    # Filled in SQL after the COPY (e.g. the round of a guarded update).
-    computed: tuple[tuple[str, str], ...] = ()
     names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,29 +84,12 @@ class Stage:
 
     @property
     def create_sql(self) -> str:
-        cols = ", ".join(f"{n} {t}" for n, t in (*self.columns, *self.computed))
+        cols = ", ".join(f"{n} {t}" for n, t in self.columns)
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.table} ({cols}) ON COMMIT DELETE ROWS"
 
     @property
     def script(self) -> str:
         return ";\n".join(self.statements)
-
-
-def _rounds(stage: str, key: str, update_sql: str) -> str:
-    """``update_sql`` (reading ``s``, the stage rows of one round) once per round:
-    round n holds the n-th row of each ``key`` in ``seq`` order."""
-    return f"""DO $bulk$
-DECLARE r bigint; n bigint;
-BEGIN
-  UPDATE {stage} t SET rn = x.rn
-  FROM (SELECT ctid AS row_id, row_number() OVER (PARTITION BY {key} ORDER BY seq) AS rn
-        FROM {stage}) x
-  WHERE t.ctid = x.row_id;
-  SELECT max(rn) INTO n FROM {stage};
-  FOR r IN 1 .. coalesce(n, 0) LOOP
-    {update_sql.replace("$ROUND", "r")};
-  END LOOP;
-END $bulk$"""
 
 
 # ---- the kernel's event batches (aitrapp.kernel.persist builds the records) ----
@@ -183,19 +165,49 @@ ORDERS = Stage(
     ),
 )
 
-# The guard of repo.OrderStatusUpdate, applied per round.
-_ORDER_STATUS = (
-    "UPDATE orders o SET "
-    "status = CASE WHEN s.status = 'OPEN PENDING' THEN 'PENDING' ELSE s.status END, "
-    "filled_qty = s.filled_qty, "
-    f"avg_price = coalesce({_rupees('s.avg_price', nullable=True)}, o.avg_price), "
-    "broker_order_id = coalesce(o.broker_order_id, s.broker_order_id), "
-    "status_message = coalesce(NULLIF(s.message, ''), o.status_message), "
-    f"updated_at = GREATEST(o.updated_at, {_ts('s.ts_ns')}) "
-    "FROM bulk_updates s "
-    "WHERE s.rn = $ROUND AND o.client_order_id = s.client_order_id "
-    f"AND o.filled_qty <= s.filled_qty AND o.status NOT IN {_TERMINAL}"
+# repo.OrderStatusUpdate's guard, for all of a batch's updates of an order at once.
+# Applied one by one in seq order, update k of an order changes it iff the order
+# is not terminal, no earlier applied update was terminal, and its filled_qty is
+# >= the order's filled_qty so far; as the applied ones never shrink, "so far" is
+# the largest of the stored one and every earlier update's (applied or not).
+# The order then ends as the last applied update says; avg_price and the message
+# are the last ones given (else kept), the broker id the stored one (else the
+# first given), updated_at the latest.
+_ORDER_STATUS = f"""
+WITH seen AS (
+  SELECT s.*, o.status AS stored_status, greatest(o.filled_qty, coalesce(max(s.filled_qty) OVER (
+      PARTITION BY s.client_order_id ORDER BY s.seq
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS filled_before
+  FROM bulk_updates s JOIN orders o ON o.client_order_id = s.client_order_id
+), guarded AS (
+  SELECT *, filled_qty >= filled_before AS fills_ok FROM seen
+), stopped AS (
+  SELECT *, min(seq) FILTER (WHERE fills_ok AND status IN {_TERMINAL})
+      OVER (PARTITION BY client_order_id) AS terminal_seq
+  FROM guarded
+), folded AS (
+  SELECT client_order_id,
+    (array_agg(status ORDER BY seq DESC))[1] AS status,
+    (array_agg(filled_qty ORDER BY seq DESC))[1] AS filled_qty,
+    (array_agg(avg_price ORDER BY seq DESC) FILTER (WHERE avg_price <> 0))[1] AS avg_price,
+    (array_agg(broker_order_id ORDER BY seq) FILTER (WHERE broker_order_id IS NOT NULL))[1]
+      AS broker_order_id,
+    (array_agg(message ORDER BY seq DESC) FILTER (WHERE message <> ''))[1] AS message,
+    max(ts_ns) AS ts_ns
+  FROM stopped
+  WHERE fills_ok AND seq <= coalesce(terminal_seq, seq) AND stored_status NOT IN {_TERMINAL}
+  GROUP BY client_order_id
 )
+UPDATE orders o SET
+  status = CASE WHEN f.status = 'OPEN PENDING' THEN 'PENDING' ELSE f.status END,
+  filled_qty = f.filled_qty,
+  avg_price = coalesce({_rupees("f.avg_price", nullable=True)}, o.avg_price),
+  broker_order_id = coalesce(o.broker_order_id, f.broker_order_id),
+  status_message = coalesce(f.message, o.status_message),
+  updated_at = GREATEST(o.updated_at, {_ts("f.ts_ns")})
+FROM folded f
+WHERE o.client_order_id = f.client_order_id
+  AND o.filled_qty <= f.filled_qty AND o.status NOT IN {_TERMINAL}"""
 
 UPDATES = Stage(
     "bulk_updates",
@@ -211,9 +223,8 @@ UPDATES = Stage(
         f"status, filled_qty, {_rupees('avg_price', nullable=True)}, "
         "jsonb_build_object('message', NULLIF(message, ''), 'triggered', triggered) "
         "FROM bulk_updates ON CONFLICT (id) DO NOTHING",
-        _rounds("bulk_updates", "client_order_id", _ORDER_STATUS),
+        _ORDER_STATUS,
     ),
-    computed=(("rn", "bigint"),),
 )
 
 # A fill's key in its scope: the order id and its cumulative filled quantity.
@@ -234,14 +245,19 @@ FILLS = Stage(
     ),
 )
 
-_POSITION_UPDATE = (
-    "UPDATE positions p SET qty = s.qty, avg_entry = s.avg_entry_e4 * 0.0001, "
-    f"updated_at = GREATEST(p.updated_at, {_ts('s.ts_ns')}) "
-    "FROM bulk_positions s "
-    "WHERE s.rn = $ROUND AND s.kind = 'update' AND p.plan_id = s.plan_id AND p.status = 'OPEN'"
-)
+# repo.PositionUpdate for a batch: each sets the size and average entry, so the
+# last one of a plan (in seq order) is what they leave; updated_at the latest.
+_POSITION_UPDATE = f"""
+UPDATE positions p SET qty = f.qty, avg_entry = f.avg_entry_e4 * 0.0001,
+  updated_at = GREATEST(p.updated_at, {_ts("f.ts_ns")})
+FROM (
+  SELECT DISTINCT ON (plan_id) plan_id, qty, avg_entry_e4,
+    max(ts_ns) OVER (PARTITION BY plan_id) AS ts_ns
+  FROM bulk_positions WHERE kind = 'update' ORDER BY plan_id, seq DESC
+) f
+WHERE p.plan_id = f.plan_id AND p.status = 'OPEN'"""
 
-# A position opens with its first entry fill; later fills resize it (in rounds).
+# A position opens with its first entry fill; later fills resize it.
 POSITIONS = Stage(
     "bulk_positions",
     _cols(
@@ -255,9 +271,8 @@ POSITIONS = Stage(
         f"SELECT {_id('position', 'plan_id')}, session_id, plan_id, token, exchange, "
         f"tradingsymbol, side, qty, avg_entry_e4 * 0.0001, {_ts('ts_ns')}, {_ts('ts_ns')}, "
         "'OPEN' FROM bulk_positions WHERE kind = 'open' ORDER BY seq ON CONFLICT (id) DO NOTHING",
-        _rounds("bulk_positions", "plan_id, kind", _POSITION_UPDATE),
+        _POSITION_UPDATE,
     ),
-    computed=(("rn", "bigint"),),
 )
 
 # A trade closes its position (repo.PositionClose) and is booked once.

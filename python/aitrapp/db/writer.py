@@ -35,11 +35,12 @@ The bulk lane (``submit_batch``) takes a whole :class:`~aitrapp.db.bulk.BulkWrit
 (the trading kernel's event batch as plain tuples): binary COPY into temp
 tables and set-based statements, one transaction. Consecutive bulk writes
 waiting in the queue are merged into one transaction (up to
-``bulk_rows_max`` rows), so a fast producer costs few round trips; each still
-lands whole. Everything above holds for it too: it is queued without
-waiting, retained and retried through an outage, counted in the queue depth
-(by rows), spilled on close and replayed; a row the database rejects is
-isolated (by halving the rows of the stage that failed) and dead-lettered.
+``bulk_rows_max`` rows: few round trips for a fast producer, and a transaction
+that stays well inside its deadline); each still lands whole. Everything
+above holds for it too: it is queued without waiting, retained and retried
+through an outage, counted in the queue depth (by rows), spilled on close and
+replayed; a row the database rejects is isolated (by halving the rows of the
+stage that failed) and dead-lettered.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class DbWriter:
         *,
         queue_max: int = 100_000,
         batch_max: int = 500,
-        bulk_rows_max: int = 200_000,
+        bulk_rows_max: int = 20_000,
         retry_min_s: float = 0.05,
         retry_max_s: float = 5.0,
         probe_interval_s: float = 1.0,
@@ -301,6 +302,15 @@ class DbWriter:
         target = self._submitted
         async with self._progress:
             await self._progress.wait_for(lambda: self._done >= target)
+
+    async def wait_for_room(self, rows: int | None = None) -> None:
+        """Until fewer than ``rows`` rows wait (default: half the queue), for a producer
+        that may pause, such as a replay running faster than the database can take
+        its rows (rather than have them refused). Never for the live tick path. Waits
+        as long as the database is down; bound it with ``asyncio.timeout``."""
+        limit = self._queue_max // 2 if rows is None else rows
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._closing or self._buf_rows < limit)
 
     async def close(self, grace_s: float = 30.0) -> None:
         """Stop accepting rows and drain for up to ``grace_s``; then spill what is left."""
