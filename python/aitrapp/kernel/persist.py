@@ -252,14 +252,15 @@ class KernelPersister:
         return out
 
     def _transitions(self, t: Mapping[str, list[Any]]) -> list[Record]:
-        seqs = []
+        seqs: list[int] = []
+        append, plans = seqs.append, self.plans  # hot: a few rows per plan per batch
         for plan_id in t["plan_id"]:
-            plan = self.plans.get(plan_id)
+            plan = plans.get(plan_id)
             if plan is None:
-                seqs.append(0)
+                append(0)
             else:
                 plan.transitions += 1
-                seqs.append(plan.transitions)
+                append(plan.transitions)
         return list(
             zip(
                 repeat(self.session_id), t["plan_id"], seqs, t["ts_ns"], t["from"], t["to"],
