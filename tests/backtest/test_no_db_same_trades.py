@@ -73,3 +73,21 @@ async def test_the_same_days_give_the_same_trades_with_and_without_the_database(
         for d in r["days_run"]:
             d.pop("session_id")
     assert reports[0] == reports[1]
+
+
+async def test_the_stop_fill_timeout_setting_reaches_both_paths(
+    settings: AppSettings, candles: list[Path], own_instruments: Path
+) -> None:
+    """AITRAPP_OCO_STOP_FILL_TIMEOUT_S changes the trades (stops fill late on these gappy
+    days), and the same way with and without the database."""
+    quick = settings.model_copy(update={"oco_stop_fill_timeout_s": 1.0})
+    request = BacktestRequest(
+        replay=tuple(candles), universe=load_instruments_file(own_instruments), config=BUSY
+    )
+    stored = await run_backtest(quick, request)
+    kernel = await run_backtest(quick, replace(request, no_db=True))
+    default = await run_backtest(settings, replace(request, no_db=True))
+    assert [d.trades for d in kernel.days] == [d.trades for d in stored.days]
+    assert [d.replay_sha for d in kernel.days] == [d.replay_sha for d in stored.days]
+    assert [d.trades for d in default.days] != [d.trades for d in stored.days]
+    assert [d.replay_sha for d in default.days] != [d.replay_sha for d in stored.days]

@@ -10,7 +10,8 @@ One seam, :func:`run_day`, runs one day and returns its trades:
   kernel alone (``aitrapp.kernel.replay_day``): no database, no runtime.
 
 Both paths get the same paper venue and bracket settings
-(:func:`session_settings`, the runtime's defaults) and the same instruments
+(:func:`session_settings`: the runtime's defaults, with the stop-fill timeout
+of the settings, as the runtime applies it) and the same instruments
 (those the day's ticks name), so their trades are the same: plan ids, fills,
 times, charges and net P&L (a test compares them to the paisa).
 
@@ -32,6 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -88,10 +90,14 @@ class DayDatabase:
 
 
 # ------------------------------------------------------------------ the seam
-def session_settings() -> tuple[PaperConfig, BracketOptions]:
+def session_settings(settings: AppSettings | None = None) -> tuple[PaperConfig, BracketOptions]:
     """The paper venue and bracket settings of every backtest day, with or without
-    the database: the runtime's defaults (what ``aitrapp paper`` trades with)."""
-    return default_paper_config(), BracketOptions()
+    the database: what ``aitrapp paper`` trades with, the runtime's defaults with
+    ``oco_stop_fill_timeout_s`` of ``settings`` (AITRAPP_OCO_STOP_FILL_TIMEOUT_S)."""
+    bracket = BracketOptions()
+    if settings is not None:
+        bracket = replace(bracket, stop_fill_timeout_s=settings.oco_stop_fill_timeout_s)
+    return default_paper_config(), bracket
 
 
 def day_instruments(ticks: TickBatch, instruments: Sequence[Instrument]) -> list[Instrument]:
@@ -107,11 +113,19 @@ async def run_day(
     config: EngineConfig,
     *,
     db: DayDatabase | None,
+    bracket: BracketOptions | None = None,
 ) -> DayResult:
-    """Replays one day's ticks (one IST date, feed order) and returns its trades."""
+    """Replays one day's ticks (one IST date, feed order) and returns its trades.
+
+    ``bracket`` defaults to :func:`session_settings` of ``db.settings`` (with the
+    database) or of the default settings (without)."""
+    if bracket is None:
+        bracket = session_settings(db.settings if db is not None else None)[1]
     if db is None:
-        return await asyncio.to_thread(run_day_on_kernel, day, ticks, instruments, config)
-    return await _run_day_in_database(day, ticks, instruments, config, db)
+        return await asyncio.to_thread(
+            partial(run_day_on_kernel, day, ticks, instruments, config, bracket=bracket)
+        )
+    return await _run_day_in_database(day, ticks, instruments, config, db, bracket)
 
 
 def run_day_on_kernel(
@@ -121,12 +135,15 @@ def run_day_on_kernel(
     config: EngineConfig,
     *,
     sha: str | None = None,
+    bracket: BracketOptions | None = None,
 ) -> DayResult:
     """The day on the trading kernel without a database (``aitrapp.kernel.replay_day``):
     the kernel, settings and charges of a persisted session, so the same trades.
-    ``sha`` is the day's :func:`day_sha` when known (a sweep hashes each day once)."""
+    ``sha`` is the day's :func:`day_sha` when known (a sweep hashes each day once);
+    ``bracket`` defaults to :func:`session_settings`'s."""
     t0 = time.perf_counter()
-    paper, bracket = session_settings()
+    paper, default_bracket = session_settings()
+    bracket = bracket or default_bracket
     present = day_instruments(ticks, instruments)
     kday = replay_day(
         ticks,
@@ -148,7 +165,7 @@ def run_day_on_kernel(
         status="COMPLETED",
         trades=tuple(trades),
         ticks=int(c["ticks"]),
-        replay_sha=sha or day_sha(ticks, instruments),
+        replay_sha=sha or day_sha(ticks, instruments, bracket),
         # As a kernel session's summary counts them (aitrapp.pipeline.book_view).
         signals=int(c["decisions"]) + int(c["blocks"]),
         decisions=int(c["decisions"]),
@@ -228,9 +245,12 @@ class DayFeed(ArrayFeed):
         return super().batches(max_rows, max_span_ns=span)
 
 
-def day_sha(ticks: TickBatch, instruments: Sequence[Instrument]) -> str:
+def day_sha(
+    ticks: TickBatch, instruments: Sequence[Instrument], bracket: BracketOptions | None = None
+) -> str:
     """The content hash the runtime stamps on the day's session (same settings)."""
-    return replay_sha(ticks, instruments, *session_settings())
+    paper, default_bracket = session_settings()
+    return replay_sha(ticks, instruments, paper, bracket or default_bracket)
 
 
 def _universe_of(instruments: Sequence[Instrument]) -> Universe:
@@ -255,14 +275,15 @@ async def _run_day_in_database(
     instruments: Sequence[Instrument],
     config: EngineConfig,
     db: DayDatabase,
+    bracket: BracketOptions,
 ) -> DayResult:
     t0 = time.perf_counter()
-    sha = day_sha(ticks, instruments)
+    sha = day_sha(ticks, instruments, bracket)
     reused = await _reuse(db.pool, day, sha, config.config_sha, instruments)
     if reused is not None:
         return replace(reused, wall_s=time.perf_counter() - t0)
     present = day_instruments(ticks, instruments)
-    paper, bracket = session_settings()
+    paper = session_settings()[0]
     name = "SYNTHETIC backtest" if ticks.synthetic else "backtest"
     options = RuntimeOptions(
         feed="replay",
@@ -500,11 +521,14 @@ async def run_backtest(
     started = datetime.now(UTC)
     backtest_id = uuid4()
     if request.no_db:
+        bracket = session_settings(settings)[1]  # as the database path's runtime has it
         days = []
         for td in data.split.days:
             if progress is not None:
                 progress.day_started(td.day, len(td.ticks))
-            result = await run_day(td.day, td.ticks, data.instruments, request.config, db=None)
+            result = await run_day(
+                td.day, td.ticks, data.instruments, request.config, db=None, bracket=bracket
+            )
             days.append(result)
             if progress is not None:
                 progress.day_finished(result)

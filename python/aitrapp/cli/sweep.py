@@ -16,7 +16,7 @@ from rich.table import Table
 
 from aitrapp.backtest.days import describe_skipped
 from aitrapp.backtest.report import ReportSettings
-from aitrapp.backtest.runner import load_backtest_data
+from aitrapp.backtest.runner import load_backtest_data, session_settings
 from aitrapp.cli.backtest import (
     ConfigOpt,
     FreezeOpt,
@@ -117,6 +117,7 @@ def sweep(
                     ray_address=ray_address,
                     object_store_bytes=object_store_mb * 2**20 if object_store_mb else None,
                     on_done=lambda done, _total: bar.update(task, completed=done),
+                    bracket=session_settings(settings)[1],
                 )
             )
         wf = research.walk_forward(result, walk_forward, by) if walk_forward else None

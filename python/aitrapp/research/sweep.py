@@ -29,10 +29,11 @@ from typing import Any
 from aitrapp._core import Instrument
 from aitrapp.backtest.records import DayResult
 from aitrapp.backtest.report import BacktestReport, GroupStats, ReportSettings, build_report
-from aitrapp.backtest.runner import BacktestData, day_sha, run_day_on_kernel
+from aitrapp.backtest.runner import BacktestData, day_sha, run_day_on_kernel, session_settings
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import TickBatch
+from aitrapp.pipeline.orchestrator import BracketOptions
 from aitrapp.research.grid import Combination, Grid
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class TaskSpec:
     index: int
     config_json: str
     instruments: tuple[tuple[str, str, int, str, str, int, int], ...]
+    bracket: BracketOptions
 
 
 def instrument_fields(i: Instrument) -> tuple[str, str, int, str, str, int, int]:
@@ -139,7 +141,10 @@ def sweep_task(spec: TaskSpec, days: Sequence[SweepDay]) -> list[DayResult]:
     Ray worker process; one day after another, like ``aitrapp backtest --no-db``)."""
     instruments = [_instrument(f) for f in spec.instruments]
     config = EngineConfig.model_validate_json(spec.config_json)
-    return [run_day_on_kernel(d, ticks, instruments, config, sha=sha) for d, ticks, sha in days]
+    return [
+        run_day_on_kernel(d, ticks, instruments, config, sha=sha, bracket=spec.bracket)
+        for d, ticks, sha in days
+    ]
 
 
 # ------------------------------------------------------------------ the driver
@@ -167,14 +172,17 @@ async def run_sweep(
     ray_address: str | None = None,
     object_store_bytes: int | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    bracket: BracketOptions | None = None,
 ) -> SweepResult:
-    """Every combination as one Ray task; rows come back in grid order."""
+    """Every combination as one Ray task; rows come back in grid order. ``bracket``:
+    as ``aitrapp backtest`` has it (:func:`session_settings` of the settings)."""
     ray = import_ray()
     n_workers = workers or os.cpu_count() or 1
     if n_workers < 1:
         raise ConfigError(f"--workers: must be at least 1, got {n_workers}")
     instruments = tuple(instrument_fields(i) for i in data.instruments)
-    specs = [TaskSpec(c.index, c.config.to_core_json(), instruments) for c in combinations]
+    bracket = bracket or session_settings()[1]
+    specs = [TaskSpec(c.index, c.config.to_core_json(), instruments, bracket) for c in combinations]
     started_here = start_ray(ray, n_workers, ray_address, object_store_bytes)
     try:
         per_combo = await asyncio.to_thread(_run_tasks, ray, specs, data, n_workers, on_done)
@@ -224,7 +232,8 @@ def _run_tasks(
 ) -> list[list[DayResult]]:
     """At most ``workers`` tasks in flight (on a shared cluster too); results by index."""
     # One copy of the days for every task; each day hashed once, not once per task.
-    days = ray.put([(td.day, td.ticks, day_sha(td.ticks, data.instruments))
+    bracket = specs[0].bracket if specs else None
+    days = ray.put([(td.day, td.ticks, day_sha(td.ticks, data.instruments, bracket))
                     for td in data.split.days])  # fmt: skip
     task = ray.remote(num_cpus=1, max_retries=0)(sweep_task)
     results: dict[int, list[DayResult]] = {}
