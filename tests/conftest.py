@@ -14,6 +14,7 @@ Nothing here downloads anything.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,12 @@ import pytest_asyncio
 from aitrapp.db.embedded import EmbeddedPostgres, free_port
 from aitrapp.db.migrate import migrate
 from aitrapp.db.pool import Pool, create_pool
+
+# `make test` runs pytest inside make: its MAKELEVEL/MAKEFLAGS would reach every
+# subprocess a test starts (aitrapp then prints `make paper ...` commands, a
+# nested `make -n` prints directory lines). The suite runs as pytest alone would.
+for _var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"):
+    os.environ.pop(_var, None)
 
 TEMPLATE_DB = "aitrapp_template"
 
