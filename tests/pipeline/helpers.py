@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,14 @@ from uuid import UUID
 
 import asyncpg
 
-from aitrapp import Instrument, plan_client_id
+from aitrapp import Instrument, broker_tag, plan_client_id
+from aitrapp.brokers.base import OrderUpdate
 from aitrapp.config import EmaCrossConfig, EngineConfig, RiskConfig, StrategiesConfig
 from aitrapp.db.pool import Pool
 from aitrapp.feeds.base import FeedKind, TickBatch
 from aitrapp.feeds.synthetic import SyntheticFeed
+from aitrapp.kernel.driver import KernelDriver
+from aitrapp.kernel.events import EventBatch, extend, rows
 from aitrapp.runtime import Runtime, RuntimeOptions, start_runtime
 from aitrapp.settings import AppSettings, load_settings
 from aitrapp.ticks import Tick
@@ -112,13 +117,24 @@ def options(**overrides: Any) -> RuntimeOptions:
     return RuntimeOptions(**values)
 
 
-async def run_session(settings: AppSettings, opts: RuntimeOptions) -> Runtime:
+async def run_session(
+    settings: AppSettings,
+    opts: RuntimeOptions,
+    before_feed: Callable[[Runtime], object] | None = None,
+) -> Runtime:
     """A whole session: start, replay the day at max speed, stop trading.
 
-    The database stays open (``rt.pool``) for the checks; the caller closes it.
+    ``before_feed(rt)`` runs once the session is built and before its first tick
+    (to attach a :class:`KernelLog`, say). The database stays open (``rt.pool``)
+    for the checks; the caller closes it.
     """
+    if before_feed is not None:
+        opts = replace(opts, start_feed=False)
     rt = await start_runtime(settings, opts)
     try:
+        if before_feed is not None:
+            before_feed(rt)
+            rt.start_feed()
         async with asyncio.timeout(120):
             await rt.wait_feed()
         await rt.stop_trading()
@@ -160,6 +176,109 @@ def metric(rt: Runtime, name: str, **labels: str) -> float:
     """A sample of the runtime's Prometheus registry (0 when never incremented)."""
     value = rt.metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
+
+
+# The two ways a PAPER session runs: the Python pipeline and the trading kernel.
+PATHS = (False, True)
+PATH_IDS = ("pipeline", "kernel")
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """One order as the paper venue holds it (the paper broker's book, or the
+    kernel's venue as its order commands and updates report it)."""
+
+    client_order_id: str
+    order_id: str
+    qty: int
+    status: str
+    filled_qty: int
+    tag: str | None
+
+    @staticmethod
+    def of_update(u: OrderUpdate) -> VenueOrder:
+        return VenueOrder(
+            u.client_order_id or "", u.order_id, u.quantity, u.status.value, u.filled_quantity,
+            u.tag,
+        )  # fmt: skip
+
+
+class KernelLog:
+    """Every event batch a session's kernel reported, in order: a spy on its driver,
+    attached before the first tick (``run_session(..., before_feed=KernelLog.attach)``).
+
+    What the pipeline's tests read from the paper broker and the order watcher is
+    read here from the kernel's own output, independently of the rows it became."""
+
+    def __init__(self, driver: KernelDriver) -> None:
+        self.events: EventBatch = {}
+        absorb = driver.absorb
+
+        def spy(ev: EventBatch | None) -> None:
+            extend(self.events, ev)
+            absorb(ev)
+
+        driver.absorb = spy  # type: ignore[method-assign]
+
+    @staticmethod
+    def attach(rt: Runtime) -> KernelLog:
+        assert rt.kernel is not None, "the session does not run on the kernel"
+        log = _KERNEL_LOGS[rt] = KernelLog(rt.kernel)
+        return log
+
+    @staticmethod
+    def of(rt: Runtime) -> KernelLog:
+        log = _KERNEL_LOGS.get(rt)
+        assert log is not None, "attach a KernelLog before the feed starts"
+        return log
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return rows(self.events, table)
+
+    def venue_orders(self) -> list[VenueOrder]:
+        """Each order placed, at the last update the venue reported for it."""
+        placed = {o["client_order_id"]: o for o in self.rows("orders") if o["action"] == "PLACE"}
+        last: dict[str, dict[str, Any]] = {}
+        for u in self.rows("updates"):
+            last[u["client_order_id"]] = u
+        out = []
+        for cid, o in placed.items():
+            u = last.get(cid) or {"status": "PLACED", "filled_qty": 0}
+            order = VenueOrder(
+                cid, str(o["order_id"]), o["qty"], u["status"], u["filled_qty"], broker_tag(cid)
+            )
+            out.append(order)
+        return out
+
+    def walks(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Each bracket's steps (from, event, to), in the order the kernel took them."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for t in self.rows("transitions"):
+            out.setdefault(t["plan_id"], []).append((t["from"], t["event"], t["to"]))
+        return out
+
+    def states(self) -> dict[str, str]:
+        """Each bracket's state after its last step so far."""
+        return {plan: walk[-1][2] for plan, walk in self.walks().items()}
+
+
+_KERNEL_LOGS: weakref.WeakKeyDictionary[Runtime, KernelLog] = weakref.WeakKeyDictionary()
+
+
+async def venue_orders(rt: Runtime) -> list[VenueOrder]:
+    """The paper venue's order book of a session, on either path."""
+    if rt.kernel is not None:
+        return KernelLog.of(rt).venue_orders()
+    assert rt.paper is not None
+    return [VenueOrder.of_update(u) for u in await rt.paper.orders()]
+
+
+def updates_taken(rt: Runtime) -> int:
+    """Order updates the session took from its venue (repeats included)."""
+    if rt.kernel is not None:
+        return len(KernelLog.of(rt).rows("updates"))
+    assert rt.watcher is not None
+    return rt.watcher.processed + rt.watcher.duplicates
 
 
 BatchHook = Callable[[TickBatch], Awaitable[None]]

@@ -1,9 +1,12 @@
 """A whole paper session, persisted and chained in PostgreSQL.
 
-One synthetic day runs through the real runtime (engine, risk gate, OCO
-manager, write-ahead journal, paper broker, order watcher, writer); every
-test below then reads what PostgreSQL holds and checks it against the paper
-broker's own order book, the fills and the runtime's counters.
+One synthetic day runs through the real runtime, on each path of a PAPER
+session: the Python pipeline (engine, risk gate, OCO manager, write-ahead
+journal, paper broker, order watcher, writer) and the trading kernel (engine,
+brackets and paper venue in one Rust loop, its event batches persisted by the
+shell). Every test below then reads what PostgreSQL holds and checks it
+against the venue's own order book (the paper broker's, or the kernel's as
+its event batches report it), the fills and the runtime's counters.
 """
 
 from __future__ import annotations
@@ -20,14 +23,25 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 
-from aitrapp.brokers.base import OrderUpdate
 from aitrapp.charges import ChargeSchedule, ExecutedOrder, charge_kind
 from aitrapp.db import repo
 from aitrapp.db.pool import Pool
-from aitrapp.pipeline.orchestrator import Counters
 from aitrapp.runtime import Runtime
 
-from .helpers import SYMBOLS, count, options, run_session, settings_for
+from .helpers import (
+    PATH_IDS,
+    PATHS,
+    SYMBOLS,
+    KernelLog,
+    VenueOrder,
+    count,
+    fresh_database,
+    options,
+    run_session,
+    settings_for,
+    updates_taken,
+    venue_orders,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +52,7 @@ CHILDREN = ("STOP", "TP")
 @dataclass
 class Recorded:
     rt: Runtime
-    paper_orders: list[OrderUpdate]
+    paper_orders: list[VenueOrder]
 
     @property
     def pool(self) -> Pool:
@@ -51,22 +65,29 @@ class Recorded:
         return self.rt.session_id
 
     @property
-    def counters(self) -> Counters:
-        assert self.rt.orchestrator is not None
-        return self.rt.orchestrator.counters
+    def counters(self) -> dict[str, Any]:
+        """The session's counters as /state reads them (orchestrator or kernel)."""
+        return self.rt.book().counters
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module", params=PATHS, ids=PATH_IDS)
 async def recorded(
-    module_db: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    pg_template: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Recorded]:
-    settings = settings_for(module_db, tmp_path_factory.mktemp("lifecycle"))
-    rt = await run_session(settings, options())
-    try:
-        assert rt.paper is not None
-        yield Recorded(rt, await rt.paper.orders())
-    finally:
-        await rt.close()
+    kernel: bool = request.param
+    async with fresh_database(pg_url, pg_template) as url:  # one per path: same ids
+        settings = settings_for(url, tmp_path_factory.mktemp("lifecycle"))
+        rt = await run_session(
+            settings, options(kernel=kernel), before_feed=KernelLog.attach if kernel else None
+        )
+        try:
+            assert (rt.kernel is not None) == kernel
+            yield Recorded(rt, await venue_orders(rt))
+        finally:
+            await rt.close()
 
 
 async def _orders_by_plan(s: Recorded) -> dict[str, dict[str, dict[str, Any]]]:
@@ -83,9 +104,9 @@ async def test_session_row_is_completed_with_the_runtime_summary(recorded: Recor
     assert row.status == "COMPLETED"
     assert row.ended_at is not None
     c = recorded.counters
-    assert c.ticks > 50_000  # the whole day went through
-    assert row.summary["trades"] == c.trades
-    assert row.summary["decisions"] == c.decisions
+    assert c["ticks"] > 50_000  # the whole day went through
+    assert row.summary["trades"] == c["trades"]
+    assert row.summary["decisions"] == c["decisions"]
     assert row.summary["feed"]["synthetic"] is True
 
 
@@ -182,12 +203,9 @@ async def test_every_order_has_its_events_and_the_last_one_is_its_status(
         final = max(events, key=lambda e: (e.filled_qty, e.status in repo.TERMINAL_STATUSES))
         assert final.status == o["status"]
         assert final.filled_qty == o["filled_qty"]
-    # One event row per update the watcher saw, duplicates included (history is evidence).
-    watcher = recorded.rt.watcher
-    assert watcher is not None
-    assert await count(pool, "order_events", recorded.sid) == (
-        watcher.processed + watcher.duplicates
-    )
+    # One event row per update the watcher (or the kernel's shell) took, duplicates
+    # included (history is evidence).
+    assert await count(pool, "order_events", recorded.sid) == updates_taken(recorded.rt)
 
 
 async def test_fills_add_up_to_each_orders_filled_quantity_and_average(
@@ -238,8 +256,7 @@ async def test_trade_money_comes_from_the_recorded_fills(recorded: Recorded) -> 
         )
         assert t.charges == schedule.contract_note(rates, executed).total > 0
     net = await pool.fetchval("SELECT sum(net_pnl) FROM trades WHERE session_id = $1", recorded.sid)
-    assert recorded.rt.orchestrator is not None
-    assert net == recorded.rt.orchestrator.net_pnl_today
+    assert net == recorded.rt.book().net_pnl_today
 
 
 async def test_positions_are_opened_and_closed_with_their_trades(recorded: Recorded) -> None:
@@ -258,17 +275,36 @@ async def test_positions_are_opened_and_closed_with_their_trades(recorded: Recor
     assert await repo.list_positions(pool, session_id=recorded.sid, status="OPEN") == []
 
 
-async def test_bracket_transitions_walk_every_plan_to_a_terminal_state(
-    recorded: Recorded,
-) -> None:
-    pool = recorded.pool
-    rows = await pool.fetch(
+def kernel_gap(request: pytest.FixtureRequest, recorded: Recorded, reason: str) -> None:
+    """A promise the kernel's session does not keep yet: expected to fail on it (strict,
+    so the mark must go once the gap is closed); the pipeline's run still checks it."""
+    if recorded.rt.kernel is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+async def _walks(recorded: Recorded) -> dict[str, list[dict[str, Any]]]:
+    rows = await recorded.pool.fetch(
         "SELECT * FROM bracket_transitions WHERE session_id = $1 ORDER BY plan_id, seq",
         recorded.sid,
     )
     steps: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         steps[r["plan_id"]].append(dict(r))
+    return steps
+
+
+async def _traded(recorded: Recorded) -> set[str]:
+    rows = await recorded.pool.fetch(
+        "SELECT plan_id FROM trades WHERE session_id = $1", recorded.sid
+    )
+    return {r["plan_id"] for r in rows}
+
+
+async def test_bracket_transitions_walk_every_plan_to_a_terminal_state(
+    recorded: Recorded,
+) -> None:
+    pool = recorded.pool
+    steps = await _walks(recorded)
     decisions = {
         r["plan_id"]
         for r in await pool.fetch(
@@ -276,21 +312,41 @@ async def test_bracket_transitions_walk_every_plan_to_a_terminal_state(
         )
     }
     assert set(steps) == decisions
-    traded = {
-        r["plan_id"]
-        for r in await pool.fetch("SELECT plan_id FROM trades WHERE session_id = $1", recorded.sid)
-    }
+    traded = await _traded(recorded)
     assert traded
     for plan_id, walk in steps.items():
-        assert [s["seq"] for s in walk] == list(range(len(walk))), plan_id
+        first = walk[0]["seq"]  # where it starts: the numbering test below
+        assert [s["seq"] for s in walk] == list(range(first, first + len(walk))), plan_id
         assert (walk[0]["from_state"], walk[0]["event"]) == ("NEW", "OPEN")
         for before, after in itertools.pairwise(walk):
             assert after["from_state"] == before["to_state"], plan_id
         end = walk[-1]["to_state"]
         assert end == ("CLOSED" if plan_id in traded else "CANCELLED"), plan_id
+
+
+async def test_bracket_walks_are_numbered_from_zero(
+    recorded: Recorded, request: pytest.FixtureRequest
+) -> None:
+    kernel_gap(request, recorded, "the kernel's persisted walks start at seq 1 (kernel/persist.py)")
+    steps = await _walks(recorded)
+    assert steps
+    for plan_id, walk in steps.items():
+        assert [s["seq"] for s in walk] == list(range(len(walk))), plan_id
+
+
+async def test_bracket_walks_record_the_orders_they_placed(
+    recorded: Recorded, request: pytest.FixtureRequest
+) -> None:
+    """The commands of each step are stored with it (the start-up reconciliation
+    places a killed process's missing children from them)."""
+    kernel_gap(request, recorded, "the kernel stores its transitions without their commands")
+    steps = await _walks(recorded)
+    traded = await _traded(recorded)
+    assert traded
+    for plan_id in traded:
+        walk = steps[plan_id]
         placed = {c["role"] for s in walk for c in s["commands"] if c["kind"] == "PLACE_ORDER"}
-        if plan_id in traded:
-            assert {"ENTRY", "STOP", "TAKE_PROFIT"} <= placed, plan_id
+        assert {"ENTRY", "STOP", "TAKE_PROFIT"} <= placed, plan_id
 
 
 async def test_database_agrees_with_the_paper_brokers_order_book(recorded: Recorded) -> None:
@@ -304,9 +360,9 @@ async def test_database_agrees_with_the_paper_brokers_order_book(recorded: Recor
     for u in recorded.paper_orders:
         r = rows[u.client_order_id]
         assert r["broker_order_id"] == u.order_id
-        assert r["status"] == u.status.value
-        assert r["filled_qty"] == u.filled_quantity
-        assert r["qty"] == u.quantity
+        assert r["status"] == u.status
+        assert r["filled_qty"] == u.filled_qty
+        assert r["qty"] == u.qty
         assert r["tag"] == u.tag
     assert not [r for r in rows.values() if r["status"] not in repo.TERMINAL_STATUSES]
 
@@ -314,17 +370,17 @@ async def test_database_agrees_with_the_paper_brokers_order_book(recorded: Recor
 async def test_runtime_counters_match_the_database_exactly(recorded: Recorded) -> None:
     rt, pool, sid = recorded.rt, recorded.pool, recorded.sid
     c = recorded.counters
-    assert await count(pool, "signals", sid) == c.signals > 0
-    assert await count(pool, "decisions", sid) == c.decisions > 0
-    assert await count(pool, "risk_events", sid) == c.risk_blocks
-    assert await count(pool, "trades", sid) == c.trades > 0
+    assert await count(pool, "signals", sid) == c["signals"] > 0
+    assert await count(pool, "decisions", sid) == c["decisions"] > 0
+    assert await count(pool, "risk_events", sid) == c["risk_blocks"]
+    assert await count(pool, "trades", sid) == c["trades"] > 0
     assert (
         await pool.fetchval(
             "SELECT count(*) FROM trades WHERE session_id = $1 AND net_pnl > 0", sid
         )
-        == c.wins
+        == c["wins"]
     )
-    assert c.critical_alerts == 0
-    assert rt.summary()["tick_to_decision"]["count"] == c.ticks  # every tick was timed
+    assert c["critical_alerts"] == 0
+    assert rt.summary()["tick_to_decision"]["count"] == c["ticks"]  # every tick was timed
     assert rt.writer.dropped == 0
     assert rt.writer.queue_depth == 0

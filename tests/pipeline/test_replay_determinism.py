@@ -4,7 +4,8 @@ Client ids hash the plan (symbol, side, prices, qty, strategy, config, signal
 time), the paper broker runs on the feed's clock and numbers its orders from
 a fixed start, and every timestamp written comes from session time: so two
 replays of one day must agree on every order, fill, transition and trade,
-whatever the wall clock did meanwhile.
+whatever the wall clock did meanwhile. So on both paths of a PAPER session:
+the Python pipeline and the trading kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ import pytest_asyncio
 
 from aitrapp.db.pool import Pool
 
-from .helpers import BUSY_ENGINE, SEED, fresh_database, options, run_session, settings_for
+from .helpers import (
+    BUSY_ENGINE,
+    PATH_IDS,
+    PATHS,
+    SEED,
+    fresh_database,
+    options,
+    run_session,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +69,10 @@ async def _record(pool: Pool) -> dict[str, list[tuple[Any, ...]]]:
 Recording = dict[str, list[tuple[Any, ...]]]
 
 
-async def _replay(url: str, data_dir: Path, seed: int) -> Recording:
-    rt = await run_session(settings_for(url, data_dir), options(seed=seed, engine=BUSY_ENGINE))
+async def _replay(url: str, data_dir: Path, seed: int, kernel: bool) -> Recording:
+    rt = await run_session(
+        settings_for(url, data_dir), options(seed=seed, engine=BUSY_ENGINE, kernel=kernel)
+    )
     try:
         recorded = await _record(rt.pool)
         summary = rt.summary()
@@ -73,15 +85,18 @@ async def _replay(url: str, data_dir: Path, seed: int) -> Recording:
         await rt.close()
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module", params=PATHS, ids=PATH_IDS)
 async def replays(
-    pg_url: str, pg_template: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pg_url: str,
+    pg_template: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Recording]:
     """The same day twice (seed 7) and another day (seed 8), each into a fresh database."""
     out = {}
     for name, seed in (("first", SEED), ("second", SEED), ("other", SEED + 1)):
         async with fresh_database(pg_url, pg_template) as url:
-            out[name] = await _replay(url, tmp_path_factory.mktemp(name), seed)
+            out[name] = await _replay(url, tmp_path_factory.mktemp(name), seed, request.param)
     return out
 
 
