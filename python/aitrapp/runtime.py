@@ -887,6 +887,8 @@ class Runtime:
         db_ok = self._writer is None or self._writer.healthy
         state = self._state if db_ok or self._state != "ACTIVE" else "PAUSED"
         k.kernel.set_trading_state(state)
+        # Entries refused meanwhile say the database is why (as the pipeline's do).
+        k.entry_refusal = None if state == self._state else "DB_UNAVAILABLE"
 
     def _kernel_db_health(self, ok: bool, reason: str | None) -> None:
         self._kernel_apply_state()

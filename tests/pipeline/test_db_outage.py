@@ -7,6 +7,11 @@ brackets keep being managed (children fill, siblings are cancelled, exits
 are placed at the paper broker), the writer reports unhealthy and holds its
 rows. After the session every signal, decision, risk event, order, order
 event, fill and trade the runtime counted is in the database exactly once.
+
+The outage runs on both paths of a PAPER session: the Python pipeline and the
+trading kernel (whose brackets and paper venue are read from its event
+batches). The kernel refuses at its risk gate, before a decision: what the
+pipeline records as a refused decision, the kernel records as a refused signal.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ from aitrapp.runtime import Runtime, start_runtime
 
 from .helpers import (
     BUSY_ENGINE,
+    PATH_IDS,
+    PATHS,
     TEST_DAY,
+    KernelLog,
     SteppedFeed,
     count,
     metric,
     options,
     settings_for,
     stepped,
+    updates_taken,
+    venue_orders,
     wait_until,
 )
 
@@ -49,6 +59,7 @@ DB_UNAVAILABLE = "DB_UNAVAILABLE"
 # Give up waiting for the outage's evidence at this session time (IST) and restart
 # anyway: the checks below then fail with what was missing.
 GIVE_UP_AT = ist_ns(TEST_DAY, dtime(14, 30))
+TERMINAL = ("CLOSED", "CANCELLED")
 
 
 @pytest_asyncio.fixture
@@ -92,22 +103,20 @@ class Outage:
     unhealthy_batches: int = 0
 
     async def _broker_cids(self) -> set[str]:
-        assert self.rt.paper is not None
-        return {u.client_order_id or "" for u in await self.rt.paper.orders()}
+        return {u.client_order_id for u in await venue_orders(self.rt)}
 
     def _decisions(self) -> int:
-        assert self.rt.orchestrator is not None
-        return self.rt.orchestrator.counters.decisions
+        return int(self.rt.book().counters["decisions"])
 
     async def step(self, _batch: TickBatch) -> None:
-        rt, oco = self.rt, self.rt.oco
-        assert oco is not None
+        rt = self.rt
         if self.phase == "before":
-            live = [b for b in oco.brackets() if not b.is_terminal]
-            pending = {b.bracket_id for b in live if b.state == "PENDING"}
+            states = bracket_states(rt)
+            live = {pid for pid, state in states.items() if state not in TERMINAL}
+            pending = {pid for pid in live if states[pid] == "PENDING"}
             if not pending:
                 return
-            self.live_at_stop = {b.bracket_id for b in live}
+            self.live_at_stop = live
             self.pending_at_stop = pending
             self.broker_orders_at_stop = await self._broker_cids()
             self.decisions_at_stop = self._decisions()
@@ -121,7 +130,8 @@ class Outage:
         # Down: the writer must keep saying so, and hold everything.
         assert not rt.writer.healthy
         self.unhealthy_batches += 1
-        closed = {pid for pid in self.live_at_stop if oco.bracket(pid).is_terminal}
+        states = bracket_states(rt)
+        closed = {pid for pid in self.live_at_stop if states[pid] in TERMINAL}
         refused = metric(rt, "trader_risk_blocks_total", reason=DB_UNAVAILABLE)
         if (closed == self.live_at_stop and refused >= 2) or rt.now_ns() >= GIVE_UP_AT:
             self.closed_while_down = closed
@@ -134,14 +144,38 @@ class Outage:
             self.phase = "after"
 
 
+def bracket_states(rt: Runtime) -> dict[str, str]:
+    """Every bracket of the session so far, at its current state."""
+    if rt.kernel is not None:
+        return KernelLog.of(rt).states()
+    assert rt.oco is not None
+    return {b.bracket_id: b.state for b in rt.oco.brackets()}
+
+
+def entry_filled(rt: Runtime, plan_id: str) -> bool:
+    if rt.kernel is not None:
+        fills = KernelLog.of(rt).rows("fills")
+        return any(f["plan_id"] == plan_id and f["role"] == "ENTRY" for f in fills)
+    assert rt.oco is not None
+    return rt.oco.bracket(plan_id).entry_filled > 0
+
+
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_database_outage_mid_session_loses_nothing(
-    own_pg: EmbeddedPostgres, tmp_path: Path
+    own_pg: EmbeddedPostgres, tmp_path: Path, kernel: bool
 ) -> None:
     settings = settings_for(own_pg.url(), tmp_path)
     rt = await start_runtime(
         settings,
-        options(engine=BUSY_ENGINE, start_feed=False, feed_factory=SteppedFeed.factory()),
+        options(
+            engine=BUSY_ENGINE,
+            start_feed=False,
+            feed_factory=SteppedFeed.factory(),
+            kernel=kernel,
+        ),
     )
+    if kernel:
+        KernelLog.attach(rt)
     outage = Outage(rt, own_pg)
     stepped(rt).between = outage.step
     try:
@@ -157,21 +191,24 @@ async def test_database_outage_mid_session_loses_nothing(
 
 
 async def _check_during(rt: Runtime, o: Outage) -> None:
-    oco = rt.oco
-    assert oco is not None
     # No new entry while the journal was unreachable, and a risk event said why each time.
-    assert o.decisions_while_down >= 2
-    assert o.refused_while_down == o.decisions_while_down
+    if rt.kernel is None:
+        assert o.decisions_while_down >= 2
+        assert o.refused_while_down == o.decisions_while_down
+    else:  # the kernel's gate refuses the signal: no decision while down
+        assert o.decisions_while_down == 0
+        assert o.refused_while_down >= 2
     assert not [c for c in o.placed_while_down if c.endswith(":ENTRY")], o.placed_while_down
     # Every bracket live at the stop was managed to its end without the database...
     assert o.closed_while_down == o.live_at_stop
     # ... including the entry that was working: it filled, its children were placed
     # (journalled through the writer's queue) and one of them closed it.
-    filled = {p for p in o.pending_at_stop if oco.bracket(p).entry_filled > 0}
+    filled = {p for p in o.pending_at_stop if entry_filled(rt, p)}
     assert filled, "the entry working at the outage never filled"
+    states = bracket_states(rt)
     for pid in filled:
         assert {f"{pid}:STOP", f"{pid}:TP"} <= o.placed_while_down, o.placed_while_down
-        assert oco.bracket(pid).state == "CLOSED"
+        assert states[pid] == "CLOSED"
     # Rows were retained, not dropped, while the database was away.
     assert o.queued_at_restart > 0
     assert o.unhealthy_batches >= 1
@@ -187,31 +224,43 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
     assert session is not None
     assert session.status == "COMPLETED"
 
-    c = rt.orchestrator.counters  # type: ignore[union-attr]
-    assert await count(pool, "signals", sid) == c.signals
-    assert await count(pool, "decisions", sid) == c.decisions
-    assert await count(pool, "risk_events", sid) == c.risk_blocks
-    assert await count(pool, "trades", sid) == c.trades > 0
+    c = rt.book().counters
+    assert await count(pool, "signals", sid) == c["signals"]
+    assert await count(pool, "decisions", sid) == c["decisions"]
+    assert await count(pool, "risk_events", sid) == c["risk_blocks"]
+    assert await count(pool, "trades", sid) == c["trades"] > 0
     reasons = await repo.count_risk_events_by_reason(pool, sid)
     assert reasons[DB_UNAVAILABLE] == metric(rt, "trader_risk_blocks_total", reason=DB_UNAVAILABLE)
     assert reasons[DB_UNAVAILABLE] >= o.refused_while_down
 
-    # A refused decision is recorded, and nothing was ordered for it.
-    refused = [
-        r["details"]["plan_id"]
-        for r in await pool.fetch(
-            "SELECT details FROM risk_events WHERE session_id = $1 AND reason = $2",
+    if rt.kernel is None:
+        # A refused decision is recorded, and nothing was ordered for it.
+        refused = [
+            r["details"]["plan_id"]
+            for r in await pool.fetch(
+                "SELECT details FROM risk_events WHERE session_id = $1 AND reason = $2",
+                sid,
+                DB_UNAVAILABLE,
+            )
+        ]
+        for pid in refused:
+            q = "SELECT count(*) FROM decisions WHERE plan_id = $1"
+            assert await pool.fetchval(q, pid) == 1
+            assert await pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) == 0
+    else:
+        # A refused signal is recorded with its risk event, and no decision came of it.
+        refused_signals = await pool.fetch(
+            "SELECT s.id, (SELECT count(*) FROM decisions d WHERE d.signal_id = s.id) AS decided "
+            "FROM risk_events r JOIN signals s ON s.id = r.signal_id "
+            "WHERE r.session_id = $1 AND r.reason = $2",
             sid,
             DB_UNAVAILABLE,
         )
-    ]
-    for pid in refused:
-        assert await pool.fetchval("SELECT count(*) FROM decisions WHERE plan_id = $1", pid) == 1
-        assert await pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) == 0
+        assert len(refused_signals) == reasons[DB_UNAVAILABLE]
+        assert all(r["decided"] == 0 for r in refused_signals)
 
-    # Every order the paper broker has is in the database once, as the broker last saw it.
-    assert rt.paper is not None
-    broker = await rt.paper.orders()
+    # Every order the paper venue has is in the database once, as the venue last saw it.
+    broker = await venue_orders(rt)
     rows = {
         r["client_order_id"]: r
         for r in await pool.fetch("SELECT * FROM orders WHERE session_id = $1", sid)
@@ -224,14 +273,13 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
         r = rows[u.client_order_id]
         assert (r["broker_order_id"], r["status"], r["filled_qty"]) == (
             u.order_id,
-            u.status.value,
-            u.filled_quantity,
+            u.status,
+            u.filled_qty,
         ), u.client_order_id
 
-    # Every update the watcher took is an order event; fills add up per order.
-    watcher = rt.watcher
-    assert watcher is not None
-    assert await count(pool, "order_events", sid) == watcher.processed + watcher.duplicates
+    # Every update the watcher (or the kernel's shell) took is an order event; fills add
+    # up per order.
+    assert await count(pool, "order_events", sid) == updates_taken(rt)
     mismatched = await pool.fetch(
         "SELECT o.client_order_id FROM orders o LEFT JOIN fills f USING (client_order_id) "
         "WHERE o.session_id = $1 GROUP BY o.client_order_id, o.filled_qty "
@@ -242,15 +290,22 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
 
     # Brackets: every step persisted in order; those managed through the outage closed
     # with their trade and position, and the sibling of the filled child cancelled.
-    oco = rt.oco
-    assert oco is not None
-    for b in oco.brackets():
+    walks = KernelLog.of(rt).walks() if rt.kernel is not None else {}
+    for pid, state in bracket_states(rt).items():
         walk = await pool.fetch(
-            "SELECT seq, to_state FROM bracket_transitions WHERE plan_id = $1 ORDER BY seq",
-            b.bracket_id,
+            "SELECT seq, from_state, event, to_state FROM bracket_transitions "
+            "WHERE plan_id = $1 ORDER BY seq",
+            pid,
         )
-        assert [r["seq"] for r in walk] == list(range(len(walk))), b.bracket_id
-        assert walk[-1]["to_state"] == b.state, b.bracket_id
+        if rt.kernel is None:
+            assert [r["seq"] for r in walk] == list(range(len(walk))), pid
+        else:
+            # Numbered without a gap (where from: test_lifecycle's numbering test), and
+            # every step the kernel took is stored, in order.
+            first = walk[0]["seq"]
+            assert [r["seq"] for r in walk] == list(range(first, first + len(walk))), pid
+            assert [(r["from_state"], r["event"], r["to_state"]) for r in walk] == walks[pid]
+        assert walk[-1]["to_state"] == state, pid
     for pid in o.closed_while_down:
         trade = await pool.fetchrow("SELECT * FROM trades WHERE plan_id = $1", pid)
         assert trade is not None, pid

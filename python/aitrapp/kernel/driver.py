@@ -110,6 +110,9 @@ class KernelDriver:
         self._plan_fills: dict[str, list[dict[str, Any]]] = {}
         self._plan_side: dict[str, tuple[str, int]] = {}
         self._rejections_seen: dict[str, int] = {}
+        # Why the shell holds entries back while the kernel is PAUSED for it (the
+        # database is away): its gate's TRADING_STATE blocks say this reason instead.
+        self.entry_refusal: str | None = None
         self.protection = ProtectionTally()  # the /state and summary protection figures
 
     # ---------------------------------------------------------------- feeding
@@ -176,6 +179,10 @@ class KernelDriver:
     def absorb(self, ev: EventBatch | None) -> None:
         if not ev:
             return
+        if self.entry_refusal is not None and count(ev, "blocks"):
+            why = self.entry_refusal
+            blocks = ev["blocks"]
+            blocks["reason"] = [why if r == "TRADING_STATE" else r for r in blocks["reason"]]
         trades = trades_of(ev, self.instruments, self.charges, self._plan_fills)
         self.persister.persist(ev, trades)
         self.protection.absorb(ev, trades)
