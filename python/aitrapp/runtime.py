@@ -426,6 +426,11 @@ class Runtime:
         """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
         paper venue; Python persists, publishes and serves what it reports."""
         o = self.options
+        if o.restore_day:  # asked for, never silently skipped: the day's limits would reset
+            raise ConfigError(
+                "restore_day: resuming an earlier session's day runs on the Python "
+                "pipeline only (start without the kernel)"
+            )
         paper = o.paper or default_paper_config()
         charges = ChargeSchedule.default()
         for i in self.instruments.values():  # refuse now, not at the first trade

@@ -5,6 +5,7 @@ universe, seed 7): decisions spread over the session, not a trade budget spent
 in the first minutes by the benchmark strategy. The day is one on which the
 daily-loss stop does not end trading early (on a losing day it rightly does:
 2026-03-04, seed 7, halts at 11:06 IST, 2.6% down net of charges).
+`make paper` runs on the trading kernel; the Python pipeline must agree.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from aitrapp.config import EngineConfig
 
 from .conftest import MakeDb
-from .helpers import SEED, options, run_session, settings_for
+from .helpers import PATH_IDS, PATHS, SEED, options, run_session, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +27,16 @@ IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 3, 9)
 
 
-async def test_the_default_day_trades_across_the_session(make_db: MakeDb, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
+async def test_the_default_day_trades_across_the_session(
+    make_db: MakeDb, tmp_path: Path, kernel: bool
+) -> None:
     url = await make_db()
     cfg = EngineConfig()
-    rt = await run_session(settings_for(url, tmp_path), options(day=DAY, symbols=(), seed=SEED))
+    opts = options(day=DAY, symbols=(), seed=SEED, kernel=kernel)
+    rt = await run_session(settings_for(url, tmp_path), opts)
     try:
+        assert (rt.kernel is not None) == kernel
         rows = await rt.pool.fetch("SELECT ts, strategy FROM decisions ORDER BY ts")
         signals = await rt.pool.fetchval("SELECT count(*) FROM signals")
         halted = await rt.pool.fetchval(
