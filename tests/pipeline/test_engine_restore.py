@@ -356,6 +356,33 @@ async def test_a_simulated_session_does_not_inherit_another_runs_day(
         await rt.stop()
 
 
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("accept", [False, True], ids=["held", "accepted"])
+async def test_a_fresh_paper_account_pauses_on_the_open_position_until_accepted(
+    make_db: MakeDb, tmp_path: Path, kernel: bool, accept: bool
+) -> None:
+    """The start-up reconciliation of a session's fresh paper account (the pipeline's
+    paper broker, the kernel's venue) against the earlier process's open position:
+    held, trading starts PAUSED and the row stands; accepted, the position is closed
+    and trading starts ACTIVE."""
+    url = await make_db()
+    open_plan = await earlier_session(url)
+    opts = options(engine=EMA_ONLY, start_feed=False, kernel=kernel, accept_reconcile=accept)
+    rt = await start_runtime(settings_for(url, tmp_path), opts)
+    try:
+        assert (rt.kernel is not None) == kernel
+        assert rt.reconcile is not None and not rt.reconcile.in_agreement
+        assert rt.trading_state == ("ACTIVE" if accept else "PAUSED")
+        assert rt.paused_by_reconcile is not accept
+        position = await repo.get_open_position(rt.pool, open_plan)
+        assert (position is None) is accept
+        if kernel:  # what the kernel's gate is told
+            assert rt.kernel is not None
+            assert rt.kernel.kernel.trading_state == rt.trading_state
+    finally:
+        await rt.stop()
+
+
 async def test_an_adopted_bracket_is_booked_and_closes_into_a_trade(
     runtime: tuple[Runtime, str],
 ) -> None:
