@@ -3,7 +3,11 @@
 The write-ahead journal (unique ``client_order_id``), the OCO manager (one
 bracket per plan id), the order watcher (one fill per cumulative quantity)
 and the orchestrator (a repeated decision) are each given the same input
-twice and must act once.
+twice and must act once. Those are parts of the Python pipeline; the trading
+kernel decides, brackets and fills inside one Rust loop, so nothing can hand it
+a decision or an order update twice. What a PAPER session promises on both
+paths is checked on both: the same day run again into the same database places
+nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from aitrapp.brokers.base import OrderRequest, OrderType, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.bus import InProcessBus
 from aitrapp.db import repo
-from aitrapp.db.pool import Pool
+from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import OrderStatusUpdate, SessionRow
 from aitrapp.db.writer import DbWriter
+from aitrapp.exceptions import ConfigError
 from aitrapp.metrics import Metrics
 from aitrapp.oco import BracketExistsError, BracketSpec, OCOManager
 from aitrapp.pipeline.journal import ClientIdTakenError, JournaledBroker, PlacementInFlightError
@@ -38,6 +43,8 @@ from aitrapp.ticks import Tick
 
 from .helpers import (
     LTP,
+    PATH_IDS,
+    PATHS,
     SEC,
     T0,
     TEST_DAY,
@@ -46,8 +53,10 @@ from .helpers import (
     options,
     plan_id,
     reliance,
+    run_session,
     settings_for,
     stepped,
+    table_counts,
 )
 
 pytestmark = pytest.mark.integration
@@ -387,3 +396,27 @@ async def test_a_decision_executed_twice_gives_one_order(db_url: str, tmp_path: 
         assert rt.writer.dropped == 0
     finally:
         await rt.stop()
+
+
+# ---------------------------------------------------------------- the session
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
+async def test_the_same_day_again_into_the_same_database_places_nothing(
+    db_url: str, tmp_path: Path, kernel: bool
+) -> None:
+    """Client ids are deterministic: a second run of the day would place the first
+    run's ids again (the kernel has no journal to stop it). It is refused at start."""
+    first = await run_session(settings_for(db_url, tmp_path / "a"), options(kernel=kernel))
+    try:
+        assert (first.kernel is not None) == kernel
+        before = await table_counts(first.pool)
+        assert before["orders"] > 0
+    finally:
+        await first.close()
+    with pytest.raises(ConfigError, match=r"synthetic day .* already ran as session"):
+        await start_runtime(settings_for(db_url, tmp_path / "b"), options(kernel=kernel))
+    pool = await create_pool(db_url, min_size=1, max_size=1)
+    try:
+        assert await table_counts(pool) == before  # nothing placed, nothing written
+        assert await pool.fetchval("SELECT count(*) FROM sessions") == 1
+    finally:
+        await pool.close()
