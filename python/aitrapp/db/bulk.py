@@ -33,6 +33,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from aitrapp.db.pool import Connection, json_dumps
 
 Record = tuple[Any, ...]
@@ -77,6 +79,9 @@ class Stage:
     table: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), in record order
     statements: tuple[str, ...]
+    # (staged value, parent table, parent column): the foreign keys of the rows
+    # the statements write, checked set-based when per-row checks are off.
+    references: tuple[tuple[str, str, str], ...] = ()
     names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +95,20 @@ class Stage:
     @property
     def script(self) -> str:
         return ";\n".join(self.statements)
+
+    @property
+    def checks(self) -> str:
+        """One query per reference: raises (``bulk_orphan``) on the first staged row
+        whose parent is missing once the statements ran."""
+        return ";\n".join(
+            f"SELECT bulk_orphan(format('{self.table}: %s has no {parent}.{col} row', v)) "
+            f"FROM (SELECT DISTINCT {value} AS v FROM {self.table}) x WHERE v IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{col} = x.v) LIMIT 1"
+            for value, parent, col in self.references
+        )
+
+
+_SESSION = ("session_id", "sessions", "id")
 
 
 # ---- the kernel's event batches (aitrapp.kernel.persist builds the records) ----
@@ -116,6 +135,7 @@ DECISIONS = Stage(
         f"{_rupees('stop')}, {_rupees('tp')}, {_rupees('risk_paise')}, "
         "heat_after_pct::numeric, config_sha FROM bulk_decisions ON CONFLICT (id) DO NOTHING",
     ),
+    (_SESSION, (_id("signal", "plan_id"), "signals", "id")),
 )
 
 # "k=v;k=v" -> jsonb, as str.split(";") then partition("="): the value is
@@ -138,32 +158,21 @@ BLOCKS = Stage(
         f"SELECT {_id('block-signal', 'seq')}, session_id, {_ts('ts_ns')}, token, tradingsymbol, "
         f"strategy, side, {_rupees('entry')}, {_rupees('stop')}, {_rupees('tp')} "
         "FROM bulk_blocks ON CONFLICT (id) DO NOTHING",
+        # Refusals repeat their details: each distinct one is parsed once
+        # (MATERIALIZED: else the parse is pulled back up into every row).
+        "WITH d AS MATERIALIZED ("
+        f"SELECT details, strategy, {_DETAILS} || jsonb_build_object('strategy', strategy) AS j "
+        "FROM (SELECT DISTINCT details, strategy FROM bulk_blocks) u) "
         "INSERT INTO risk_events (id, session_id, signal_id, ts, reason, details) "
-        f"SELECT {_id('risk-event', 'seq')}, session_id, {_id('block-signal', 'seq')}, "
-        f"{_ts('ts_ns')}, reason, {_DETAILS} || jsonb_build_object('strategy', strategy) "
-        "FROM bulk_blocks ON CONFLICT (id) DO NOTHING",
+        f"SELECT {_id('risk-event', 'b.seq', 'b.session_id::text')}, b.session_id, "
+        f"{_id('block-signal', 'b.seq', 'b.session_id::text')}, {_ts('b.ts_ns')}, b.reason, d.j "
+        "FROM bulk_blocks b JOIN d "
+        "ON coalesce(d.details, '') = coalesce(b.details, '') AND d.strategy = b.strategy "
+        "ON CONFLICT (id) DO NOTHING",
     ),
+    (_SESSION, (_id("block-signal", "seq"), "signals", "id")),
 )
 
-ORDERS = Stage(
-    "bulk_orders",
-    _cols(
-        "session_id uuid, seq bigint, client_order_id text, plan_id text, tag text, "
-        "role text, exchange text, tradingsymbol text, token bigint, side text, "
-        "order_type text, qty bigint, ts_ns bigint, price bigint, trigger bigint, "
-        "broker_order_id text"
-    ),
-    (
-        "INSERT INTO orders (session_id, client_order_id, plan_id, tag, role, exchange, "
-        "tradingsymbol, instrument_token, side, order_type, product, qty, price, trigger_price, "
-        "broker_order_id, status, filled_qty, created_at, updated_at) "
-        "SELECT session_id, client_order_id, plan_id, tag, role, exchange, tradingsymbol, token, "
-        f"side, order_type, 'MIS', qty, {_rupees('price', nullable=True)}, "
-        f"{_rupees('trigger', nullable=True)}, broker_order_id, 'NEW', 0, {_ts('ts_ns')}, "
-        f"{_ts('ts_ns')} FROM bulk_orders ORDER BY seq "
-        "ON CONFLICT (client_order_id) DO NOTHING",
-    ),
-)
 
 # repo.OrderStatusUpdate's guard, for all of a batch's updates of an order at once.
 # Applied one by one in seq order, update k of an order changes it iff the order
@@ -173,14 +182,15 @@ ORDERS = Stage(
 # The order then ends as the last applied update says; avg_price and the message
 # are the last ones given (else kept), the broker id the stored one (else the
 # first given), updated_at the latest.
-_ORDER_STATUS = f"""
-WITH seen AS (
-  SELECT s.*, o.status AS stored_status, greatest(o.filled_qty, coalesce(max(s.filled_qty) OVER (
-      PARTITION BY s.client_order_id ORDER BY s.seq
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS filled_before
-  FROM bulk_updates s JOIN orders o ON o.client_order_id = s.client_order_id
+def _fold(seen: str) -> str:
+    """The CTEs that fold each order's updates; ``seen`` yields the bulk_updates
+    rows with the order's stored ``stored_status`` and ``stored_filled``."""
+    return f"""
+WITH seen AS ({seen}
 ), guarded AS (
-  SELECT *, filled_qty >= filled_before AS fills_ok FROM seen
+  SELECT *, filled_qty >= greatest(stored_filled, coalesce(max(filled_qty) OVER (
+      PARTITION BY client_order_id ORDER BY seq
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS fills_ok FROM seen
 ), stopped AS (
   SELECT *, min(seq) FILTER (WHERE fills_ok AND status IN {_TERMINAL})
       OVER (PARTITION BY client_order_id) AS terminal_seq
@@ -197,9 +207,24 @@ WITH seen AS (
   FROM stopped
   WHERE fills_ok AND seq <= coalesce(terminal_seq, seq) AND stored_status NOT IN {_TERMINAL}
   GROUP BY client_order_id
-)
+)"""
+
+
+def _status(col: str) -> str:
+    return f"CASE WHEN {col} = 'OPEN PENDING' THEN 'PENDING' ELSE {col} END"
+
+
+# Orders already in the table: their updates fold into one guarded change. An
+# order that is terminal already is left out before the fold (nothing can move it).
+_ORDER_STATUS = (
+    _fold(
+        "SELECT s.*, o.status AS stored_status, o.filled_qty AS stored_filled "
+        "FROM bulk_updates s JOIN orders o ON o.client_order_id = s.client_order_id "
+        f"WHERE o.status NOT IN {_TERMINAL}"
+    )
+    + f"""
 UPDATE orders o SET
-  status = CASE WHEN f.status = 'OPEN PENDING' THEN 'PENDING' ELSE f.status END,
+  status = {_status("f.status")},
   filled_qty = f.filled_qty,
   avg_price = coalesce({_rupees("f.avg_price", nullable=True)}, o.avg_price),
   broker_order_id = coalesce(o.broker_order_id, f.broker_order_id),
@@ -208,6 +233,43 @@ UPDATE orders o SET
 FROM folded f
 WHERE o.client_order_id = f.client_order_id
   AND o.filled_qty <= f.filled_qty AND o.status NOT IN {_TERMINAL}"""
+)
+
+# A new order is inserted already in the state its updates in the same write
+# leave it (folded from NEW, as the guarded update would fold them): one row
+# version instead of a NEW row and an update. The UPDATES stage then meets it
+# terminal (left alone) or re-applies the same fold (no change). A write applied
+# stage by stage (isolating a bad row) has no updates staged yet here: NEW.
+ORDERS = Stage(
+    "bulk_orders",
+    _cols(
+        "session_id uuid, seq bigint, client_order_id text, plan_id text, tag text, "
+        "role text, exchange text, tradingsymbol text, token bigint, side text, "
+        "order_type text, qty bigint, ts_ns bigint, price bigint, trigger bigint, "
+        "broker_order_id text"
+    ),
+    (
+        _fold(
+            "SELECT s.*, 'NEW'::text AS stored_status, 0::bigint AS stored_filled "
+            "FROM bulk_updates s WHERE s.client_order_id IN "
+            "(SELECT client_order_id FROM bulk_orders)"
+        )
+        + "\nINSERT INTO orders (session_id, client_order_id, plan_id, tag, role, exchange, "
+        "tradingsymbol, instrument_token, side, order_type, product, qty, price, trigger_price, "
+        "broker_order_id, status, filled_qty, avg_price, status_message, created_at, "
+        "updated_at) "
+        "SELECT b.session_id, b.client_order_id, b.plan_id, b.tag, b.role, b.exchange, "
+        "b.tradingsymbol, b.token, b.side, b.order_type, 'MIS', b.qty, "
+        f"{_rupees('b.price', nullable=True)}, {_rupees('b.trigger', nullable=True)}, "
+        "coalesce(b.broker_order_id, f.broker_order_id), "
+        f"coalesce({_status('f.status')}, 'NEW'), coalesce(f.filled_qty, 0), "
+        f"{_rupees('f.avg_price', nullable=True)}, f.message, {_ts('b.ts_ns')}, "
+        f"GREATEST({_ts('b.ts_ns')}, {_ts('f.ts_ns')}) "
+        "FROM bulk_orders b LEFT JOIN folded f ON f.client_order_id = b.client_order_id "
+        "ORDER BY b.seq ON CONFLICT (client_order_id) DO NOTHING",
+    ),
+    (_SESSION,),
+)
 
 UPDATES = Stage(
     "bulk_updates",
@@ -225,6 +287,7 @@ UPDATES = Stage(
         "FROM bulk_updates ON CONFLICT (id) DO NOTHING",
         _ORDER_STATUS,
     ),
+    (("client_order_id", "orders", "client_order_id"),),
 )
 
 # A fill's key in its scope: the order id and its cumulative filled quantity.
@@ -243,6 +306,7 @@ FILLS = Stage(
         "client_order_id, order_id::text, qty, "
         f"{_rupees('price')}, {_ts('ts_ns')} FROM bulk_fills ON CONFLICT (id) DO NOTHING",
     ),
+    (("client_order_id", "orders", "client_order_id"),),
 )
 
 # repo.PositionUpdate for a batch: each sets the size and average entry, so the
@@ -273,6 +337,7 @@ POSITIONS = Stage(
         "'OPEN' FROM bulk_positions WHERE kind = 'open' ORDER BY seq ON CONFLICT (id) DO NOTHING",
         _POSITION_UPDATE,
     ),
+    (_SESSION,),
 )
 
 # A trade closes its position (repo.PositionClose) and is booked once.
@@ -296,6 +361,7 @@ TRADES = Stage(
         f"charges, net_pnl, exit_reason, {_ts('opened_ns')}, {_ts('closed_ns')} "
         "FROM bulk_trades ON CONFLICT (id) DO NOTHING",
     ),
+    (_SESSION, (_id("decision", "plan_id"), "decisions", "id")),
 )
 
 TRANSITIONS = Stage(
@@ -309,6 +375,7 @@ TRANSITIONS = Stage(
         f"session_id) SELECT plan_id, seq, {_ts('ts_ns')}, from_state, to_state, event, "
         "session_id FROM bulk_transitions ON CONFLICT (plan_id, seq) DO NOTHING",
     ),
+    (_SESSION,),
 )
 
 # Parents before children (foreign keys), inserts before the updates that find them.
@@ -355,26 +422,55 @@ class BulkWrite:
         return cls(parts)
 
 
-async def apply(conn: Connection, bulk: BulkWrite, statement_timeout_s: float) -> None:
-    """COPY every stage, then run every stage's statements (inside the caller's transaction)."""
+# Every stage table exists before any statement runs: the orders stage reads
+# the staged updates (empty when a write is applied stage by stage).
+_CREATE_ALL = ";\n".join(s.create_sql for s in STAGES.values())
+
+
+async def may_check_per_write(conn: Connection) -> bool:
+    """Whether this role may turn per-row foreign-key triggers off for a write
+    (``session_replication_role``: superuser, or granted SET on PostgreSQL 15+)."""
+    try:
+        return bool(
+            await conn.fetchval("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        )
+    except asyncpg.UndefinedFunctionError:
+        sql = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        return bool(await conn.fetchval(sql))
+
+
+async def apply(
+    conn: Connection, bulk: BulkWrite, statement_timeout_s: float, *, per_write_fk: bool = False
+) -> None:
+    """COPY every stage, then run every stage's statements (inside the caller's
+    transaction). With ``per_write_fk`` the foreign keys are checked once per
+    write, set-based, instead of by a trigger per row (migration 0008); an
+    orphan raises ``ForeignKeyViolationError`` and the transaction rolls back."""
     stages = list(bulk.stages())
     if not stages:
         return
-    await conn.execute(";\n".join(s.create_sql for s, _ in stages), timeout=statement_timeout_s)
+    # Sorts and hashes of a write of tens of thousands of rows fit in memory.
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+    if per_write_fk:
+        await conn.execute("SET LOCAL session_replication_role = replica")
+    await conn.execute(_CREATE_ALL, timeout=statement_timeout_s)
     for stage, records in stages:
         await conn.copy_records_to_table(
             stage.table, records=records, columns=stage.names, timeout=statement_timeout_s
         )
     await conn.execute(";\n".join(s.script for s, _ in stages), timeout=statement_timeout_s)
+    if per_write_fk:
+        checks = [s.checks for s, _ in stages if s.references]
+        await conn.execute(";\n".join(checks), timeout=statement_timeout_s)
+        await conn.execute("SET LOCAL session_replication_role = origin")
 
 
 async def apply_stage(
     conn: Connection, stage: Stage, records: Sequence[Record], statement_timeout_s: float
 ) -> None:
-    """One stage on its own (isolating rejected rows): stage table emptied first."""
-    await conn.execute(
-        f"{stage.create_sql};\nDELETE FROM {stage.table}", timeout=statement_timeout_s
-    )
+    """One stage on its own (isolating rejected rows; foreign keys checked per row):
+    stage table emptied first."""
+    await conn.execute(f"{_CREATE_ALL};\nDELETE FROM {stage.table}", timeout=statement_timeout_s)
     await conn.copy_records_to_table(
         stage.table, records=records, columns=stage.names, timeout=statement_timeout_s
     )
@@ -438,5 +534,6 @@ __all__ = [
     "decode_bulk",
     "encode_bulk",
     "is_bulk_line",
+    "may_check_per_write",
     "rows_of",
 ]

@@ -164,6 +164,8 @@ class DbWriter:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[HealthListener] = []
         self._replayed: list[tuple[Path, int]] = []
+        # Bulk writes check foreign keys once per write when the role may (None: not asked yet).
+        self._per_write_fk: bool | None = None
         self.written = 0
         self.dropped = 0
         self.fill_conflicts = 0
@@ -173,6 +175,11 @@ class DbWriter:
             metrics.db_healthy.set(1)
 
     # ---- state ----
+    @property
+    def references_checked_per_write(self) -> bool | None:
+        """Bulk writes check their foreign keys once per write (None: none written yet)."""
+        return self._per_write_fk
+
     @property
     def queue_depth(self) -> int:
         """Rows submitted but not yet written (buffered plus in flight)."""
@@ -444,7 +451,9 @@ class DbWriter:
                 self._pool.acquire(timeout=self._timeout) as conn,
                 conn.transaction(),
             ):
-                await bulk_lane.apply(conn, merged, self._timeout)
+                if self._per_write_fk is None:
+                    self._per_write_fk = await bulk_lane.may_check_per_write(conn)
+                await bulk_lane.apply(conn, merged, self._timeout, per_write_fk=self._per_write_fk)
         except _ROW_ERRORS:
             await self._write_bulk_isolating(merged)
             return

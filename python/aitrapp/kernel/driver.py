@@ -191,10 +191,13 @@ class KernelDriver:
             self._plan_side[d["plan_id"]] = (d["side"], d["token"])
             m.signals.inc()
             bus.publish("decisions", {k: d[k] for k in ("plan_id", "strategy", "side", "qty")})
-        for b in rows(ev, "blocks"):
-            m.signals.inc()
-            m.risk_blocks.labels(reason=b["reason"]).inc()
-            bus.publish("risk", {"reason": b["reason"], "strategy": b["strategy"]})
+        if count(ev, "blocks"):  # refusals come by the ten thousand: counted per reason
+            reasons, strategies = ev["blocks"]["reason"], ev["blocks"]["strategy"]
+            m.signals.inc(len(reasons))
+            for reason, n in Counter(reasons).items():
+                m.risk_blocks.labels(reason=reason).inc(n)
+            for reason, strategy in zip(reasons, strategies, strict=True):
+                bus.publish("risk", {"reason": reason, "strategy": strategy})
         if count(ev, "orders"):
             _log_orders(ev["orders"])
         for o in rows(ev, "orders"):
@@ -214,20 +217,30 @@ class KernelDriver:
                     "status": "NEW",
                 }
             bus.publish("orders", {k: o[k] for k in ("client_order_id", "action", "qty")})
-        for u in rows(ev, "updates"):
-            w = self.working.get(u["client_order_id"])
-            if u["status"] == "REJECTED":
-                order_log(log, u["client_order_id"]).warning("order rejected: %s", u["message"])
-            if u["status"] in ("COMPLETE", "CANCELLED", "REJECTED"):
-                self.working.pop(u["client_order_id"], None)
-                if u["status"] == "COMPLETE":
-                    m.orders_filled.inc()
-            elif w is not None:
-                w["status"], w["filled"] = u["status"], u["filled_qty"]
-            bus.publish(
-                "order_updates",
-                {k: u[k] for k in ("client_order_id", "status", "filled_qty", "message")},
-            )
+        if count(ev, "updates"):
+            u = ev["updates"]
+            working, filled = self.working, 0
+            for coid, status, filled_qty, message in zip(
+                u["client_order_id"], u["status"], u["filled_qty"], u["message"], strict=True
+            ):
+                if status == "REJECTED":
+                    order_log(log, coid).warning("order rejected: %s", message)
+                if status in ("COMPLETE", "CANCELLED", "REJECTED"):
+                    working.pop(coid, None)
+                    filled += status == "COMPLETE"
+                elif (w := working.get(coid)) is not None:
+                    w["status"], w["filled"] = status, filled_qty
+                bus.publish(
+                    "order_updates",
+                    {
+                        "client_order_id": coid,
+                        "status": status,
+                        "filled_qty": filled_qty,
+                        "message": message,
+                    },
+                )
+            if filled:
+                m.orders_filled.inc(filled)
         for f in rows(ev, "fills"):
             self._on_fill(f)
         for a in rows(ev, "alerts"):
