@@ -78,7 +78,6 @@ class _Plan:
     entry_qty: int = 0
     entry_value: int = 0  # paise x shares
     exited: int = 0
-    transitions: int = 0
     position_open: bool = False
 
 
@@ -92,6 +91,9 @@ class KernelPersister:
     fill_scope: str
     config_sha: str
     plans: dict[str, _Plan] = field(default_factory=dict)
+    # Steps of each plan's walk so far (kept after its trade: a late step still
+    # gets the next number, never one already stored).
+    steps: dict[str, int] = field(default_factory=dict)
     # Rows of the session so far, per kind: a row's place is its key.
     blocks_seen: int = 0
     orders_seen: int = 0
@@ -253,14 +255,12 @@ class KernelPersister:
 
     def _transitions(self, t: Mapping[str, list[Any]]) -> list[Record]:
         seqs: list[int] = []
-        append, plans = seqs.append, self.plans  # hot: a few rows per plan per batch
-        for plan_id in t["plan_id"]:
-            plan = plans.get(plan_id)
-            if plan is None:
-                append(0)
-            else:
-                plan.transitions += 1
-                append(plan.transitions)
+        append = seqs.append  # hot: a few rows per plan per batch
+        steps = self.steps
+        for plan_id in t["plan_id"]:  # a plan's walk is numbered from 0, as the pipeline's
+            n = steps.get(plan_id, 0)
+            append(n)
+            steps[plan_id] = n + 1
         return list(
             zip(
                 repeat(self.session_id), t["plan_id"], seqs, t["ts_ns"], t["from"], t["to"],
