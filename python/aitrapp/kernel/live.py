@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -226,14 +225,12 @@ class LiveKernelDriver(KernelDriver):
     async def _place(self, cmd: dict[str, Any]) -> None:
         local = int(cmd["order_id"])
         req = self._request(cmd)
-        t0 = time.perf_counter_ns()
         try:
             broker_id = await self.journal.place_order(req)
         except (BrokerError, AitrappError, ValueError) as exc:
             order_log(log, req.client_order_id).warning("placement failed: %s", exc)
             self._answer(self.live.on_place_failed(local, self._now_ns(), str(exc)))
             return
-        self.order_latency.record(time.perf_counter_ns() - t0)
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
             return  # the REJECTED report (with Kite's reason) is on the stream
         self._map(local, req.client_order_id, broker_id)
