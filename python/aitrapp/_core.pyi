@@ -823,3 +823,102 @@ class Kernel:
     def portfolio(self) -> PortfolioSnapshot: ...
     def last_price(self, token: int) -> float | None: ...
     def tick_rejections(self) -> dict[str, int]: ...
+
+# The kernel on the external venue (Kite): the shell executes take_commands()
+# (through the write-ahead journal) and feeds the broker's reports back.
+@final
+class LiveKernel:
+    def __new__(
+        cls,
+        config_json: str,
+        instruments: list[Instrument],
+        venue_json: str = "{}",
+        bracket_json: str = "{}",
+    ) -> LiveKernel: ...
+    @property
+    def config_sha(self) -> str: ...
+    def on_tick(
+        self,
+        token: int,
+        ts_ns: int,
+        last_price: float,
+        last_qty: int = 0,
+        volume: int = 0,
+        bid: float | None = None,
+        ask: float | None = None,
+        oi: int | None = None,
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def run(
+        self,
+        tokens: list[int],
+        ts_ns: list[int],
+        last_price: list[float],
+        last_qty: list[int],
+        volume: list[int],
+        bid: list[float] | None = None,
+        ask: list[float] | None = None,
+        oi: list[int] | None = None,
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def advance_time(self, ts_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def finish(self, ts_ns: int, until_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def flatten(self, ts_ns: int) -> dict[str, dict[str, list[Any]]] | None: ...
+    def take_commands(self) -> list[dict[str, Any]]: ...
+    def on_order_update(
+        self,
+        client_order_id: str,
+        status: str,
+        filled_qty: int,
+        avg_price: float,
+        ts_ns: int,
+        message: str | None = None,
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def on_place_failed(
+        self, order_id: int, ts_ns: int, message: str
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def on_modify_answer(
+        self, order_id: int, ts_ns: int, refusal: str | None = None
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def on_cancel_refused(
+        self, order_id: int, ts_ns: int, message: str
+    ) -> dict[str, dict[str, list[Any]]] | None: ...
+    def adopt(
+        self,
+        now_ns: int,
+        spec: BracketSpec,
+        strategy: str,
+        entry_filled: int,
+        entry_avg: float,
+        children: list[AdoptedOrder],
+    ) -> tuple[list[tuple[str, int]], dict[str, dict[str, list[Any]]] | None]: ...
+    def order_id_of(self, client_order_id: str) -> int | None: ...
+    @property
+    def pending_commands(self) -> int: ...
+    def restore_day(
+        self, ist_day: int, realized_pnl_paise: int, trades_today: int, charges_paise: int = 0
+    ) -> None: ...
+    def restore_bracket(
+        self,
+        plan_id: str,
+        instrument_token: int,
+        side: str,
+        strategy: str,
+        entry: float,
+        stop: float,
+        tp: float,
+        planned_qty: int,
+        filled_qty: int,
+        avg_fill: float | None = None,
+        signal_ts: int = 0,
+    ) -> None: ...
+    def restore_cooldown(self, instrument_token: int, closed_ts_ns: int) -> None: ...
+    def set_trading_state(self, state: str) -> None: ...
+    @property
+    def trading_state(self) -> str: ...
+    @property
+    def open_brackets(self) -> int: ...
+    @property
+    def working_orders(self) -> int: ...
+    def counters(self) -> dict[str, int | None]: ...
+    def portfolio(self) -> PortfolioSnapshot: ...
+    def last_price(self, token: int) -> float | None: ...
+    def tick_rejections(self) -> dict[str, int]: ...

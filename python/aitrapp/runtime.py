@@ -35,7 +35,7 @@ from uuid import UUID
 
 import numpy as np
 
-from aitrapp._core import Engine, Instrument, Kernel
+from aitrapp._core import Engine, Instrument, Kernel, LiveKernel
 from aitrapp.brokers.base import Broker, OrderRequest, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
@@ -67,6 +67,7 @@ from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.kernel.driver import KernelDriver
+from aitrapp.kernel.live import LiveKernelDriver
 from aitrapp.metrics import Metrics
 from aitrapp.notify import Notifications, start_notifications
 from aitrapp.oco.errors import FlattenTimeoutError
@@ -131,9 +132,10 @@ class RuntimeOptions:
     # Your own instruments (aitrapp.instruments_csv); None: the built-in universe of the day.
     universe: Universe | None = None
     backtest_id: UUID | None = None  # the backtest this session is one day of
-    # PAPER on the trading kernel (engine, brackets and the paper venue in one
-    # event-exact Rust loop). False: the Python pipeline (OCO manager, paper
-    # broker); that path also drives Kite in LIVE.
+    # On the trading kernel (engine and brackets in one event-exact Rust loop):
+    # PAPER with the paper venue inside it, LIVE with Kite as its external venue
+    # (commands through the write-ahead journal). False: the Python pipeline
+    # (OCO manager, paper or Kite broker).
     kernel: bool = False
     # Injected parts (tests, the Kite session): used instead of building them.
     feed_factory: Callable[[Universe, date], Feed] | None = None
@@ -210,6 +212,7 @@ class Runtime:
         self.after_batch: Callable[[], Awaitable[None]] | None = None
         self.restored: EngineRestore | None = None
         self.kernel: KernelDriver | None = None
+        self.live: LiveKernelDriver | None = None  # LIVE on the kernel (self.kernel too)
         self.notify = Notifications.disabled()  # AITRAPP_NOTIFY_URLS: started with the bus
         self.started_at = datetime.now(UTC)
         self._background: set[asyncio.Task[None]] = set()
@@ -317,6 +320,9 @@ class Runtime:
         self.metrics.set_daily_loss_stop(
             engine_cfg.risk.capital_rupees, engine_cfg.risk.daily_loss_stop_pct
         )
+        if o.kernel and self._mode == "LIVE":
+            await self._start_live_kernel(engine_cfg)
+            return
         if o.kernel and self._mode == "PAPER" and o.broker_factory is None:
             self._start_kernel(engine_cfg)
             self._writer.add_health_listener(self._on_db_health)
@@ -421,6 +427,73 @@ class Runtime:
                 log.warning("reconcile: %s", line)
             log.warning("database holds what a fresh account does not: trading starts PAUSED")
         self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
+
+    async def _start_live_kernel(self, engine_cfg: EngineConfig) -> None:
+        """LIVE on the kernel: Kite is its external venue. Reconciliation at start is
+        the pipeline's; the day and the open brackets are restored into the kernel,
+        whose machines keep them protected."""
+        o, pool = self.options, self.pool
+        self._build_broker()
+        if self._live_broker is not None:
+            await self._live_broker.start()  # recovers the day's orders before reconcile
+        session_id = self._require(self._session_id)
+        self.reconcile = await reconcile_at_start(
+            pool=pool,
+            broker=self._require(self.journal),
+            session_id=session_id,
+            accept=o.accept_reconcile,
+            writer=self._writer,
+        )
+        charges = ChargeSchedule.default()
+        for i in self.instruments.values():  # refuse now, not at the first trade
+            charges.rates_for(i.exchange, charge_kind(i.segment), self.day)
+        kernel = LiveKernel(
+            engine_cfg.to_core_json(),
+            list(self.instruments.values()),
+            json.dumps({"command_latency_ns": 50_000_000}),
+            json.dumps(_bracket_template(o.bracket)),
+        )
+        # The day starts at the pre-open: one bad first tick cannot pick the day.
+        kernel.advance_time(ist_ns(self.day, _PRE_OPEN))
+        fill_scope = self.fill_scope()  # the broker account (before self.kernel is set)
+        live = LiveKernelDriver(
+            kernel,
+            journal=self._require(self.journal),
+            now_ns=self.now_ns,
+            writer=self.writer,
+            bus=self.bus,
+            metrics=self.metrics,
+            session_id=session_id,
+            instruments=self.instruments,
+            fill_scope=fill_scope,
+            charges=charges,
+            slo_ms=o.slo_ms,
+        )
+        self.kernel = self.live = live
+        if not self.reconcile.may_trade(o.accept_reconcile):
+            self._set_state("PAUSED")
+            self.paused_by_reconcile = True
+            for line in self.reconcile.lines():
+                log.warning("reconcile: %s", line)
+            log.warning("broker and database disagree: trading starts PAUSED (no entries)")
+        else:
+            self._set_state(self._state)
+        self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
+        feed_kind = self._require(self.feed).kind
+        restore = o.restore_day if o.restore_day is not None else feed_kind == "kite"
+        if restore:
+            self.restored = await restore_engine(kernel, pool, self.day, mode=self._mode)
+            if self.reconcile.may_trade(o.accept_reconcile):
+                await live.load_transitions(pool)
+                await adopt_open_brackets(
+                    live, pool, self.instruments, asdict(o.bracket), book=live.book_adopted
+                )
+        self.writer.add_health_listener(self._on_db_health)
+        live.start()
+        self.clock = clock_for(feed_kind, o.speed)
+        self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
+        if o.start_feed:
+            self.start_feed()
 
     def _start_kernel(self, engine_cfg: EngineConfig) -> None:
         """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
@@ -584,8 +657,9 @@ class Runtime:
             session_id=self._require(self._session_id),
             now=lambda: utc(self.now_ns()),
             pacer=pacer,
-            on_placed=self._on_placed,
-            on_entry_refused=self._on_entry_refused,
+            # The kernel's event batches count and publish its orders.
+            on_placed=None if o.kernel else self._on_placed,
+            on_entry_refused=None if o.kernel else self._on_entry_refused,
         )
 
     async def _record_instruments(self) -> None:
@@ -813,7 +887,7 @@ class Runtime:
     def fill_scope(self) -> str:
         """The account a fill's key is unique in: a paper session is its own account
         (paper order ids restart with the process); a broker's account otherwise."""
-        if self.kernel is not None:
+        if self.kernel is not None and self.live is None:
             return f"paper:{self._require(self._session_id)}"
         broker = self._require(self.broker)
         if isinstance(broker, PaperBroker):
@@ -923,8 +997,8 @@ class Runtime:
                 clean_ms = round(elapsed * 1000, 3)
             if (flat_ms is not None and clean_ms is not None) or elapsed > timeout_s:
                 break
-            if self._feed_is_driving():
-                await asyncio.sleep(0.005)
+            if self._feed_is_driving() or self.live is not None:
+                await asyncio.sleep(0.005)  # LIVE: Kite's reports move it on
             elif sim - start > timeout_s * 1e9:
                 break
             else:
@@ -1200,7 +1274,12 @@ class Runtime:
         else:
             out["feed"] = ComponentHealth(True, "finished" if task.done() else "running")
         watcher = self.watcher
-        if self.kernel is not None:  # the paper venue runs inside the kernel
+        if self.live is not None:  # Kite is the kernel's external venue
+            err = self.live.error
+            ok = err is None and self.live.running
+            out["order_watcher"] = ComponentHealth(ok, "kernel" if ok else f"failed: {err!r}")
+            out["broker"] = ComponentHealth(self.broker is not None, "kite (kernel)")
+        elif self.kernel is not None:  # the paper venue runs inside the kernel
             out["order_watcher"] = ComponentHealth(True, "kernel")
             out["broker"] = ComponentHealth(True, "paper venue (kernel)")
         elif watcher is not None and watcher.error is not None:
@@ -1281,6 +1360,10 @@ class Runtime:
             await self._drain_paper()
         if self.watcher is not None:
             await self.watcher.stop()
+        if self.live is not None:
+            with contextlib.suppress(TimeoutError):
+                await self.live.drain(timeout_s=self.options.flatten_timeout_s)
+            await self.live.stop()
         if self._live_broker is not None:
             await self._live_broker.stop()
         booked = self.orchestrator is not None or self.kernel is not None

@@ -253,12 +253,14 @@ async def test_live_is_refused_without_passing_burn_ins(
     assert fake.placed() == [] and not fake.ws_clients  # Kite never saw an order or a feed
 
 
+@pytest.mark.parametrize("kernel", [False, True], ids=["pipeline", "kernel"])
 async def test_live_session_trades_through_the_kite_broker(
     fake: FakeKite,
     kite_env: Path,
     db_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    kernel: bool,
 ) -> None:
     gate_calls: list[str] = []
 
@@ -271,13 +273,19 @@ async def test_live_session_trades_through_the_kite_broker(
         kite_access_from_env(now=clock()), duration_s=600, clock=clock, backoff_initial=0.02
     )
     options = RuntimeOptions(
-        feed="kite", mode="LIVE", day=DAY, symbols=("RELIANCE",), feed_factory=factory
+        feed="kite",
+        mode="LIVE",
+        day=DAY,
+        symbols=("RELIANCE",),
+        feed_factory=factory,
+        kernel=kernel,
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)
     try:
         assert gate_calls == ["runtime:start"]
         assert rt.mode == "LIVE" and isinstance(rt.broker, KiteBroker) and rt.paper is None
         assert rt.journal is not None and rt.journal.inner is rt.broker
+        assert (rt.live is not None) is kernel and (rt.live is rt.kernel or not kernel)
         await eventually(lambda: isinstance(rt.broker, KiteBroker) and rt.broker.stream_connected)
         await eventually(lambda: any(c.modes for c in fake.ws_clients))
         await fake.broadcast_ticks([full(RELIANCE, 1450.0, T10, 1000)])

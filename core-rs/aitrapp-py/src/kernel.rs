@@ -28,7 +28,7 @@ macro_rules! table {
 }
 
 /// The event batch as `{table: {column: list}}`; tables without rows are absent.
-fn log_to_py(py: Python<'_>, log: EventLog) -> PyResult<Py<PyDict>> {
+pub(crate) fn log_to_py(py: Python<'_>, log: EventLog) -> PyResult<Py<PyDict>> {
     let out = PyDict::new(py);
     let EventLog {
         decisions,

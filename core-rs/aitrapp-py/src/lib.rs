@@ -11,6 +11,7 @@ mod errors;
 mod ids;
 mod instrument;
 mod kernel;
+mod live_kernel;
 mod oco;
 mod price;
 mod venue;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine_indicators::register(m)?;
     oco::register(m)?;
     kernel::register(m)?;
+    live_kernel::register(m)?;
     venue::register(m)?;
     Ok(())
 }

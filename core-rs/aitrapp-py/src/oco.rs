@@ -57,6 +57,12 @@ pub struct PyBracketSpec {
     instrument: PyInstrument,
 }
 
+impl PyBracketSpec {
+    pub(crate) fn core(&self) -> (&BracketSpec, u32) {
+        (&self.spec, self.instrument.0.instrument_token)
+    }
+}
+
 #[pymethods]
 impl PyBracketSpec {
     #[new]
@@ -518,6 +524,12 @@ impl PyOcoOrder {
 #[derive(Clone)]
 pub struct PyAdoptedOrder {
     c: AdoptedChild,
+}
+
+impl PyAdoptedOrder {
+    pub(crate) fn core(&self) -> &AdoptedChild {
+        &self.c
+    }
 }
 
 #[pymethods]

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from aitrapp._core import Instrument, Kernel, PortfolioSnapshot
+from aitrapp._core import Instrument, Kernel, LiveKernel, PortfolioSnapshot
 from aitrapp.bus import EventBus
 from aitrapp.charges import ChargeSchedule
 from aitrapp.db.writer import DbWriter
@@ -77,7 +77,7 @@ def _log_orders(orders: dict[str, list[Any]]) -> None:
 class KernelDriver:
     def __init__(
         self,
-        kernel: Kernel,
+        kernel: Kernel | LiveKernel,
         *,
         writer: DbWriter,
         bus: EventBus,
@@ -117,6 +117,8 @@ class KernelDriver:
 
     # ---------------------------------------------------------------- feeding
     def run_batch(self, batch: TickBatch) -> None:
+        if not isinstance(self.kernel, Kernel):
+            raise TypeError("run_batch: a replay runs on the paper kernel")
         t0 = time.perf_counter_ns()
         ev = self.kernel.run(
             batch.token, batch.ts_ns, batch.last_price, batch.last_qty,

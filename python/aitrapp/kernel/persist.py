@@ -94,6 +94,9 @@ class KernelPersister:
     # Steps of each plan's walk so far (kept after its trade: a late step still
     # gets the next number, never one already stored).
     steps: dict[str, int] = field(default_factory=dict)
+    # LIVE: the write-ahead journal writes each order row before the broker
+    # hears of it; the kernel's PLACE rows are then not written again.
+    orders_journalled: bool = False
     # Rows of the session so far, per kind: a row's place is its key.
     blocks_seen: int = 0
     orders_seen: int = 0
@@ -112,7 +115,7 @@ class KernelPersister:
             parts[DECISIONS.table] = self._decisions(ev["decisions"])
         if _n(ev, "blocks"):
             parts[BLOCKS.table] = self._blocks(ev["blocks"])
-        if _n(ev, "orders"):
+        if _n(ev, "orders") and not self.orders_journalled:
             parts[ORDERS.table] = self._orders(ev["orders"])
         if _n(ev, "updates"):
             parts[UPDATES.table] = self._updates(ev["updates"])

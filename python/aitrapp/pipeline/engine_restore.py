@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from aitrapp._core import (
@@ -34,6 +34,7 @@ from aitrapp._core import (
     BracketSpec,
     Engine,
     Instrument,
+    LiveKernel,
     Price,
     parse_order_client_id,
 )
@@ -41,6 +42,21 @@ from aitrapp.calendar import IST, datetime_to_ns
 from aitrapp.db.pool import Conn
 from aitrapp.exceptions import PortfolioError
 from aitrapp.oco.manager import OCOManager
+
+
+class BracketAdopter(Protocol):
+    """What takes over an adopted bracket: the OCO manager, or the live kernel."""
+
+    async def adopt_bracket(
+        self,
+        spec: BracketSpec,
+        *,
+        entry_filled: int,
+        entry_avg: Price,
+        children: list[AdoptedOrder],
+        order_ids: dict[str, str],
+    ) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +165,7 @@ def _paise(rupees: Decimal) -> int:
 
 
 async def restore_engine(
-    engine: Engine, pool: Conn, session_day: date, *, mode: str | None = None
+    engine: Engine | LiveKernel, pool: Conn, session_day: date, *, mode: str | None = None
 ) -> EngineRestore:
     """Restores ``session_day``'s figures and the open brackets into a fresh ``engine``.
 
@@ -211,7 +227,7 @@ async def restore_engine(
     return out
 
 
-def _restore_bracket(engine: Engine, r: Any) -> str | None:
+def _restore_bracket(engine: Engine | LiveKernel, r: Any) -> str | None:
     """Restores one OPEN position; returns why not, or None when it was restored."""
     if not r["has_decision"]:
         return "no decision row for the plan"
@@ -283,7 +299,7 @@ def _adopted(o: Any) -> AdoptedOrder | None:
 
 
 async def adopt_open_brackets(
-    oco: OCOManager,
+    oco: OCOManager | BracketAdopter,
     pool: Conn,
     instruments: dict[int, Instrument],
     spec_options: dict[str, Any],
@@ -328,7 +344,7 @@ async def adopt_open_brackets(
 
 
 async def _adopt_one(
-    oco: OCOManager,
+    oco: OCOManager | BracketAdopter,
     r: Any,
     entry: Any,
     orders: list[Any],

@@ -23,10 +23,12 @@
 
 mod book;
 mod config;
+mod external;
 mod log;
 mod route;
 
 pub use config::BracketTemplate;
+pub use external::AdoptedBracket;
 pub use log::{Alerts, Blocks, Decisions, EventLog, Fills, Orders, Trades, Transitions, Updates};
 
 use crate::engine::{Engine, EngineError, Outcome, TickColumns};
@@ -68,6 +70,8 @@ pub struct Kernel<V: Venue> {
     // Scratch buffers, reused so the per-tick path does not allocate.
     outcomes: Vec<Outcome>,
     updates: Vec<VenueUpdate>,
+    /// Modifications sent to an external venue, awaiting the broker's answer.
+    awaiting: external::Awaiting,
 }
 
 impl<V: Venue> Kernel<V> {
@@ -90,6 +94,7 @@ impl<V: Venue> Kernel<V> {
             now_ns: i64::MIN,
             outcomes: Vec::new(),
             updates: Vec::new(),
+            awaiting: external::Awaiting::default(),
         })
     }
 

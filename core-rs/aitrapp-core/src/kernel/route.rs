@@ -202,7 +202,7 @@ impl<V: Venue> Kernel<V> {
         self.drain_feedback(ix, t, queue);
     }
 
-    fn drain_feedback(&mut self, ix: usize, t: i64, mut queue: VecDeque<Event>) {
+    pub(super) fn drain_feedback(&mut self, ix: usize, t: i64, mut queue: VecDeque<Event>) {
         // Answers to our own commands (modify acks, refused cancels) go back
         // to the same bracket at the same time, in order.
         let mut guard = 0;
@@ -281,7 +281,13 @@ impl<V: Venue> Kernel<V> {
         }
     }
 
-    fn execute(&mut self, ix: usize, t: i64, commands: Vec<Command>, queue: &mut VecDeque<Event>) {
+    pub(super) fn execute(
+        &mut self,
+        ix: usize,
+        t: i64,
+        commands: Vec<Command>,
+        queue: &mut VecDeque<Event>,
+    ) {
         for cmd in commands {
             match cmd {
                 Command::PlaceOrder(o) | Command::ExitAtMarket(o) => self.place(ix, t, o),
@@ -316,6 +322,11 @@ impl<V: Venue> Kernel<V> {
                         answer.as_ref().err(),
                         "",
                     );
+                    if answer.is_ok() && self.venue.answers_later() {
+                        // The broker's answer comes back later (see external.rs).
+                        self.await_modify_answer(order_id, ix, m.tag, m.seq, change);
+                        continue;
+                    }
                     queue.push_back(match answer {
                         Ok(()) => Event::ModifyAck {
                             tag: m.tag,
@@ -462,7 +473,7 @@ impl<V: Venue> Kernel<V> {
 
     /// The bracket is terminal: its trade (if it traded) goes to the log and
     /// the engine frees its heat and instrument.
-    fn book_trade(&mut self, ix: usize, t: i64) {
+    pub(super) fn book_trade(&mut self, ix: usize, t: i64) {
         let slot = &mut self.book.slots[ix];
         let plan_id = slot.bracket.plan_id().to_string();
         let entry_qty = slot.bracket.entry_filled();

@@ -4,6 +4,7 @@
 
 mod book;
 mod config;
+mod external;
 mod matching;
 pub mod rules;
 mod sim;
@@ -11,6 +12,7 @@ mod types;
 pub mod validation;
 
 pub use config::{AutoProtection, ProtectionTier, SimVenueConfig};
+pub use external::{ExternalUpdate, ExternalVenue, ExternalVenueConfig, KnownOrder, VenueCommand};
 pub use sim::{ClientRequest, SimVenue};
 pub use types::{
     Protection, Quote, Validity, VenueError, VenueModify, VenueOrder, VenueStatus, VenueUpdate,
@@ -38,6 +40,12 @@ pub trait Venue {
     fn feed_ended(&mut self, ts_ns: i64, out: &mut Vec<VenueUpdate>);
     /// How long a command takes to reach the exchange (races are judged by it).
     fn command_latency_ns(&self) -> i64;
+    /// True when the venue answers modifications later (the external venue:
+    /// the broker's reply comes back through the kernel); false when `modify`
+    /// returning Ok is the acknowledgement itself (the simulated venue).
+    fn answers_later(&self) -> bool {
+        false
+    }
 }
 
 impl Venue for SimVenue {
