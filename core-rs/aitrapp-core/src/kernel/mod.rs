@@ -13,8 +13,10 @@
 //!    t is in force before anything else looks at t);
 //! 2. bracket timers (so a fill at the square-off instant counts first);
 //! 3. the tick: validation, then the venue matches it, then the fills it
-//!    caused reach their brackets, then the strategies and the risk gate
-//!    decide on the updated book, then new brackets send their entries.
+//!    caused reach their brackets, then (with a trailing template) the open
+//!    brackets of the tick's instrument trail their stops on its price and
+//!    the engine's ATR, then the strategies and the risk gate decide on the
+//!    updated book, then new brackets send their entries.
 //!
 //! Whatever a venue reports at t reaches its bracket at t, and the
 //! bracket's commands are handed to the venue at t (the venue adds its own
@@ -25,6 +27,7 @@ mod book;
 mod config;
 mod log;
 mod route;
+mod trail;
 
 pub use config::BracketTemplate;
 pub use log::{Alerts, Blocks, Decisions, EventLog, Fills, Orders, Trades, Transitions, Updates};
@@ -156,6 +159,7 @@ impl<V: Venue> Kernel<V> {
         };
         self.venue.on_quote(&quote, &mut self.updates);
         self.route_updates();
+        self.trail_on_tick(tick.token, t, tick.last);
         let mut outcomes = std::mem::take(&mut self.outcomes);
         self.engine.decide_on(&accepted, &mut outcomes);
         for o in outcomes.drain(..) {
