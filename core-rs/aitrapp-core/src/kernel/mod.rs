@@ -121,6 +121,14 @@ impl<V: Venue> Kernel<V> {
         std::mem::take(&mut self.log)
     }
 
+    /// The events produced since the last call, swapped into `into` (which
+    /// is cleared first); both logs keep their capacity, so the live path
+    /// allocates no fresh columns per tick.
+    pub fn take_log_into(&mut self, into: &mut EventLog) {
+        into.clear();
+        std::mem::swap(&mut self.log, into);
+    }
+
     /// Replays columns of ticks in row order. Timers between two rows fire
     /// at their own time; the result does not depend on how a day is cut
     /// into batches.
