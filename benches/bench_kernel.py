@@ -16,13 +16,19 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from importlib import resources
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 
 from aitrapp import Instrument
 from aitrapp._core import Kernel
+from aitrapp.bus import InProcessBus
+from aitrapp.charges import ChargeSchedule
 from aitrapp.config import EngineConfig
+from aitrapp.kernel.driver import KernelDriver
+from aitrapp.metrics import Metrics
 
 START_NS = 1_704_167_100_000_000_000  # 2024-01-02 09:15 IST
 TOKEN = 7_001
@@ -84,8 +90,8 @@ def bench_config() -> EngineConfig:
     )
 
 
-def bench_kernel() -> Kernel:
-    inst = Instrument(
+def bench_instrument() -> Instrument:
+    return Instrument(
         exchange="NSE",
         tradingsymbol="BENCH",
         instrument_token=TOKEN,
@@ -94,6 +100,10 @@ def bench_kernel() -> Kernel:
         lot_size=1,
         freeze_qty=1_000_000,
     )
+
+
+def bench_kernel() -> Kernel:
+    inst = bench_instrument()
     bracket = {"entry_type": "MARKET", "entry_timeout_s": 60, "square_off": "23:55"}
     # The peer's simulated exchange fills at the touch: no modelled slippage.
     venue = {"slippage_bps": 0.0}
@@ -141,18 +151,34 @@ def test_bench_kernel_alone(benchmark: Any) -> None:
         print(f"slowest/fastest tenth: {max(secs) / min(secs):.2f}x")
 
 
-def test_bench_kernel_live_path(benchmark: Any) -> None:
-    """One tick at a time through `Kernel.on_tick` (the live path); tick->order
-    is timed from before the call to the event batch that holds the order."""
-    n = 5_000 if benchmark.disabled else 300_000
+def _rows(n: int) -> list[tuple[int, int, float, int, int, float, float]]:
     t = peer_ticks(n)
-    rows = list(
+    return list(
         zip(
             t["tokens"].tolist(), t["ts"].tolist(), t["last"].tolist(), t["qty"].tolist(),
             t["volume"].tolist(), t["bid"].tolist(), t["ask"].tolist(), strict=True,
         )
     )  # fmt: skip
-    result: dict[str, list[int]] = {}
+
+
+def _report(name: str, rounds: list[tuple[float, float]]) -> None:
+    """Each round's p50/p99 (us) and the median p99 over rounds (the figure
+    to quote: one round's tail moves with the machine's load)."""
+    p99s = sorted(p99 for _, p99 in rounds)
+    each = ", ".join(f"{p50:.2f}/{p99:.2f}" for p50, p99 in rounds)
+    print(f"\n{name}: p50/p99 us per round [{each}]; median p99 {p99s[len(p99s) // 2]:.2f} us")
+
+
+LIVE_ROUNDS = 5
+
+
+def test_bench_kernel_live_path(benchmark: Any) -> None:
+    """One tick at a time through `Kernel.on_tick` (the live path); tick->order
+    is timed from before the call to the event batch that holds the order."""
+    n = 5_000 if benchmark.disabled else 300_000
+    rows = _rows(n)
+    every_rounds: list[tuple[float, float]] = []
+    order_rounds: list[tuple[float, float]] = []
 
     def once() -> None:
         k = bench_kernel()
@@ -165,12 +191,77 @@ def test_bench_kernel_live_path(benchmark: Any) -> None:
             every.append(dt)
             if ev is not None and "orders" in ev:
                 to_order.append(dt)
-        result["every"], result["to_order"] = every, to_order
+        assert to_order, "the workload must place orders"
+        for xs, out in ((every, every_rounds), (to_order, order_rounds)):
+            p50, p99 = np.percentile(np.array(xs), [50, 99]) / 1000
+            out.append((float(p50), float(p99)))
 
-    benchmark.pedantic(once, rounds=1, iterations=1)
-    assert result["to_order"], "the workload must place orders"
+    benchmark.pedantic(once, rounds=1 if benchmark.disabled else LIVE_ROUNDS, iterations=1)
     if not benchmark.disabled:
-        for name in ("every", "to_order"):
-            xs = np.array(result[name])
-            p50, p99 = np.percentile(xs, [50, 99]) / 1000
-            print(f"\n{name}: n={len(xs)} p50 {p50:.2f} us p99 {p99:.2f} us")
+        _report("Kernel.on_tick, every tick", every_rounds)
+        _report("Kernel.on_tick, ticks that placed an order", order_rounds)
+
+
+def bench_charges() -> ChargeSchedule:
+    """The shipped schedules, the earliest of each kind moved back to the
+    peer's 2024-01-02 (charges are not what this bench measures)."""
+    text = resources.files("aitrapp").joinpath("data/charges.json").read_text("utf-8")
+    data = json.loads(text)
+    seen: set[tuple[str, str]] = set()
+    for s in sorted(data["schedules"], key=lambda s: s["effective_from"]):
+        key = (s["exchange"], s["kind"])
+        if key not in seen:
+            seen.add(key)
+            s["effective_from"] = "2024-01-01"
+    return ChargeSchedule.from_json(data, source="bench")
+
+
+class _NullWriter:
+    """Takes every write and keeps nothing (the database is not on this path)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: True
+
+
+def test_bench_kernel_live_feed_loop(benchmark: Any) -> None:
+    """The live path through the Python shell: `KernelDriver.on_tick`, as the
+    runtime's feed loop calls it, with the tick's receipt stamped just before
+    (as the feed does). tick->order is the driver's own figure (receipt to
+    the order handed to the venue, Python dispatch included: what
+    `trader_tick_to_order_ms` observes); the events are then persisted (to a
+    null writer), published and counted as in a session."""
+    n = 5_000 if benchmark.disabled else 300_000
+    rows = _rows(n)
+    order_rounds: list[tuple[float, float]] = []
+    call_rounds: list[tuple[float, float]] = []
+
+    def once() -> None:
+        inst = bench_instrument()
+        driver = KernelDriver(
+            bench_kernel(),
+            writer=_NullWriter(),  # type: ignore[arg-type]
+            bus=InProcessBus(),
+            metrics=Metrics(),
+            session_id=uuid4(),
+            instruments={TOKEN: inst},
+            fill_scope="paper:bench",
+            charges=bench_charges(),
+        )
+        on_tick, clock = driver.on_tick, time.perf_counter_ns
+        calls = []
+        for tok, ts, last, qty, vol, bid, ask in rows:
+            recv = clock()
+            on_tick(tok, ts, last, qty, vol, bid, ask, None, recv)
+            calls.append(clock() - recv)
+        lat = driver.order_latency
+        assert lat.count, "the workload must place orders"
+        p50, p99 = lat.percentile_ns(0.5), lat.percentile_ns(0.99)
+        assert p50 is not None and p99 is not None
+        order_rounds.append((p50 / 1000, p99 / 1000))
+        c50, c99 = np.percentile(np.array(calls), [50, 99]) / 1000
+        call_rounds.append((float(c50), float(c99)))
+
+    benchmark.pedantic(once, rounds=1 if benchmark.disabled else LIVE_ROUNDS, iterations=1)
+    if not benchmark.disabled:
+        _report("feed loop (KernelDriver.on_tick): tick->order", order_rounds)
+        _report("feed loop: whole call per tick, events absorbed", call_rounds)

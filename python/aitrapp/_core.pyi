@@ -775,6 +775,10 @@ class SimVenue:
 
 # Event batches are {table: {column: list}}: decisions, blocks, orders,
 # updates, fills, transitions, trades, alerts (see aitrapp.kernel.events).
+# bracket_json keys: entry_type, stop_type, stop_limit_buffer_ticks, scale_out,
+# time_stop_s, entry_timeout_s, market_protection, max_modifications,
+# square_off, stop_fill_timeout_s, trail_atr_mult (None: no trailing),
+# trail_min_step_ticks; unknown keys are refused.
 
 @final
 class Kernel:

@@ -143,12 +143,8 @@ class RuntimeOptions:
 
 
 def _bracket_template(b: BracketOptions) -> dict[str, Any]:
-    """The kernel's bracket settings from the session's bracket options."""
-    if b.trail_atr_mult is not None:
-        raise ConfigError(
-            "bracket trail_atr_mult: trailing stops run on the Python pipeline only "
-            "(start without the kernel)"
-        )
+    """The kernel's bracket settings from the session's bracket options
+    (the kernel validates them and names a bad one)."""
     return {
         "entry_type": b.entry_type,
         "stop_type": b.stop_type,
@@ -157,6 +153,7 @@ def _bracket_template(b: BracketOptions) -> dict[str, Any]:
         "time_stop_s": None if b.time_stop_minutes is None else b.time_stop_minutes * 60,
         "entry_timeout_s": b.entry_timeout_s,
         "stop_fill_timeout_s": b.stop_fill_timeout_s,
+        "trail_atr_mult": b.trail_atr_mult,
     }
 
 

@@ -18,17 +18,18 @@ fn input(e: impl std::fmt::Display) -> CoreErr {
 macro_rules! table {
     ($py:expr, $out:expr, $name:literal, $t:expr, $first:ident $(, $col:ident)*) => {{
         // An empty table is left out: the live path pays only for what happened.
+        // Keys are interned once per process, not built per batch.
         if !$t.$first.is_empty() {
             let d = PyDict::new($py);
-            d.set_item(stringify!($first), $t.$first)?;
-            $( d.set_item(stringify!($col), $t.$col)?; )*
-            $out.set_item($name, d)?;
+            d.set_item(pyo3::intern!($py, stringify!($first)), &$t.$first)?;
+            $( d.set_item(pyo3::intern!($py, stringify!($col)), &$t.$col)?; )*
+            $out.set_item(pyo3::intern!($py, $name), d)?;
         }
     }};
 }
 
 /// The event batch as `{table: {column: list}}`; tables without rows are absent.
-pub(crate) fn log_to_py(py: Python<'_>, log: EventLog) -> PyResult<Py<PyDict>> {
+pub(crate) fn log_to_py(py: Python<'_>, log: &EventLog) -> PyResult<Py<PyDict>> {
     let out = PyDict::new(py);
     let EventLog {
         decisions,
@@ -154,6 +155,8 @@ pub struct PyKernel {
     kernel: Kernel<SimVenue>,
     /// Column buffers, reused from batch to batch (no fresh pages per call).
     cols: Scratch,
+    /// The live path's event log, reused from tick to tick.
+    spare: EventLog,
 }
 
 #[derive(Default)]
@@ -222,6 +225,7 @@ impl PyKernel {
         Ok(PyKernel {
             kernel,
             cols: Scratch::default(),
+            spare: EventLog::default(),
         })
     }
 
@@ -270,7 +274,7 @@ impl PyKernel {
         let log = py
             .detach(|| kernel.run(&cols).map(|()| kernel.take_log()))
             .map_err(CoreErr::from)?;
-        log_to_py(py, log)
+        log_to_py(py, &log)
     }
 
     /// One tick from a live feed. Returns the events it produced, or None.
@@ -392,11 +396,11 @@ impl PyKernel {
 
 impl PyKernel {
     fn take(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
-        let log = self.kernel.take_log();
-        if log.is_empty() {
+        self.kernel.take_log_into(&mut self.spare);
+        if self.spare.is_empty() {
             return Ok(None);
         }
-        log_to_py(py, log).map(Some)
+        log_to_py(py, &self.spare).map(Some)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::instrument::PyInstrument;
 use crate::kernel::log_to_py;
 use crate::oco::{PyAdoptedOrder, PyBracketSpec};
 use aitrapp_core::engine::BracketRestore;
-use aitrapp_core::kernel::{AdoptedBracket, BracketTemplate, Kernel};
+use aitrapp_core::kernel::{AdoptedBracket, BracketTemplate, EventLog, Kernel};
 use aitrapp_core::oco::OrderType;
 use aitrapp_core::venue::{
     ExternalUpdate, ExternalVenue, ExternalVenueConfig, Protection, VenueCommand, VenueStatus,
@@ -105,15 +105,17 @@ type Adopted = (Vec<(String, u64)>, Option<Py<PyDict>>);
 #[pyclass(name = "LiveKernel", module = "aitrapp._core")]
 pub struct PyLiveKernel {
     kernel: Kernel<ExternalVenue>,
+    /// The event log handed out, reused from call to call (no fresh columns per tick).
+    spare: EventLog,
 }
 
 impl PyLiveKernel {
     fn take(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
-        let log = self.kernel.take_log();
-        if log.is_empty() {
+        self.kernel.take_log_into(&mut self.spare);
+        if self.spare.is_empty() {
             return Ok(None);
         }
-        log_to_py(py, log).map(Some)
+        log_to_py(py, &self.spare).map(Some)
     }
 }
 
@@ -135,7 +137,10 @@ impl PyLiveKernel {
         let template = BracketTemplate::from_json(bracket_json).map_err(CoreErr::from)?;
         let engine = Engine::new(config, instruments).map_err(CoreErr::from)?;
         let kernel = Kernel::new(engine, venue, template).map_err(CoreErr::from)?;
-        Ok(PyLiveKernel { kernel })
+        Ok(PyLiveKernel {
+            kernel,
+            spare: EventLog::default(),
+        })
     }
 
     #[getter]

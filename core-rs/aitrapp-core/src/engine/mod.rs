@@ -20,7 +20,7 @@ pub use batch::TickColumns;
 use crate::bars::{Bar, BarBuilder};
 use crate::config::{ConfigError, EngineConfig, RiskLimits, SessionTimes};
 use crate::ids::{plan_client_id, PlanKey};
-use crate::indicators::SessionVwap;
+use crate::indicators::{SessionVwap, WilderAtr};
 use crate::instrument::{Instrument, InstrumentError, Segment};
 use crate::price::Price;
 use crate::risk::{
@@ -132,6 +132,9 @@ const STRATEGY_NAMES: [&str; 4] = [
     strategies::EmaCross::NAME,
 ];
 
+/// Bars the engine's per-instrument ATR averages over (Wilder's period).
+pub const ATR_PERIOD: u32 = 14;
+
 /// A tick that passed [`Engine::intake`], ready for [`Engine::decide_on`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accepted {
@@ -149,6 +152,8 @@ struct Slot {
     strategies: Vec<Box<dyn Strategy>>,
     last_price: Option<Price>,
     last_bar: Option<Bar>,
+    /// ATR of the closed bars (paise), across days: what trailing stops trail by.
+    atr: WilderAtr,
     session_day: Option<i64>,
 }
 
@@ -157,6 +162,11 @@ impl Slot {
         for s in &mut self.strategies {
             s.on_bar(&bar);
         }
+        self.atr.update(
+            bar.high.paise() as f64,
+            bar.low.paise() as f64,
+            bar.close.paise() as f64,
+        );
         self.last_bar = Some(bar);
     }
 }
@@ -223,6 +233,7 @@ impl Engine {
                 strategies,
                 last_price: None,
                 last_bar: None,
+                atr: WilderAtr::new(ATR_PERIOD),
                 session_day: None,
                 inst,
             });
@@ -785,6 +796,14 @@ impl Engine {
     /// The bar still being built.
     pub fn current_bar(&self, token: i64) -> Option<Bar> {
         self.slots[self.slot_of(token)?].bars.current().copied()
+    }
+
+    /// Wilder ATR over the last [`ATR_PERIOD`] closed bars, rounded to the
+    /// paisa; None until that many bars have closed (or for an unknown token).
+    pub fn atr(&self, token: i64) -> Option<Price> {
+        let v = self.slots[self.slot_of(token)?].atr.value()?;
+        #[allow(clippy::cast_possible_truncation)] // a price range, far inside i64
+        Some(Price::from_paise(v.round() as i64))
     }
 
     /// Session VWAP in paise.

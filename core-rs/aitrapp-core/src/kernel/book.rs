@@ -57,8 +57,12 @@ pub(super) struct Book {
     by_plan: HashMap<String, usize>,
     /// Slots whose bracket is not terminal, in opening order.
     open: Vec<usize>,
+    /// The same per instrument token (what a tick of that token trails).
+    open_by_token: HashMap<u32, Vec<usize>>,
     /// Earliest bracket timer among the open ones (cached; see `refresh`).
     next_deadline: Option<i64>,
+    /// Reused list of the brackets a tick trails (no allocation per tick).
+    pub trail_scratch: Vec<usize>,
 }
 
 impl Book {
@@ -69,6 +73,7 @@ impl Book {
     pub fn insert(&mut self, slot: Slot) -> usize {
         let ix = self.slots.len();
         self.by_plan.insert(slot.bracket.plan_id().to_string(), ix);
+        self.open_by_token.entry(slot.token).or_default().push(ix);
         self.slots.push(slot);
         self.open.push(ix);
         self.refresh_deadline();
@@ -89,6 +94,11 @@ impl Book {
         &self.open
     }
 
+    /// Open brackets on one instrument, in opening order.
+    pub fn open_of(&self, token: u32) -> &[usize] {
+        self.open_by_token.get(&token).map_or(&[], Vec::as_slice)
+    }
+
     pub fn next_deadline(&self) -> Option<i64> {
         self.next_deadline
     }
@@ -98,14 +108,19 @@ impl Book {
     pub fn refresh(&mut self, ix: usize) -> bool {
         let terminal = self.slots[ix].bracket.is_terminal();
         let pos = self.open.iter().position(|&i| i == ix);
+        let token = self.slots[ix].token;
         let closed_now = match (terminal, pos) {
             (true, Some(p)) => {
                 self.open.remove(p);
+                if let Some(of_token) = self.open_by_token.get_mut(&token) {
+                    of_token.retain(|&i| i != ix);
+                }
                 true
             }
             (false, None) => {
                 // A late fill reopened it.
                 self.open.push(ix);
+                self.open_by_token.entry(token).or_default().push(ix);
                 false
             }
             _ => false,

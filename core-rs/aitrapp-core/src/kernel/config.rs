@@ -2,7 +2,7 @@
 //! and protection of every plan (Python validates the settings once and
 //! hands them over as JSON; unknown keys are refused).
 
-use crate::oco::{BracketSpec, EntryKind, OcoError, ScaleOut, StopKind};
+use crate::oco::{BracketSpec, EntryKind, OcoError, ScaleOut, StopKind, Trailing};
 use crate::tick::NS_PER_SEC;
 use crate::venue::Protection;
 use serde::Deserialize;
@@ -25,6 +25,11 @@ pub struct BracketTemplate {
     pub square_off: Option<String>,
     /// A triggered stop not filled after this long is escalated (watchdog).
     pub stop_fill_timeout_s: f64,
+    /// Trailing stop at this many ATRs (the engine's, per instrument) from
+    /// the last price; None: the stop stays where the plan put it.
+    pub trail_atr_mult: Option<f64>,
+    /// Smallest tightening worth one of the stop's modifications, in ticks.
+    pub trail_min_step_ticks: u32,
 }
 
 impl Default for BracketTemplate {
@@ -40,6 +45,8 @@ impl Default for BracketTemplate {
             max_modifications: 25,
             square_off: None,
             stop_fill_timeout_s: 5.0,
+            trail_atr_mult: None,
+            trail_min_step_ticks: 1,
         }
     }
 }
@@ -79,7 +86,31 @@ impl BracketTemplate {
             BracketSpec::parse_square_off(text)?;
         }
         seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)?;
+        self.trailing()?;
         Ok(())
+    }
+
+    /// The trailing settings, if the stop trails.
+    pub fn trailing(&self) -> Result<Option<Trailing>, OcoError> {
+        let Some(k) = self.trail_atr_mult else {
+            return Ok(None);
+        };
+        // Thousandths of an ATR; 0.001 .. 100 ATRs.
+        if !k.is_finite() || !(0.001..=100.0).contains(&k) {
+            return Err(invalid(
+                "trail_atr_mult",
+                format!("must be between 0.001 and 100 (ATRs), got {k}"),
+            ));
+        }
+        if self.trail_min_step_ticks == 0 {
+            return Err(invalid("trail_min_step_ticks", "must be at least 1".into()));
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // bounded above
+        let atr_mult_milli = (k * 1_000.0).round() as u32;
+        Ok(Some(Trailing {
+            atr_mult_milli,
+            min_step_ticks: self.trail_min_step_ticks,
+        }))
     }
 
     pub fn entry_kind(&self) -> Result<EntryKind, OcoError> {
@@ -139,6 +170,7 @@ impl BracketTemplate {
             spec.square_off_minute_ist = BracketSpec::parse_square_off(text)?;
         }
         spec.stop_fill_timeout_ns = seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)?;
+        spec.trailing = self.trailing()?;
         spec.validate()
     }
 }

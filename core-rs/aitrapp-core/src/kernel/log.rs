@@ -149,7 +149,100 @@ macro_rules! append_all {
     ($dst:expr, $src:expr, $($f:ident),+) => { $( $dst.$f.append(&mut $src.$f); )+ };
 }
 
+macro_rules! clear_all {
+    ($t:expr, $($f:ident),+) => { $( $t.$f.clear(); )+ };
+}
+
 impl EventLog {
+    /// Empties every table and keeps the columns' capacity (the live path
+    /// reuses two logs instead of allocating fresh columns per tick).
+    pub fn clear(&mut self) {
+        let d = &mut self.decisions;
+        clear_all!(
+            d,
+            ts_ns,
+            plan_id,
+            token,
+            side,
+            entry,
+            stop,
+            tp,
+            qty,
+            strategy,
+            reason,
+            risk_paise,
+            heat_after_pct
+        );
+        let b = &mut self.blocks;
+        clear_all!(b, ts_ns, token, strategy, side, reason, entry, stop, tp, details);
+        let o = &mut self.orders;
+        clear_all!(
+            o,
+            ts_ns,
+            plan_id,
+            client_order_id,
+            action,
+            order_id,
+            side,
+            qty,
+            order_type,
+            price,
+            trigger,
+            refused,
+            reason
+        );
+        let u = &mut self.updates;
+        clear_all!(
+            u,
+            ts_ns,
+            plan_id,
+            client_order_id,
+            order_id,
+            status,
+            filled_qty,
+            avg_price,
+            triggered,
+            message
+        );
+        let f = &mut self.fills;
+        clear_all!(
+            f,
+            ts_ns,
+            plan_id,
+            client_order_id,
+            order_id,
+            role,
+            side,
+            qty,
+            filled_qty,
+            price
+        );
+        let t = &mut self.transitions;
+        clear_all!(t, ts_ns, plan_id, from, to, event);
+        let t = &mut self.trades;
+        clear_all!(
+            t,
+            plan_id,
+            token,
+            strategy,
+            side,
+            qty,
+            opened_ns,
+            closed_ns,
+            entry_avg,
+            planned_entry,
+            planned_stop,
+            exit_avg,
+            exit_reason,
+            gross_paise,
+            planned_risk_paise,
+            double_exit,
+            race
+        );
+        let a = &mut self.alerts;
+        clear_all!(a, ts_ns, plan_id, severity, code, reason);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.decisions.ts_ns.is_empty()
             && self.blocks.ts_ns.is_empty()
@@ -223,6 +316,7 @@ impl EventLog {
             role,
             side,
             qty,
+            filled_qty,
             price
         );
         let (d, o) = (&mut self.transitions, &mut other.transitions);

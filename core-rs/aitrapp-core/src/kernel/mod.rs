@@ -13,8 +13,10 @@
 //!    t is in force before anything else looks at t);
 //! 2. bracket timers (so a fill at the square-off instant counts first);
 //! 3. the tick: validation, then the venue matches it, then the fills it
-//!    caused reach their brackets, then the strategies and the risk gate
-//!    decide on the updated book, then new brackets send their entries.
+//!    caused reach their brackets, then (with a trailing template) the open
+//!    brackets of the tick's instrument trail their stops on its price and
+//!    the engine's ATR, then the strategies and the risk gate decide on the
+//!    updated book, then new brackets send their entries.
 //!
 //! Whatever a venue reports at t reaches its bracket at t, and the
 //! bracket's commands are handed to the venue at t (the venue adds its own
@@ -26,6 +28,7 @@ mod config;
 mod external;
 mod log;
 mod route;
+mod trail;
 
 pub use config::BracketTemplate;
 pub use external::AdoptedBracket;
@@ -123,6 +126,14 @@ impl<V: Venue> Kernel<V> {
         std::mem::take(&mut self.log)
     }
 
+    /// The events produced since the last call, swapped into `into` (which
+    /// is cleared first); both logs keep their capacity, so the live path
+    /// allocates no fresh columns per tick.
+    pub fn take_log_into(&mut self, into: &mut EventLog) {
+        into.clear();
+        std::mem::swap(&mut self.log, into);
+    }
+
     /// Replays columns of ticks in row order. Timers between two rows fire
     /// at their own time; the result does not depend on how a day is cut
     /// into batches.
@@ -161,6 +172,7 @@ impl<V: Venue> Kernel<V> {
         };
         self.venue.on_quote(&quote, &mut self.updates);
         self.route_updates();
+        self.trail_on_tick(tick.token, t, tick.last);
         let mut outcomes = std::mem::take(&mut self.outcomes);
         self.engine.decide_on(&accepted, &mut outcomes);
         for o in outcomes.drain(..) {
