@@ -1,4 +1,4 @@
-"""The `aitrapp` entry point, run as a real subprocess."""
+"""The `aitrapp` entry point: its wiring as a real subprocess, the options in this process."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import subprocess
 import sys
 
 from aitrapp import __version__, plan_client_id
+from cli_inprocess import run_aitrapp
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aitrapp", *args], capture_output=True, text=True, check=False
-    )
+    """``aitrapp ARGS`` in this process (what a subprocess would print and return)."""
+    return run_aitrapp(args)
 
 
 def test_version() -> None:
-    out = run("--version")
+    """The real entry point: ``python -m aitrapp`` in its own process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "aitrapp", "--version"], capture_output=True, text=True, check=False
+    )
     assert out.returncode == 0
     assert out.stdout.strip() == f"aitrapp {__version__}"
 

@@ -1,4 +1,7 @@
-"""Migrations: discovery, idempotence, checksums, rollback, concurrency, the CLI, schema rules."""
+"""Migrations: discovery, idempotence, checksums, rollback, concurrency, the CLI, schema rules.
+
+`aitrapp migrate` runs once as a real subprocess (its wiring); its other runs are in
+this process, with the same environment (``cli_inprocess``)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import pytest
 import pytest_asyncio
 
 from aitrapp.db.migrate import MigrationError, check, default_migrations_dir, discover, migrate
+from cli_inprocess import run_aitrapp
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +183,8 @@ async def test_schema_rules(db_url: str) -> None:
     assert seen_money >= 20
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m aitrapp migrate ARGS`` as a real subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "aitrapp", "migrate", *args],
         capture_output=True,
@@ -190,9 +195,14 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The same command in this process (call it in a thread: it runs its own event loop)."""
+    return run_aitrapp(["migrate", *args], env=env)
+
+
 async def test_cli_migrate_and_check(empty_db: str, tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": empty_db, "AITRAPP_DATA_DIR": str(tmp_path)}
-    out = await asyncio.to_thread(run_cli, "--check", env=env)
+    out = await asyncio.to_thread(run_process, "--check", env=env)
     assert out.returncode == 1, out.stderr
     assert "pending  0001_sessions_instruments.sql" in out.stdout
     assert "***" in out.stdout  # the password is never printed

@@ -1,5 +1,7 @@
-"""`aitrapp report`, `aitrapp burnin check|report` and `aitrapp live`, run as real
-subprocesses against a fresh database (and a stand-in control API for `live`)."""
+"""`aitrapp report`, `aitrapp burnin check|report` and `aitrapp live` against a fresh
+database (and a stand-in control API for `live`). Each command runs once as a real
+subprocess (its wiring); the other checks run it in this process, with the same
+environment and working directory (``cli_inprocess``)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 from aitrapp.db import repo
 from aitrapp.db.embedded import free_port
 from aitrapp.db.pool import Pool
+from cli_inprocess import run_aitrapp
 from test_burnin_support import passing_session
 
 pytestmark = pytest.mark.integration
@@ -26,19 +29,31 @@ pytestmark = pytest.mark.integration
 TOKEN = "k" * 32
 
 
-async def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _full_env(env: dict[str, str]) -> dict[str, str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AITRAPP_", "KITE_"))}
     full.update(env)
+    return {**full, "COLUMNS": "200", "TERM": "dumb"}
+
+
+async def run_process(
+    *args: str, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """``python -m aitrapp ARGS`` as a real subprocess."""
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "aitrapp", *args],
         capture_output=True,
         text=True,
         check=False,
-        env={**full, "COLUMNS": "200", "TERM": "dumb"},
+        env=_full_env(env),
         cwd=cwd,
         timeout=120,
     )
+
+
+async def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The same command in this process (a thread: the command runs its own event loop)."""
+    return await asyncio.to_thread(run_aitrapp, args, env=_full_env(env), cwd=cwd)
 
 
 def db_env(db_url: str, **extra: str) -> dict[str, str]:
@@ -48,7 +63,7 @@ def db_env(db_url: str, **extra: str) -> dict[str, str]:
 
 async def test_report_writes_tables_and_html(db_url: str, db_pool: Pool, tmp_path: Path) -> None:
     s, _ = await passing_session(db_pool)
-    out = await run("report", "--date", "2026-01-05", env=db_env(db_url), cwd=tmp_path)
+    out = await run_process("report", "--date", "2026-01-05", env=db_env(db_url), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     for figure in ("200.75", "-0.75", "60.0 %", "425.00", "COOLDOWN", str(s.id)):
         assert figure in out.stdout, figure
@@ -83,7 +98,9 @@ async def test_burnin_check_pass_fail_and_stored(
     db_url: str, db_pool: Pool, tmp_path: Path
 ) -> None:
     good, _ = await passing_session(db_pool)
-    out = await run("burnin", "check", "--date", "2026-01-05", env=db_env(db_url), cwd=tmp_path)
+    out = await run_process(
+        "burnin", "check", "--date", "2026-01-05", env=db_env(db_url), cwd=tmp_path
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "PASS" in out.stdout and "burn-in: 1 of 1 judged sessions passed" in out.stdout
     row = await repo.get_session(db_pool, good.id)
@@ -122,7 +139,7 @@ async def test_burnin_check_bad_env_threshold(db_url: str, tmp_path: Path) -> No
 async def test_live_without_api_evaluates_the_gate_and_audits(
     db_url: str, db_pool: Pool, tmp_path: Path
 ) -> None:
-    out = await run("live", env=db_env(db_url), cwd=tmp_path)
+    out = await run_process("live", env=db_env(db_url), cwd=tmp_path)
     assert out.returncode == 1, out.stdout + out.stderr
     text = " ".join(out.stdout.split())
     assert "no API at http://127.0.0.1:" in text
@@ -159,7 +176,8 @@ class _FakeApi(BaseHTTPRequestHandler):
 def fake_api() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
     _FakeApi.seen.clear()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop to look again: every 50 ms, not the default 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server.server_address[1]

@@ -15,6 +15,7 @@ import pytest
 
 from aitrapp.db.embedded import free_port
 from aitrapp.universe import load_universe
+from cli_inprocess import run_aitrapp
 
 from .test_e2e_runtime import DAY, write_day
 
@@ -37,6 +38,7 @@ def test_refuses_a_non_loopback_bind_without_a_token(tmp_path: Path) -> None:
 
 
 def test_bad_options_name_the_option(tmp_path: Path) -> None:
+    """In this process (the real process is above): refused before anything starts."""
     for args, option in (
         (["--feed", "bogus"], "--feed"),
         (["--mode", "SIDEWAYS"], "--mode"),
@@ -45,10 +47,7 @@ def test_bad_options_name_the_option(tmp_path: Path) -> None:
         (["--date", "5-1-2026"], "--date"),
         (["--speed", "fast"], "--speed"),
     ):
-        out = subprocess.run(
-            [sys.executable, "-m", "aitrapp", "serve", *args],
-            capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path, env=_env(),
-        )  # fmt: skip
+        out = run_aitrapp(["serve", *args], env=_env(), cwd=tmp_path)
         assert out.returncode == 2, (args, out)
         assert option in out.stderr, (args, out.stderr)
 
