@@ -42,6 +42,7 @@ from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
 from aitrapp.calendar import (
     DAY_NS,
+    IST,
     IST_OFFSET_NS,
     is_trading_day,
     ist_ns,
@@ -67,7 +68,7 @@ from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.kernel.driver import KernelDriver
-from aitrapp.kernel.live import LiveKernelDriver
+from aitrapp.kernel.live import ExchangeClock, LiveKernelDriver
 from aitrapp.metrics import Metrics
 from aitrapp.notify import Notifications, start_notifications
 from aitrapp.oco.errors import FlattenTimeoutError
@@ -137,6 +138,10 @@ class RuntimeOptions:
     # (commands through the write-ahead journal). False: the Python pipeline
     # (OCO manager, paper or Kite broker).
     kernel: bool = False
+    # LIVE on the kernel: exchange time now (UTC ns), which moves the kernel between
+    # ticks (timeouts, square-off). None: the wall clock when the session's day is
+    # today (IST); a session of another day (a drill against a fake) has none.
+    live_clock: Callable[[], int] | None = None
     # Injected parts (tests, the Kite session): used instead of building them.
     feed_factory: Callable[[Universe, date], Feed] | None = None
     broker_factory: Callable[[list[Instrument]], Broker] | None = None
@@ -456,7 +461,8 @@ class Runtime:
         live = LiveKernelDriver(
             kernel,
             journal=self._require(self.journal),
-            now_ns=self.now_ns,
+            start_ns=ist_ns(self.day, _PRE_OPEN),
+            clock=self._live_clock(),
             writer=self.writer,
             bus=self.bus,
             metrics=self.metrics,
@@ -491,6 +497,12 @@ class Runtime:
         self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
         if o.start_feed:
             self.start_feed()
+
+    def _live_clock(self) -> Callable[[], int] | None:
+        """What moves the live kernel's time between ticks (see RuntimeOptions)."""
+        if self.options.live_clock is not None:
+            return self.options.live_clock
+        return ExchangeClock() if self.day == datetime.now(IST).date() else None
 
     def _start_kernel(self, engine_cfg: EngineConfig) -> None:
         """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
@@ -693,6 +705,8 @@ class Runtime:
     # ------------------------------------------------------------------ time
     def now_ns(self) -> int:
         """Session time: the paper broker's simulated time, else wall time (UTC ns)."""
+        if self.live is not None:  # the live kernel's clock (or its last tick)
+            return self.live.now_ns()
         if self.kernel is not None:
             last = self.kernel.kernel.counters()["last_tick_ns"]
             if last:

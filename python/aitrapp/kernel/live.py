@@ -15,7 +15,20 @@ shell only carries things across:
   once (a failed placement, a refused modification or cancel) goes back into
   the kernel, as does every order report of the broker's stream;
 - commands of one order run in order (a cancel waits for its placement);
-  commands of different orders run concurrently.
+  commands of different orders run concurrently;
+- an answer lost on the way is never read as a refusal: a placement whose
+  outcome is unknown is looked up by its tag (a bounded number of times)
+  before the kernel hears REJECTED; a modification whose outcome is unknown is
+  read back from the order book; a cancel whose outcome is unknown is sent
+  again while the order works. An order that turns up at Kite after the
+  kernel was told it does not exist is cancelled, and what it filled is
+  squared at market (with a CRITICAL alert): nothing the kernel does not know
+  keeps working, no position stays unprotected;
+- time: a clock task moves the kernel to the exchange time every
+  ``CLOCK_INTERVAL_S`` (and before commands are executed), so entry timeouts,
+  time stops, the square-off and the stop watchdog fire at their own time on a
+  quiet feed; broker reports are applied at their exchange time, never later
+  than that clock.
 
 Persisted rows carry the broker's order ids (fills are keyed by them, so a
 restarted process sees the same fill once). Order rows themselves are the
@@ -27,24 +40,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from aitrapp import broker_tag, order_client_id, parse_order_client_id
 from aitrapp._core import AdoptedOrder, BracketSpec, Instrument, LiveKernel, Price
-from aitrapp.brokers.base import BrokerError, OrderRequest, OrderType, OrderUpdate
+from aitrapp.brokers.base import BrokerError, OrderRequest, OrderType, OrderUpdate, Side
 from aitrapp.brokers.kite import LOCAL_REJECT_PREFIX
 from aitrapp.db.pool import Pool
+from aitrapp.db.repo import OrderAck
 from aitrapp.exceptions import AitrappError
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.events import EventBatch
 from aitrapp.kernel.persist import _Plan
 from aitrapp.logs import order_log
 from aitrapp.pipeline.engine_restore import AdoptedPlan
-from aitrapp.pipeline.journal import JournaledBroker
+from aitrapp.pipeline.journal import ClientIdTakenError, EntryRefusedError, JournaledBroker
 
 log = logging.getLogger(__name__)
 
 _ORDER_TABLES = ("updates", "fills")
+# The clock task's period: a timer between ticks fires at most this late.
+CLOCK_INTERVAL_S = 0.2
+_CLOCK_STEP_NS = 1_000_000
+# The wall clock runs this far behind now: Kite stamps ticks in whole seconds and
+# they arrive late, so a tick stamped before the clock must still land in its bar.
+CLOCK_LAG_NS = 2_000_000_000
+# A placement with an unknown outcome: looked up by tag this often, this far apart,
+# before the kernel hears REJECTED (the broker's own look-ups come first).
+LOOKUP_ATTEMPTS = 5
+LOOKUP_DELAY_S = 0.5
+# A cancel with an unknown outcome is sent again (backoff doubling) this often.
+CANCEL_ATTEMPTS = 5
+CANCEL_BACKOFF_S = 0.2
+# Exits of orders that turned up after the kernel was told they do not exist are
+# numbered down from the highest exit tag (the kernel numbers its own up from 1).
+_LAST_EXIT_N = 99
+
+
+class ExchangeClock:
+    """Exchange time now (UTC ns): the wall clock read once, then moved by the
+    monotonic clock (a stepped system clock cannot move it back or jump it),
+    ``lag_ns`` behind."""
+
+    def __init__(self, lag_ns: int = CLOCK_LAG_NS) -> None:
+        self._anchor = time.time_ns() - lag_ns
+        self._mono = time.monotonic_ns()
+
+    def __call__(self) -> int:
+        return self._anchor + time.monotonic_ns() - self._mono
+
+
+def _certainly_not_placed(exc: BaseException) -> bool:
+    """Failures after which the order cannot be at the broker: refused before the
+    call (the journal, our own checks) or refused by Kite's rate limit (a 429 is
+    refused on arrival); everything else may have reached Kite."""
+    if isinstance(exc, EntryRefusedError | ClientIdTakenError | ValueError):
+        return True
+    if isinstance(exc, BrokerError):
+        return exc.code == 429 or not exc.retryable
+    return False
 
 
 class LiveKernelDriver(KernelDriver):
@@ -55,13 +112,28 @@ class LiveKernelDriver(KernelDriver):
         kernel: LiveKernel,
         *,
         journal: JournaledBroker,
-        now_ns: Callable[[], int],
+        start_ns: int,
+        clock: Callable[[], int] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(kernel, **kw)
         self.live = kernel
         self.journal = journal
-        self._now_ns = now_ns
+        # Exchange time now (UTC ns); None: only ticks and reports move the kernel.
+        self.clock = clock
+        self.clock_ns = start_ns  # the latest time the kernel was moved to by the clock
+        self._clock_task: asyncio.Task[None] | None = None
+        self.lookup_attempts = LOOKUP_ATTEMPTS
+        self.lookup_delay_s = LOOKUP_DELAY_S
+        self.cancel_attempts = CANCEL_ATTEMPTS
+        self.cancel_backoff_s = CANCEL_BACKOFF_S
+        # Orders the kernel was told do not exist (client id -> request), what of
+        # each was squared already, and the orders cancelled for that reason.
+        self._absent: dict[str, OrderRequest] = {}
+        self._squared: dict[str, int] = {}
+        self._orphans_cancelled: set[str] = set()
+        self._exit_n: dict[str, int] = {}
+        self._done: set[int] = set()  # venue-local ids the broker reported over
         self.persister.orders_journalled = True
         self.broker_ids: dict[int, str] = {}  # venue-local id -> broker order id
         # broker order id -> client order id (a restarted broker may not know the tag)
@@ -111,17 +183,48 @@ class LiveKernelDriver(KernelDriver):
             return int(broker) if broker.isdigit() else local
         return broker
 
+    # ---------------------------------------------------------------- time
+    def now_ns(self) -> int:
+        """The session's exchange time: the clock's, or the last tick's if later."""
+        self._advance_clock()
+        last = self.live.counters()["last_tick_ns"]
+        return max(self.clock_ns, int(last or 0))
+
+    def _advance_clock(self, *, force: bool = True) -> None:
+        """Moves the kernel to the clock's time (timers due by then fire); the
+        commands they queue are the caller's to dispatch. Unforced (after each
+        tick), only once the clock moved a millisecond: the tick path stays lean."""
+        if self.clock is None:
+            return
+        t = self.clock()
+        if t > self.clock_ns and (force or t - self.clock_ns >= _CLOCK_STEP_NS):
+            self.clock_ns = t
+            self.absorb(self.live.advance_time(t))
+
+    async def _run_clock(self) -> None:
+        while True:
+            try:
+                self.dispatch()  # moves the clock first
+            except Exception:  # the clock must outlive one bad batch
+                log.exception("kernel clock step failed")
+            await asyncio.sleep(CLOCK_INTERVAL_S)
+
     # ---------------------------------------------------------------- reports in
     def start(self) -> None:
-        """Consumes the broker's order stream (one consumer: this driver)."""
+        """Consumes the broker's order stream (one consumer: this driver) and, with
+        a clock, moves the kernel's time with it."""
         self._updates_task = asyncio.create_task(self._consume(), name="kernel-order-updates")
+        if self.clock is not None:
+            self._clock_task = asyncio.create_task(self._run_clock(), name="kernel-clock")
 
     async def stop(self) -> None:
-        task, self._updates_task = self._updates_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name in ("_clock_task", "_updates_task"):
+            task = getattr(self, name)
+            setattr(self, name, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     @property
     def running(self) -> bool:
@@ -148,12 +251,18 @@ class LiveKernelDriver(KernelDriver):
         if local is None:
             self.reports_ignored += 1  # not an order of this kernel
             return
-        if not u.order_id.startswith(LOCAL_REJECT_PREFIX):
+        real = not u.order_id.startswith(LOCAL_REJECT_PREFIX)
+        if real and cid in self._absent:
+            self._orphan(cid, u)
+            return
+        if real:
             self._map(local, cid, u.order_id)
-        # At its exchange time, but never ahead of the session clock (the feed's
-        # exchange time): a broker clock ahead of the feed must not fire timers
+        if u.status.is_terminal:
+            self._done.add(local)
+        # At its exchange time, but never ahead of the session's clock (or the
+        # feed's time): a broker clock ahead of ours must not fire timers
         # (square-off, time stops) early. The kernel never goes back in time.
-        now = self._now_ns()
+        now = self.now_ns()
         ts = u.exchange_timestamp or u.order_timestamp
         ts_ns = min(int(ts.timestamp() * 1e9), now) if ts is not None else now
         try:
@@ -172,7 +281,9 @@ class LiveKernelDriver(KernelDriver):
 
     # ---------------------------------------------------------------- commands out
     def dispatch(self) -> None:
-        """Starts every command the kernel queued (in order per order)."""
+        """Starts every command the kernel queued (in order per order), after
+        moving the kernel to the clock's time."""
+        self._advance_clock(force=self.live.pending_commands > 0)
         for cmd in self.live.take_commands():
             local = int(cmd["order_id"])
             before = self._chains.get(local)
@@ -227,13 +338,47 @@ class LiveKernelDriver(KernelDriver):
         req = self._request(cmd)
         try:
             broker_id = await self.journal.place_order(req)
-        except (BrokerError, AitrappError, ValueError) as exc:
+        except Exception as exc:  # every failure is judged below
             order_log(log, req.client_order_id).warning("placement failed: %s", exc)
-            self._answer(self.live.on_place_failed(local, self._now_ns(), str(exc)))
+            if not _certainly_not_placed(exc) and await self._found(local, req):
+                return
+            # The kernel hears REJECTED; should the order turn up after all, its
+            # reports are handled as an orphan's (see _orphan), never dropped.
+            self._absent[req.client_order_id] = req
+            self._answer(self.live.on_place_failed(local, self.now_ns(), str(exc)))
             return
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
             return  # the REJECTED report (with Kite's reason) is on the stream
         self._map(local, req.client_order_id, broker_id)
+
+    async def _found(self, local: int, req: OrderRequest) -> bool:
+        """Whether a placement whose outcome is unknown is at the broker after all:
+        looked up by tag, a bounded number of times (Kite's order book can lag its
+        answer). Found, it is the kernel's order: mapped, journalled, reported."""
+        olog = order_log(log, req.client_order_id, tag=req.tag)
+        for attempt in range(self.lookup_attempts):
+            if local in self.broker_ids:
+                return True  # its report came on the stream meanwhile
+            if attempt:
+                await asyncio.sleep(self.lookup_delay_s)
+            try:
+                found = await self.journal.find_by_tag(req.tag)
+            except Exception as exc:  # a failed look-up is one attempt
+                olog.warning("look-up %d of the tag failed: %s", attempt + 1, exc)
+                continue
+            if found is not None:
+                olog.warning("outcome unknown, but at the broker as %s", found.order_id)
+                self.writer.submit(
+                    OrderAck(
+                        client_order_id=req.client_order_id,
+                        broker_order_id=found.order_id,
+                        ts=datetime.now(UTC),
+                    )
+                )
+                self._map(local, req.client_order_id, found.order_id)
+                self.on_update(found)
+                return True
+        return local in self.broker_ids
 
     def _map(self, local: int, client_order_id: str, broker_id: str) -> None:
         self.broker_ids.setdefault(local, broker_id)
@@ -243,7 +388,7 @@ class LiveKernelDriver(KernelDriver):
         local = int(cmd["order_id"])
         broker_id = self.broker_ids.get(local)
         if broker_id is None:
-            self._answer(self.live.on_modify_answer(local, self._now_ns(), "order not placed"))
+            self._answer(self.live.on_modify_answer(local, self.now_ns(), "order not placed"))
             return
         order_type = OrderType(cmd["order_type"]) if cmd["order_type"] else None
         try:
@@ -255,19 +400,143 @@ class LiveKernelDriver(KernelDriver):
                 order_type=order_type,
             )
         except BrokerError as exc:
-            self._answer(self.live.on_modify_answer(local, self._now_ns(), str(exc)))
-            return
-        self._answer(self.live.on_modify_answer(local, self._now_ns(), None))
+            # A lost answer is not a refusal: the order book says what happened.
+            unknown = exc.retryable and exc.code != 429
+            if not (unknown and await self._modified(broker_id, cmd)):
+                self._answer(self.live.on_modify_answer(local, self.now_ns(), str(exc)))
+                return
+            order_log(log, cmd["client_order_id"]).warning(
+                "modify %s: %s, but the order book shows it applied", broker_id, exc
+            )
+        self._answer(self.live.on_modify_answer(local, self.now_ns(), None))
+
+    async def _modified(self, broker_id: str, cmd: dict[str, Any]) -> bool:
+        """Whether the broker's order now has every field the modification set."""
+        tick = self.instruments[int(cmd["token"])].tick_size * 100
+        for attempt in range(self.lookup_attempts):
+            if attempt:
+                await asyncio.sleep(self.lookup_delay_s)
+            try:
+                book = await self.journal.orders()
+            except Exception:  # a failed look-up is one attempt
+                continue
+            o = next((u for u in book if u.order_id == broker_id), None)
+            if o is None:
+                continue
+
+            def same(paise: int | None, rupees: float | None) -> bool:
+                return paise is None or (rupees is not None and abs(rupees * 100 - paise) < tick)
+
+            return (
+                (cmd["qty"] is None or o.quantity == int(cmd["qty"]))
+                and same(cmd["price"], o.price)
+                and same(cmd["trigger"], o.trigger_price)
+                and (not cmd["order_type"] or o.order_type.value == cmd["order_type"])
+            )
+        return False
 
     async def _cancel(self, cmd: dict[str, Any]) -> None:
         local = int(cmd["order_id"])
         broker_id = self.broker_ids.get(local)
         if broker_id is None:
             return  # never placed: the kernel heard the placement fail
+        for attempt in range(self.cancel_attempts):
+            try:
+                await self.journal.cancel_order(broker_id)
+                return
+            except BrokerError as exc:
+                if local in self._done:
+                    return  # its final report came meanwhile: nothing left to cancel
+                if exc.retryable and attempt + 1 < self.cancel_attempts:
+                    # Unknown outcome or rate limited: a stop left working after its
+                    # position is flat opens a position of its own. Send it again.
+                    order_log(log, cmd["client_order_id"]).warning(
+                        "cancel %s: %s; sending it again", broker_id, exc
+                    )
+                    await asyncio.sleep(self.cancel_backoff_s * 2**attempt)
+                    continue
+                self._answer(self.live.on_cancel_refused(local, self.now_ns(), str(exc)))
+                return
+
+    # ---------------------------------------------------------------- orphans
+    def _orphan(self, cid: str, u: OrderUpdate) -> None:
+        """A report of an order the kernel was told does not exist: the kernel has
+        moved on (its bracket cancelled or exited), so what still works at Kite is
+        cancelled and what filled is squared at market."""
+        self.reports_ignored += 1
+        self._cid_of_broker.setdefault(u.order_id, cid)
+        req = self._absent[cid]
+        if not u.status.is_terminal and u.order_id not in self._orphans_cancelled:
+            self._orphans_cancelled.add(u.order_id)
+            self._spawn(self._cancel_orphan(cid, u.order_id))
+        squared = self._squared.get(cid, 0)
+        if u.filled_quantity > squared:
+            self._squared[cid] = u.filled_quantity
+            self._spawn(self._square_orphan(req, u.filled_quantity - squared, u.order_id))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    def _critical(self, cid: str, code: str, message: str) -> None:
+        plan_id = cid.partition(":")[0]
+        self._on_alert(
+            {"ts_ns": self.now_ns(), "plan_id": plan_id, "severity": "CRITICAL", "code": code,
+             "reason": message}
+        )  # fmt: skip
+
+    async def _cancel_orphan(self, cid: str, broker_id: str) -> None:
+        self._critical(
+            cid,
+            "ORPHAN_ORDER",
+            f"{cid} is at the broker as {broker_id} after it was taken as never placed: "
+            "cancelling it",
+        )
+        for attempt in range(self.cancel_attempts):
+            try:
+                await self.journal.cancel_order(broker_id)
+                return
+            except BrokerError as exc:
+                if not exc.retryable or attempt + 1 == self.cancel_attempts:
+                    if "complete" not in str(exc).lower():  # filled: squared on its report
+                        self._critical(
+                            cid, "ORPHAN_ORDER", f"cancel of {broker_id} ({cid}) failed: {exc}"
+                        )
+                    return
+                await asyncio.sleep(self.cancel_backoff_s * 2**attempt)
+
+    async def _square_orphan(self, req: OrderRequest, qty: int, broker_id: str) -> None:
+        plan_id, role = parse_order_client_id(req.client_order_id)
+        n = self._exit_n.get(plan_id, _LAST_EXIT_N + 1) - 1
+        self._exit_n[plan_id] = n
+        cid = order_client_id(f"EXIT{n}", plan_id)
+        side: Side = "SELL" if req.side == "BUY" else "BUY"
+        self._critical(
+            req.client_order_id,
+            "ORPHAN_FILL",
+            f"{role.lower()} {req.client_order_id} filled {qty} at the broker ({broker_id}) "
+            f"after it was taken as never placed: squaring it at market ({cid}, {side} {qty})",
+        )
+        exit_req = OrderRequest(
+            client_order_id=cid,
+            tag=broker_tag(cid),
+            exchange=req.exchange,
+            tradingsymbol=req.tradingsymbol,
+            instrument_token=req.instrument_token,
+            side=side,
+            quantity=qty,
+            order_type=OrderType.MARKET,
+            market_protection=-1,
+        )
         try:
-            await self.journal.cancel_order(broker_id)
-        except BrokerError as exc:
-            self._answer(self.live.on_cancel_refused(local, self._now_ns(), str(exc)))
+            await self.journal.place_order(exit_req)
+        except Exception as exc:  # told, never silent
+            self._critical(
+                req.client_order_id,
+                "ORPHAN_FILL",
+                f"squaring {req.client_order_id} failed ({exc}): square it by hand",
+            )
 
     def _answer(self, ev: EventBatch | None) -> None:
         self.absorb(ev)
@@ -317,7 +586,7 @@ class LiveKernelDriver(KernelDriver):
         """Takes over an earlier process's bracket: its children keep their
         broker ids; what is missing (a stop, a target) is placed."""
         ids, ev = self.live.adopt(
-            self._now_ns(),
+            self.now_ns(),
             spec,
             self._strategies.get(spec.plan_id, "ADOPTED"),
             entry_filled,
@@ -332,4 +601,4 @@ class LiveKernelDriver(KernelDriver):
         self.dispatch()
 
 
-__all__ = ["LiveKernelDriver"]
+__all__ = ["ExchangeClock", "LiveKernelDriver"]
