@@ -29,6 +29,7 @@ from aitrapp.kite.auth import (
     redact,
 )
 from aitrapp.kite.errors import KiteTokenError
+from cli_inprocess import run_aitrapp
 
 from .fake_kite import FakeKite
 
@@ -185,7 +186,8 @@ async def test_wrong_secret_is_a_token_error(fake: FakeKite) -> None:
         await exchange_request_token(creds, fake.request_token, root=fake.rest_root, now=NOW)
 
 
-async def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+async def run_process(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+    """``python -m aitrapp kite ARGS`` as a real subprocess."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aitrapp", "kite", *args,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -193,6 +195,13 @@ async def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
     return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
+    """The same command in this process (a thread: the command runs its own event loop;
+    the fake Kite answers from this test's loop meanwhile)."""
+    out = await asyncio.to_thread(run_aitrapp, ["kite", *args], env=env, input=stdin)
+    return out.returncode, out.stdout, out.stderr
 
 
 def cli_env(fake: FakeKite, token_file: Path) -> dict[str, str]:
@@ -211,7 +220,7 @@ async def test_cli_login_status_and_instruments(fake: FakeKite, tmp_path: Path) 
     token_file = tmp_path / "var" / "kite_token.json"
     env = cli_env(fake, token_file)
     redirect = f"https://127.0.0.1/cb?status=success&request_token={fake.request_token}"
-    code, out, err = await run_cli(env, "login", stdin=redirect + "\n")
+    code, out, err = await run_process(env, "login", stdin=redirect + "\n")  # the wiring
     assert code == 0, err
     assert "https://kite.zerodha.com/connect/login?api_key=fakeapikey&v=3" in out
     assert "Logged in as AB1234" in out
