@@ -27,6 +27,7 @@ mod book;
 mod config;
 mod external;
 mod log;
+mod pacer;
 mod route;
 mod trail;
 
@@ -75,6 +76,8 @@ pub struct Kernel<V: Venue> {
     updates: Vec<VenueUpdate>,
     /// Modifications sent to an external venue, awaiting the broker's answer.
     awaiting: external::Awaiting,
+    /// New orders paced under the venue's order rate (None: the venue has none).
+    pacer: Option<pacer::Pacer>,
 }
 
 impl<V: Venue> Kernel<V> {
@@ -86,6 +89,7 @@ impl<V: Venue> Kernel<V> {
             .instruments()
             .map(|i| (i.instrument_token, i.clone()))
             .collect();
+        let pacer = venue.order_rate().and_then(pacer::Pacer::new);
         Ok(Kernel {
             engine,
             venue,
@@ -98,6 +102,7 @@ impl<V: Venue> Kernel<V> {
             outcomes: Vec::new(),
             updates: Vec::new(),
             awaiting: external::Awaiting::default(),
+            pacer,
         })
     }
 

@@ -410,7 +410,9 @@ impl<V: Venue> Kernel<V> {
             protection,
         };
         // Route first: a refusal comes back at once as a REJECTED update.
-        let order_id = self.venue.submit(t, order, &mut self.updates);
+        // Paced under the venue's rate: a burst queues, it is not refused.
+        let send = self.pacer.as_mut().map_or(t, |p| p.slot(t));
+        let order_id = self.venue.submit_at(t, send, order, &mut self.updates);
         self.book.route(
             ix,
             OrderRef {

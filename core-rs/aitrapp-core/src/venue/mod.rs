@@ -46,6 +46,25 @@ pub trait Venue {
     fn answers_later(&self) -> bool {
         false
     }
+    /// Orders per second the venue takes before it refuses one (Kite: 10), when
+    /// the kernel must pace them itself; None when there is no limit or the
+    /// shell paces (the external venue: the Kite rate limiter does).
+    fn order_rate(&self) -> Option<u32> {
+        None
+    }
+    /// A new order the kernel decided on at `now_ns` and sends at `send_ns`
+    /// (>= now, later when paced under `order_rate`): it reaches the venue at
+    /// `send_ns` plus the venue's latency.
+    fn submit_at(
+        &mut self,
+        now_ns: i64,
+        send_ns: i64,
+        order: VenueOrder,
+        out: &mut Vec<VenueUpdate>,
+    ) -> u64 {
+        let _ = send_ns;
+        self.submit(now_ns, order, out)
+    }
 }
 
 impl Venue for SimVenue {
@@ -72,5 +91,17 @@ impl Venue for SimVenue {
     }
     fn command_latency_ns(&self) -> i64 {
         self.config().ack_latency_ns
+    }
+    fn order_rate(&self) -> Option<u32> {
+        self.config().max_orders_per_second
+    }
+    fn submit_at(
+        &mut self,
+        now_ns: i64,
+        send_ns: i64,
+        order: VenueOrder,
+        out: &mut Vec<VenueUpdate>,
+    ) -> u64 {
+        SimVenue::submit_at(self, now_ns, send_ns, order, out)
     }
 }

@@ -156,7 +156,27 @@ impl SimVenue {
             bad_enum: None,
             named: None,
         };
-        self.place(now_ns, now_ns, order, &extra, out)
+        self.place(now_ns, now_ns, now_ns, order, &extra, out)
+    }
+
+    /// As [`SimVenue::submit`], for an order its client sends at `send_ns`
+    /// (paced under the rate limit): validated now, counted against the rate
+    /// limit and acknowledged from `send_ns` on.
+    pub fn submit_at(
+        &mut self,
+        now_ns: i64,
+        send_ns: i64,
+        order: VenueOrder,
+        out: &mut Vec<VenueUpdate>,
+    ) -> u64 {
+        let extra = Extra {
+            raw_qty: i64::try_from(order.qty).unwrap_or(i64::MAX),
+            product: Product::Mis,
+            bad_enum: None,
+            named: None,
+        };
+        let send = send_ns.max(now_ns);
+        self.place(now_ns, send, send, order, &extra, out)
     }
 
     /// A client request (the broker API): as [`SimVenue::submit`], with the
@@ -210,13 +230,16 @@ impl SimVenue {
             bad_enum,
             named: Some(named),
         };
-        self.place(now_ns, rate_clock_ns, order, &extra, out)
+        self.place(now_ns, rate_clock_ns, now_ns, order, &extra, out)
     }
 
+    /// `send` is when the order leaves its client (its acknowledgement comes
+    /// `ack_latency_ns` after); `rate_clock` the time the rate limit counts.
     fn place(
         &mut self,
         now: i64,
         rate_clock: i64,
+        send: i64,
         order: VenueOrder,
         extra: &Extra<'_>,
         out: &mut Vec<VenueUpdate>,
@@ -310,7 +333,7 @@ impl SimVenue {
                 self.retire(oi);
                 self.emit(oi, now, None, false, false, out);
             }
-            Ok(()) => self.push_timer(now + self.cfg.ack_latency_ns, oi, TimerKind::Ack),
+            Ok(()) => self.push_timer(send + self.cfg.ack_latency_ns, oi, TimerKind::Ack),
         }
         id
     }
