@@ -283,7 +283,8 @@ class LiveKernelDriver(KernelDriver):
     def dispatch(self) -> None:
         """Starts every command the kernel queued (in order per order), after
         moving the kernel to the clock's time."""
-        self._advance_clock(force=self.live.pending_commands > 0)
+        if self.clock is not None:
+            self._advance_clock(force=self.live.pending_commands > 0)
         for cmd in self.live.take_commands():
             local = int(cmd["order_id"])
             before = self._chains.get(local)
