@@ -338,7 +338,6 @@ async def test_bracket_walks_record_the_orders_they_placed(
 ) -> None:
     """The commands of each step are stored with it (the start-up reconciliation
     places a killed process's missing children from them)."""
-    kernel_gap(request, recorded, "the kernel stores its transitions without their commands")
     steps = await _walks(recorded)
     traded = await _traded(recorded)
     assert traded

@@ -212,3 +212,47 @@ fn gappy_day_summary() {
     println!("alerts {alerts:?}");
     assert!(!log.trades.plan_id.is_empty());
 }
+
+/// Every order names the step of its plan's walk that issued it: a step the
+/// plan has already taken, at the order's own exchange time.
+#[test]
+fn orders_carry_the_step_that_issued_them() {
+    let cols = gappy_day(&[101, 102], 240, 0.1, 17);
+    let log = replay(&cols, 4096, MARKET);
+    let mut walks: HashMap<&str, Vec<(i64, &str)>> = HashMap::new();
+    for i in 0..log.transitions.ts_ns.len() {
+        walks
+            .entry(log.transitions.plan_id[i].as_str())
+            .or_default()
+            .push((log.transitions.ts_ns[i], log.transitions.event[i]));
+    }
+    let mut children = 0;
+    for i in 0..log.orders.ts_ns.len() {
+        let plan = log.orders.plan_id[i].as_str();
+        let step = log.orders.step[i] as usize;
+        let walk = &walks[plan];
+        assert!(
+            step < walk.len(),
+            "{}: step {step} of {}",
+            log.orders.client_order_id[i],
+            walk.len()
+        );
+        assert_eq!(
+            walk[step].0, log.orders.ts_ns[i],
+            "{}: issued at its step's time",
+            log.orders.client_order_id[i]
+        );
+        let cid = &log.orders.client_order_id[i];
+        if log.orders.action[i] == "PLACE" && cid.ends_with(":ENTRY") {
+            assert_eq!((step, walk[step].1), (0, "OPEN"), "{cid}");
+        }
+        if log.orders.action[i] == "PLACE" && cid.ends_with(":STOP") {
+            assert_ne!(
+                step, 0,
+                "{cid}: a child goes out on a fill, not at the open"
+            );
+            children += 1;
+        }
+    }
+    assert!(children > 5, "the day must place stops: {children}");
+}

@@ -78,7 +78,8 @@ pub(crate) fn log_to_py(py: Python<'_>, log: &EventLog) -> PyResult<Py<PyDict>> 
         price,
         trigger,
         refused,
-        reason
+        reason,
+        step
     );
     table!(
         py,

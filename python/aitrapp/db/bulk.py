@@ -368,12 +368,13 @@ TRANSITIONS = Stage(
     "bulk_transitions",
     _cols(
         "session_id uuid, plan_id text, seq bigint, ts_ns bigint, from_state text, "
-        "to_state text, event text"
+        "to_state text, event text, commands text"
     ),
     (
         "INSERT INTO bracket_transitions (plan_id, seq, ts, from_state, to_state, event, "
-        f"session_id) SELECT plan_id, seq, {_ts('ts_ns')}, from_state, to_state, event, "
-        "session_id FROM bulk_transitions ON CONFLICT (plan_id, seq) DO NOTHING",
+        f"session_id, commands) SELECT plan_id, seq, {_ts('ts_ns')}, from_state, to_state, "
+        "event, session_id, commands::jsonb "
+        "FROM bulk_transitions ON CONFLICT (plan_id, seq) DO NOTHING",
     ),
     (_SESSION,),
 )

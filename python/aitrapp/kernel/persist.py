@@ -37,6 +37,7 @@ from aitrapp.db.bulk import (
     BulkWrite,
     Record,
 )
+from aitrapp.db.pool import json_dumps
 from aitrapp.db.writer import DbWriter
 from aitrapp.kernel.events import EventBatch
 from aitrapp.kernel.replay import KernelTrade
@@ -94,6 +95,9 @@ class KernelPersister:
     # Steps of each plan's walk so far (kept after its trade: a late step still
     # gets the next number, never one already stored).
     steps: dict[str, int] = field(default_factory=dict)
+    # The stored seq of each plan's first step in this process (an adopted plan's
+    # walk goes on from an earlier process's; the kernel counts from 0 again).
+    first_step: dict[str, int] = field(default_factory=dict)
     # LIVE: the write-ahead journal writes each order row before the broker
     # hears of it; the kernel's PLACE rows are then not written again.
     orders_journalled: bool = False
@@ -124,7 +128,8 @@ class KernelPersister:
             parts[FILLS.table] = self._fills(fills)
             parts[POSITIONS.table] = self._positions(fills)
         if _n(ev, "transitions"):
-            parts[TRANSITIONS.table] = self._transitions(ev["transitions"])
+            issued = _commands(ev["orders"]) if _n(ev, "orders") else {}
+            parts[TRANSITIONS.table] = self._transitions(ev["transitions"], issued)
         if trades:
             parts[TRADES.table] = self._trades(trades)
         return BulkWrite(parts)
@@ -256,18 +261,25 @@ class KernelPersister:
             )  # fmt: skip
         return out
 
-    def _transitions(self, t: Mapping[str, list[Any]]) -> list[Record]:
+    def _transitions(
+        self, t: Mapping[str, list[Any]], issued: Mapping[tuple[str, int], list[dict[str, Any]]]
+    ) -> list[Record]:
+        """Rows of the plans' walks, numbered from 0 as the pipeline's, each with
+        the commands its step issued (the start-up reconciliation reads them)."""
         seqs: list[int] = []
-        append = seqs.append  # hot: a few rows per plan per batch
-        steps = self.steps
-        for plan_id in t["plan_id"]:  # a plan's walk is numbered from 0, as the pipeline's
+        commands: list[str] = []
+        steps, first = self.steps, self.first_step
+        for plan_id in t["plan_id"]:
             n = steps.get(plan_id, 0)
-            append(n)
+            base = first.setdefault(plan_id, n)  # the kernel counts this process's steps
+            seqs.append(n)
             steps[plan_id] = n + 1
+            cmds = issued.get((plan_id, n - base))
+            commands.append(json_dumps(cmds) if cmds else "[]")
         return list(
             zip(
                 repeat(self.session_id), t["plan_id"], seqs, t["ts_ns"], t["from"], t["to"],
-                t["event"],
+                t["event"], commands,
             )
         )  # fmt: skip
 
@@ -294,6 +306,46 @@ class KernelPersister:
                 )
             )  # fmt: skip
         return out
+
+
+def _role(tag: str, reason: str) -> str:
+    if reason == "CORRECTIVE":
+        return "CORRECTIVE"
+    if tag.startswith("TP"):
+        return "TAKE_PROFIT"
+    if tag in ("ENTRY", "STOP"):
+        return tag
+    return "EXIT"
+
+
+def _commands(o: Mapping[str, list[Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """The broker commands each step issued, keyed by (plan, the kernel's step), in
+    the pipeline's shape: kind, client order id, role, side, qty, type, prices in rupees."""
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    rows = zip(
+        o["plan_id"], o["step"], o["action"], o["client_order_id"], o["side"], o["qty"],
+        o["order_type"], o["price"], o["trigger"], o["reason"], strict=True,
+    )  # fmt: skip
+    for plan_id, step, action, coid, side, qty, otype, price, trigger, reason in rows:
+        role = _role(coid.partition(":")[2], reason)
+        placed = "EXIT_AT_MARKET" if role in ("EXIT", "CORRECTIVE") else "PLACE_ORDER"
+        kind = placed if action == "PLACE" else action  # MODIFY, CANCEL
+        cmd: dict[str, Any] = {"kind": kind, "client_order_id": coid}
+        if action == "PLACE":
+            cmd.update(
+                role=role, side=side, qty=qty,
+                order_type=otype, price=str(rupees(price)) if price else None,
+                trigger=str(rupees(trigger)) if trigger else None,
+                exit_reason=reason or None,
+            )  # fmt: skip
+        elif action == "MODIFY":
+            cmd.update(
+                qty=qty or None, order_type=otype or None,
+                price=str(rupees(price)) if price else None,
+                trigger=str(rupees(trigger)) if trigger else None,
+            )  # fmt: skip
+        out.setdefault((plan_id, step), []).append(cmd)
+    return out
 
 
 def _n(ev: EventBatch, table: str) -> int:

@@ -38,6 +38,8 @@ pub(super) struct Slot {
     pub late_exit_fill: bool,
     /// The trade row was written (a late fill may reopen a closed bracket).
     pub booked: bool,
+    /// Transitions of the plan's walk so far (its orders carry the step that issued them).
+    pub steps: u32,
 }
 
 impl Slot {

@@ -246,6 +246,7 @@ impl Kernel<ExternalVenue> {
             engine_exited: exit_qty.min(a.entry_filled),
             late_exit_fill: false,
             booked: false,
+            steps: 0,
         });
         let mut ids = Vec::with_capacity(a.children.len());
         for (c, status) in &a.children {
@@ -288,6 +289,7 @@ impl Kernel<ExternalVenue> {
         }
         let state = self.book.slots[ix].bracket.state().as_str();
         self.log.transition(t, &plan_id, "NEW", state, "ADOPTED");
+        self.book.slots[ix].steps = 1;
         let mut feedback = VecDeque::new();
         self.execute(ix, t, commands, &mut feedback);
         self.drain_feedback(ix, t, feedback);

@@ -58,6 +58,8 @@ pub struct Orders {
     pub refused: Vec<String>,
     /// Exit reason of a market exit, empty otherwise.
     pub reason: Vec<&'static str>,
+    /// The step of the plan's walk (its transition seq, from 0) that issued it.
+    pub step: Vec<u32>,
 }
 
 /// Order updates as the venue reported them.
@@ -189,7 +191,8 @@ impl EventLog {
             price,
             trigger,
             refused,
-            reason
+            reason,
+            step
         );
         let u = &mut self.updates;
         clear_all!(
@@ -289,7 +292,8 @@ impl EventLog {
             price,
             trigger,
             refused,
-            reason
+            reason,
+            step
         );
         let (d, o) = (&mut self.updates, &mut other.updates);
         append_all!(

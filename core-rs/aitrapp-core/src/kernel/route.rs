@@ -74,9 +74,11 @@ impl<V: Venue> Kernel<V> {
             engine_exited: 0,
             late_exit_fill: false,
             booked: false,
+            steps: 0,
         });
         let state = self.book.slots[ix].bracket.state().as_str();
         self.log.transition(t, &d.plan_id, "NEW", state, "OPEN");
+        self.book.slots[ix].steps = 1;
         let mut feedback = VecDeque::new();
         self.execute(ix, t, commands, &mut feedback);
         self.drain_feedback(ix, t, feedback);
@@ -251,6 +253,7 @@ impl<V: Venue> Kernel<V> {
         let plan_id = self.book.slots[ix].bracket.plan_id().to_string();
         self.log
             .transition(t, &plan_id, tr.from.as_str(), tr.to.as_str(), event.kind());
+        self.book.slots[ix].steps += 1;
         for f in &tr.fills {
             let slot = &mut self.book.slots[ix];
             match f.role {
@@ -471,6 +474,7 @@ impl<V: Venue> Kernel<V> {
         lg.refused
             .push(refused.map(ToString::to_string).unwrap_or_default());
         lg.reason.push(reason);
+        lg.step.push(self.book.slots[ix].steps.saturating_sub(1));
     }
 
     /// The bracket is terminal: its trade (if it traded) goes to the log and
