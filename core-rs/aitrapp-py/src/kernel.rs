@@ -385,6 +385,32 @@ impl PyKernel {
             .map(aitrapp_core::Price::to_rupees_f64)
     }
 
+    /// Resumes the day's figures after a restart (before any tick): realized
+    /// P&L, charges and plans issued, so the daily limits carry over. The paper
+    /// venue is a fresh account: open positions are not restored into it.
+    #[pyo3(signature = (ist_day, realized_pnl_paise, trades_today, charges_paise=0))]
+    fn restore_day(
+        &mut self,
+        ist_day: i64,
+        realized_pnl_paise: i64,
+        trades_today: u32,
+        charges_paise: i64,
+    ) -> PyResult<()> {
+        Ok(self
+            .kernel
+            .engine_mut()
+            .restore_day(ist_day, realized_pnl_paise, charges_paise, trades_today)
+            .map_err(CoreErr::from)?)
+    }
+
+    fn restore_cooldown(&mut self, instrument_token: u32, closed_ts_ns: i64) -> PyResult<()> {
+        Ok(self
+            .kernel
+            .engine_mut()
+            .restore_cooldown(instrument_token, closed_ts_ns)
+            .map_err(CoreErr::from)?)
+    }
+
     /// Rejected ticks by reason code.
     fn tick_rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);

@@ -34,6 +34,7 @@ from aitrapp._core import (
     BracketSpec,
     Engine,
     Instrument,
+    Kernel,
     LiveKernel,
     Price,
     parse_order_client_id,
@@ -165,7 +166,11 @@ def _paise(rupees: Decimal) -> int:
 
 
 async def restore_engine(
-    engine: Engine | LiveKernel, pool: Conn, session_day: date, *, mode: str | None = None
+    engine: Engine | LiveKernel | Kernel,
+    pool: Conn,
+    session_day: date,
+    *,
+    mode: str | None = None,
 ) -> EngineRestore:
     """Restores ``session_day``'s figures and the open brackets into a fresh ``engine``.
 
@@ -195,14 +200,17 @@ async def restore_engine(
 
     restored: list[str] = []
     skipped: list[tuple[str, str]] = []
-    for r in await pool.fetch(_OPEN_SQL, list(_TERMINAL)):
-        plan_id = str(r["plan_id"])
-        why = _restore_bracket(engine, r)
-        if why is None:
-            restored.append(plan_id)
-        else:
-            skipped.append((plan_id, why))
-            log.error("restore: open position %s not restored: %s", plan_id, why)
+    # The kernel's paper venue is a fresh account: an earlier process's open
+    # positions are not in it (the start pauses on them until accepted).
+    if not isinstance(engine, Kernel):
+        for r in await pool.fetch(_OPEN_SQL, list(_TERMINAL)):
+            plan_id = str(r["plan_id"])
+            why = _restore_bracket(engine, r)
+            if why is None:
+                restored.append(plan_id)
+            else:
+                skipped.append((plan_id, why))
+                log.error("restore: open position %s not restored: %s", plan_id, why)
 
     out = EngineRestore(
         session_day=session_day,

@@ -85,12 +85,6 @@ fn strategy_name(name: &str) -> &'static str {
 }
 
 impl Kernel<ExternalVenue> {
-    /// The engine, for restoring the day and open positions after a restart
-    /// (before any tick; adoption then hands the brackets their machines).
-    pub fn engine_mut(&mut self) -> &mut crate::engine::Engine {
-        &mut self.engine
-    }
-
     /// The commands the brackets queued since the last call, in order.
     pub fn take_commands(&mut self) -> Vec<VenueCommand> {
         self.venue.take_commands()

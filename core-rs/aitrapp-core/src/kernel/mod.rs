@@ -110,6 +110,12 @@ impl<V: Venue> Kernel<V> {
         &self.engine
     }
 
+    /// The engine, for restoring the day (and, on Kite, the open positions)
+    /// after a restart, before any tick; adoption then hands brackets their machines.
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
     pub fn venue(&self) -> &V {
         &self.venue
     }
