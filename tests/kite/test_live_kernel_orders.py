@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from aitrapp import parse_order_client_id
+from aitrapp.brokers.base import OrderRequest
 from aitrapp.kite import session as kite_session
 
 from .conftest import eventually
@@ -191,5 +193,46 @@ async def test_a_stop_resize_whose_answer_is_lost_is_known_applied(
         assert _tags(fake, "EX") == [], "a protected position was exited at market"
         assert fake.order(o["stop"]["order_id"])["status"] == "TRIGGER PENDING"
         assert rt.kernel is not None and rt.kernel.kernel.open_brackets == 1
+    finally:
+        await rt.stop()
+
+
+async def test_an_entry_reaches_kite_only_once_its_plan_is_on_record(
+    fake: FakeKite,
+    kite_env: Path,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    quick_broker: None,
+) -> None:
+    """The decision row (what a restart adopts the bracket from) goes through the
+    writer's batches; the entry's journal row is written at once. A process killed
+    between the two leaves a position at Kite that no restart can adopt ("no
+    decision row for the plan"). With a slow writer (0.3 s a batch), the entry's
+    HTTP call must still find its decision in the database; stops never wait."""
+    rt = await _live(fake, db_url, tmp_path, monkeypatch)
+    try:
+        writer = rt.writer
+        write = writer._write_pending
+
+        async def slow() -> None:
+            await asyncio.sleep(0.3)
+            await write()
+
+        monkeypatch.setattr(writer, "_write_pending", slow)
+        broker = rt.journal.inner if rt.journal is not None else None
+        assert broker is not None
+        place = broker.place_order
+        seen: list[tuple[str, bool]] = []
+
+        async def checked(req: OrderRequest) -> str:
+            plan_id, role = parse_order_client_id(req.client_order_id)
+            n = await rt.pool.fetchval("SELECT count(*) FROM decisions WHERE plan_id = $1", plan_id)
+            seen.append((role, n == 1))
+            return await place(req)
+
+        monkeypatch.setattr(broker, "place_order", checked)
+        await _open_bracket(fake, rt)
+        assert seen and seen[0] == ("ENTRY", True), seen
     finally:
         await rt.stop()

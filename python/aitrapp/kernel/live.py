@@ -68,6 +68,8 @@ _CLOCK_STEP_NS = 1_000_000
 # The wall clock runs this far behind now: Kite stamps ticks in whole seconds and
 # they arrive late, so a tick stamped before the clock must still land in its bar.
 CLOCK_LAG_NS = 2_000_000_000
+# How long an entry waits for its plan's rows to be written before it is refused.
+PLAN_RECORD_TIMEOUT_S = 2.0
 # A placement with an unknown outcome: looked up by tag this often, this far apart,
 # before the kernel hears REJECTED (the broker's own look-ups come first).
 LOOKUP_ATTEMPTS = 5
@@ -123,6 +125,7 @@ class LiveKernelDriver(KernelDriver):
         self.clock = clock
         self.clock_ns = start_ns  # the latest time the kernel was moved to by the clock
         self._clock_task: asyncio.Task[None] | None = None
+        self.plan_record_timeout_s = PLAN_RECORD_TIMEOUT_S
         self.lookup_attempts = LOOKUP_ATTEMPTS
         self.lookup_delay_s = LOOKUP_DELAY_S
         self.cancel_attempts = CANCEL_ATTEMPTS
@@ -338,6 +341,8 @@ class LiveKernelDriver(KernelDriver):
         local = int(cmd["order_id"])
         req = self._request(cmd)
         try:
+            if req.client_order_id.endswith(":ENTRY"):
+                await self._plan_on_record()
             broker_id = await self.journal.place_order(req)
         except Exception as exc:  # every failure is judged below
             order_log(log, req.client_order_id).warning("placement failed: %s", exc)
@@ -351,6 +356,19 @@ class LiveKernelDriver(KernelDriver):
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
             return  # the REJECTED report (with Kite's reason) is on the stream
         self._map(local, req.client_order_id, broker_id)
+
+    async def _plan_on_record(self) -> None:
+        """An entry waits until its plan (decision, signal) is written: a process
+        killed after the entry reached Kite but before the writer's batch leaves a
+        position no restart can adopt (no decision row), unprotected by any OCO.
+        Stops and exits never wait for this."""
+        try:
+            async with asyncio.timeout(self.plan_record_timeout_s):
+                await self.writer.flush()
+        except TimeoutError:
+            raise EntryRefusedError(
+                "database unavailable: the plan is not on record, entry not placed"
+            ) from None
 
     async def _found(self, local: int, req: OrderRequest) -> bool:
         """Whether a placement whose outcome is unknown is at the broker after all:
@@ -385,9 +403,26 @@ class LiveKernelDriver(KernelDriver):
         self.broker_ids.setdefault(local, broker_id)
         self._cid_of_broker.setdefault(broker_id, client_order_id)
 
+    async def _broker_id(self, local: int, client_order_id: str) -> str | None:
+        """The broker's id of a kernel order; an adopted order the database never
+        saw acknowledged (a crash between Kite's answer and the journal) is looked
+        up by its tag once rather than left working unseen."""
+        known = self.broker_ids.get(local)
+        if known is not None or client_order_id in self._absent:
+            return known
+        try:
+            found = await self.journal.find_by_tag(broker_tag(client_order_id))
+        except Exception as exc:  # the caller answers the kernel as for an unknown id
+            order_log(log, client_order_id).warning("look-up of the tag failed: %s", exc)
+            return None
+        if found is None or found.order_id.startswith(LOCAL_REJECT_PREFIX):
+            return None
+        self._map(local, client_order_id, found.order_id)
+        return found.order_id
+
     async def _modify(self, cmd: dict[str, Any]) -> None:
         local = int(cmd["order_id"])
-        broker_id = self.broker_ids.get(local)
+        broker_id = await self._broker_id(local, cmd["client_order_id"])
         if broker_id is None:
             self._answer(self.live.on_modify_answer(local, self.now_ns(), "order not placed"))
             return
@@ -438,7 +473,7 @@ class LiveKernelDriver(KernelDriver):
 
     async def _cancel(self, cmd: dict[str, Any]) -> None:
         local = int(cmd["order_id"])
-        broker_id = self.broker_ids.get(local)
+        broker_id = await self._broker_id(local, cmd["client_order_id"])
         if broker_id is None:
             return  # never placed: the kernel heard the placement fail
         for attempt in range(self.cancel_attempts):
