@@ -18,8 +18,10 @@ PY_SRC   := $(shell find python -name '*.py' -o -name '*.pyi' 2>/dev/null)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.deps: pyproject.toml
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
+
+$(VENV)/.deps: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "maturin>=1.7,<2"
 	$(BIN)/maturin develop -q --extras dev,docs,research --profile $(PROFILE)
@@ -34,12 +36,18 @@ $(VENV)/.built-$(PROFILE): $(VENV)/.deps $(RUST_SRC) Cargo.lock
 develop: $(VENV)/.built-$(PROFILE) ## Create .venv, install deps, build the Rust extension into it
 
 .PHONY: test
-test: develop deploy-tools ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
+test: deploy-tools ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-rust lint-py
+	$(BIN)/pytest -q
+
+# The Rust checks need an interpreter (pyo3's build script), not the extension: in
+# `make test` they run while the venv installs and the extension builds (then lint-py),
+# which is mostly one core of pip. pytest runs after both, on a quiet machine.
+.PHONY: test-rust
+test-rust: | $(VENV)/bin/python
 	cargo fmt --all --check
 	cargo test -q -p aitrapp-core
 	cargo clippy -q --workspace --all-targets -- -D warnings
-	$(MAKE) --no-print-directory lint-py
-	$(BIN)/pytest -q
 
 .PHONY: lint-py
 lint-py: develop
