@@ -99,6 +99,13 @@ def postgres(sample: Sample) -> Iterator[EmbeddedPostgres]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def no_db_reports() -> dict[str, dict[str, Any]]:
+    """The report of an ``aitrapp backtest --no-db`` of this module's sample, once one ran:
+    the PostgreSQL run compares against it instead of running the same command again."""
+    return {}
+
+
 def _env(work: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
@@ -166,7 +173,9 @@ def _check(sample: Sample, report: dict[str, Any]) -> None:
     assert report["total"]["trades"] > 0
 
 
-def test_bench_backtest_no_db(benchmark: Any, sample: Sample, tmp_path: Path) -> None:
+def test_bench_backtest_no_db(
+    benchmark: Any, sample: Sample, no_db_reports: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
     times: list[float] = []
     out = tmp_path / "report"
 
@@ -177,12 +186,17 @@ def test_bench_backtest_no_db(benchmark: Any, sample: Sample, tmp_path: Path) ->
     report = _report(out)
     _check(sample, report)
     assert report["backtest_id"] is None
+    no_db_reports["no_db"] = report
     if sample.full:
         _show("no_db", times, report)
 
 
 def test_bench_backtest_postgres(
-    benchmark: Any, sample: Sample, postgres: EmbeddedPostgres, tmp_path: Path
+    benchmark: Any,
+    sample: Sample,
+    postgres: EmbeddedPostgres,
+    no_db_reports: dict[str, dict[str, Any]],
+    tmp_path: Path,
 ) -> None:
     times: list[float] = []
     rounds: list[str] = []
@@ -212,10 +226,12 @@ def test_bench_backtest_postgres(
     assert all(d["status"] == "COMPLETED" and d["session_id"] for d in report["days_run"])
     if sample.full:
         _show("postgres", times, report)
-    # The same figures without the database (not timed).
-    no_db = tmp_path / "no-db"
-    _aitrapp([*_backtest_args(sample, no_db), "--no-db"], _env(tmp_path, None))
-    assert _without_ids(_report(no_db)) == _without_ids(report)
+    # The same figures without the database (not timed; run here unless the no-db test did).
+    if "no_db" not in no_db_reports:
+        no_db = tmp_path / "no-db"
+        _aitrapp([*_backtest_args(sample, no_db), "--no-db"], _env(tmp_path, None))
+        no_db_reports["no_db"] = _report(no_db)
+    assert _without_ids(no_db_reports["no_db"]) == _without_ids(report)
 
 
 def test_bench_sweep_on_two_ray_workers(benchmark: Any, sample: Sample, tmp_path: Path) -> None:
