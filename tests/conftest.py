@@ -46,6 +46,20 @@ def _replace_db(url: str, name: str) -> str:
 
 
 # ---- PostgreSQL ----
+SHM = Path("/dev/shm")
+SHM_FREE_BYTES = 4 * 2**30  # a container's default 64 MB /dev/shm would not hold a cluster
+
+
+def _in_memory_dir() -> str | None:
+    """/dev/shm if it is a writable directory with room to spare; else None (the temp dir)."""
+    try:
+        if SHM.is_dir() and os.access(SHM, os.W_OK | os.X_OK):
+            return str(SHM) if shutil.disk_usage(SHM).free >= SHM_FREE_BYTES else None
+    except OSError:
+        pass
+    return None
+
+
 def _pg_base_dir() -> Path:
     """A directory for pgdata outside pytest's tmp tree.
 
@@ -54,8 +68,12 @@ def _pg_base_dir() -> Path:
     pytest session starts, so pgdata cannot live there. mkdtemp makes 0700: open
     it to traversal (it is ours), or the server's data would be kept elsewhere
     (see EmbeddedPostgres) and outlive the test.
+
+    In memory (/dev/shm) when it has room: the servers here are not durable
+    anyway (no fsync), and on a disk each CREATE DATABASE of a test costs about
+    0.3 s of file creation against 20 ms in memory (300 tests clone one).
     """
-    base = Path(tempfile.mkdtemp(prefix="aitrapp-pg-"))
+    base = Path(tempfile.mkdtemp(prefix="aitrapp-pg-", dir=_in_memory_dir()))
     base.chmod(0o755)
     return base
 
