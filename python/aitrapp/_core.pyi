@@ -826,9 +826,23 @@ class Kernel:
     def counters(self) -> dict[str, int | None]: ...
     def portfolio(self) -> PortfolioSnapshot: ...
     def last_price(self, token: int) -> float | None: ...
-    # Resumes the day's figures after a restart (the paper venue stays a fresh account).
+    # Resumes the day after a restart, before any tick (as Engine.restore_*).
     def restore_day(
         self, ist_day: int, realized_pnl_paise: int, trades_today: int, charges_paise: int = 0
+    ) -> None: ...
+    def restore_bracket(
+        self,
+        plan_id: str,
+        instrument_token: int,
+        side: str,
+        strategy: str,
+        entry: float,
+        stop: float,
+        tp: float,
+        planned_qty: int,
+        filled_qty: int,
+        avg_fill: float | None = None,
+        signal_ts: int = 0,
     ) -> None: ...
     def restore_cooldown(self, instrument_token: int, closed_ts_ns: int) -> None: ...
     def tick_rejections(self) -> dict[str, int]: ...

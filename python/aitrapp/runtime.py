@@ -215,6 +215,7 @@ class Runtime:
         self.restored: EngineRestore | None = None
         self.kernel: KernelDriver | None = None
         self.live: LiveKernelDriver | None = None  # LIVE on the kernel (self.kernel too)
+        self._kernel_clock: asyncio.Task[None] | None = None  # paper on the live feed
         self.notify = Notifications.disabled()  # AITRAPP_NOTIFY_URLS: started with the bus
         self.started_at = datetime.now(UTC)
         self._background: set[asyncio.Task[None]] = set()
@@ -329,6 +330,17 @@ class Runtime:
             self._start_kernel(engine_cfg)
             self._writer.add_health_listener(self._on_db_health)
             await self._reconcile_fresh_venue()
+            # As on the pipeline: a real day (the live feed) resumes its figures and
+            # book; a replayed or synthetic one is its own simulated account.
+            if o.restore_day if o.restore_day is not None else self.feed.kind == "kite":
+                self.restored = await restore_engine(
+                    self._require(self.kernel).kernel, self._db.pool, self.day, mode=self._mode
+                )
+            clock = self._live_clock() if self.feed.kind == "kite" else None
+            if clock is not None:  # timers between the live feed's ticks fire at their time
+                self._kernel_clock = asyncio.create_task(
+                    self._require(self.kernel).run_clock(clock), name="kernel-clock"
+                )
             self.clock = clock_for(self.feed.kind, o.speed)
             self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
             if o.start_feed:
@@ -508,11 +520,6 @@ class Runtime:
         """PAPER on the kernel: one Rust loop owns the engine, the brackets and the
         paper venue; Python persists, publishes and serves what it reports."""
         o = self.options
-        if o.restore_day:  # asked for, never silently skipped: the day's limits would reset
-            raise ConfigError(
-                "restore_day: resuming an earlier session's day runs on the Python "
-                "pipeline only (start without the kernel)"
-            )
         paper = o.paper or default_paper_config()
         charges = ChargeSchedule.default()
         for i in self.instruments.values():  # refuse now, not at the first trade
@@ -1375,6 +1382,10 @@ class Runtime:
             with contextlib.suppress(TimeoutError):
                 await self.live.drain(timeout_s=self.options.flatten_timeout_s)
             await self.live.stop()
+        if self._kernel_clock is not None:
+            self._kernel_clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kernel_clock
         if self._live_broker is not None:
             await self._live_broker.stop()
         booked = self.orchestrator is not None or self.kernel is not None

@@ -88,8 +88,9 @@ def full(token: int, ltp: float, ts: int, volume: int) -> TickPacket:
                       open=ltp, high=ltp, low=ltp, close=ltp, exchange_timestamp=ts)  # fmt: skip
 
 
+@pytest.mark.parametrize("kernel", [False, True], ids=["pipeline", "kernel"])
 async def test_paper_session_on_the_kite_feed(
-    fake: FakeKite, kite_env: Path, db_url: str, tmp_path: Path
+    fake: FakeKite, kite_env: Path, db_url: str, tmp_path: Path, kernel: bool
 ) -> None:
     clock = FakeClock(datetime.now(UTC))
     access = kite_access_from_env(now=clock())
@@ -97,10 +98,11 @@ async def test_paper_session_on_the_kite_feed(
         access, mode=Mode.FULL, duration_s=600, clock=clock, backoff_initial=0.02
     )
     options = RuntimeOptions(
-        feed="kite", day=DAY, symbols=("RELIANCE", "SBIN"), feed_factory=factory
+        feed="kite", day=DAY, symbols=("RELIANCE", "SBIN"), feed_factory=factory, kernel=kernel
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)
     try:
+        assert (rt.kernel is not None) is kernel
         assert isinstance(rt.feed, ClosingFeed) and rt.feed.kind == "kite"
         await eventually(
             lambda: (
@@ -120,7 +122,7 @@ async def test_paper_session_on_the_kite_feed(
         assert state["last_tick_at"] == datetime.fromtimestamp(T10 + 2, UTC).isoformat()
         assert state["session"]["feed"]["kind"] == "kite"
         assert not state["session"]["feed_done"]
-        engine = rt.engine
+        engine = rt.kernel.kernel if rt.kernel is not None else rt.engine
         assert engine is not None
         assert engine.last_price(RELIANCE) == 1450.5 and engine.last_price(SBIN) == 980.25
 

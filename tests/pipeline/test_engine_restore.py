@@ -36,7 +36,6 @@ from aitrapp.db.repo import (
     SignalRow,
     TradeRow,
 )
-from aitrapp.exceptions import ConfigError
 from aitrapp.pipeline.engine_restore import ist_day_number, restore_engine
 from aitrapp.runtime import Runtime, start_runtime
 from aitrapp.universe import load_universe
@@ -60,18 +59,6 @@ EMA_ONLY = EngineConfig.parse(
 )
 PATH = (1.0, 0.999, 0.998, 0.997, 0.996, 0.998, 1.001, 1.004)
 LOSS, WIN = Decimal("-800.00"), Decimal("300.00")
-# The kernel's parametrisation of the tests that resume a day: a known gap.
-RESUME_PATHS = (
-    False,
-    pytest.param(
-        True,
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=ConfigError,
-            reason="the kernel cannot resume an earlier session's day (restore_day)",
-        ),
-    ),
-)
 
 
 def at(hh: int, mm: int) -> datetime:
@@ -231,26 +218,41 @@ async def runtime(
 
 
 def cross(rt: Runtime, symbol: str, start: datetime) -> list[str]:
-    """Feeds the engine a path that crosses up on ``symbol``; block reasons or DECISION."""
-    assert rt.engine is not None
+    """Feeds the session's engine (the kernel's, on the kernel) a path that crosses
+    up on ``symbol``; block reasons or DECISION."""
     inst = by_symbol()[symbol]
     t0 = ist_ns(TEST_DAY, start.astimezone(IST).time().replace(tzinfo=None))
     base = {"RELIANCE": 1450.0, "SBIN": 800.0, "INFY": 1500.0}[symbol]
     kinds: list[str] = []
     for i, f in enumerate(PATH):
-        for out in rt.engine.on_tick(inst.instrument_token, t0 + i * SEC, base * f, 1, i + 1):
+        ts, px = t0 + i * SEC, base * f
+        if rt.kernel is not None:
+            ev = rt.kernel.kernel.on_tick(inst.instrument_token, ts, px, 1, i + 1) or {}
+            kinds += ev.get("blocks", {}).get("reason", [])
+            kinds += ["DECISION"] * len(ev.get("decisions", {}).get("plan_id", []))
+            continue
+        assert rt.engine is not None
+        for out in rt.engine.on_tick(inst.instrument_token, ts, px, 1, i + 1):
             kinds.append(out.reason if isinstance(out, RiskBlock) else "DECISION")
     return kinds
 
 
-@pytest.mark.parametrize("kernel", RESUME_PATHS, ids=PATH_IDS)
+def allow_entries(rt: Runtime) -> None:
+    """As an operator would (the session started PAUSED on the position)."""
+    if rt.kernel is not None:
+        rt.kernel.kernel.set_trading_state("ACTIVE")
+    else:
+        assert rt.engine is not None
+        rt.engine.set_trading_state("ACTIVE")
+
+
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_a_new_runtime_resumes_the_earlier_sessions_book(
     runtime: tuple[Runtime, str],
 ) -> None:
     rt, open_plan = runtime
-    assert rt.engine is not None
-    # The fresh paper broker does not hold the position: trading starts PAUSED,
-    # the database's open position still stands (not accepted).
+    # The fresh paper broker (or the kernel's fresh venue) does not hold the
+    # position: trading starts PAUSED, the database's open position still stands.
     assert rt.trading_state == "PAUSED"
     p = rt.book().portfolio
     assert p.ist_day == ist_day_number(TEST_DAY)
@@ -273,20 +275,23 @@ async def test_a_new_runtime_resumes_the_earlier_sessions_book(
 
     # Entries allowed again (as an operator would): the restored instrument is
     # busy, the one closed 10:05 cools down until 10:10, the other trades.
-    rt.engine.set_trading_state("ACTIVE")
+    allow_entries(rt)
     assert cross(rt, "RELIANCE", at(10, 7)) == ["INSTRUMENT_BUSY"]
     assert cross(rt, "INFY", at(10, 7)) == ["COOLDOWN"]
     assert cross(rt, "SBIN", at(10, 7)) == ["DECISION"]
-    assert rt.engine.portfolio().trades_today == 4
+    assert rt.book().portfolio.trades_today == 4
+    if rt.kernel is not None:
+        return  # the kernel's engine hears of closes from its own brackets only
 
     # Its close is accepted like a live one and counts toward today.
+    assert rt.engine is not None
     rt.engine.on_bracket_closed(open_plan, -55.0, ist_ns(TEST_DAY, time(10, 8)))
     p = rt.engine.portfolio()
     assert p.daily_realized_pnl == pytest.approx(-555.0)
     assert [x.instrument_token for x in p.open_brackets] == [by_symbol()["SBIN"].instrument_token]
 
 
-@pytest.mark.parametrize("kernel", RESUME_PATHS, ids=PATH_IDS)
+@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_positions_closed_by_the_reconciliation_are_not_restored(
     make_db: MakeDb, tmp_path: Path, kernel: bool
 ) -> None:

@@ -4,9 +4,10 @@
 use crate::engine::{column, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
+use aitrapp_core::engine::BracketRestore;
 use aitrapp_core::kernel::{BracketTemplate, EventLog, Kernel};
 use aitrapp_core::venue::{SimVenue, SimVenueConfig};
-use aitrapp_core::{Engine, EngineConfig, EngineError, RawTick, TickColumns, TradingState};
+use aitrapp_core::{Engine, EngineConfig, EngineError, RawTick, Side, TickColumns, TradingState};
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -386,8 +387,7 @@ impl PyKernel {
     }
 
     /// Resumes the day's figures after a restart (before any tick): realized
-    /// P&L, charges and plans issued, so the daily limits carry over. The paper
-    /// venue is a fresh account: open positions are not restored into it.
+    /// P&L, charges and plans issued, so the daily limits carry over.
     #[pyo3(signature = (ist_day, realized_pnl_paise, trades_today, charges_paise=0))]
     fn restore_day(
         &mut self,
@@ -400,6 +400,46 @@ impl PyKernel {
             .kernel
             .engine_mut()
             .restore_day(ist_day, realized_pnl_paise, charges_paise, trades_today)
+            .map_err(CoreErr::from)?)
+    }
+
+    /// An earlier process's open position, into the engine's book (heat, the
+    /// instrument busy). The paper venue does not hold it: the start pauses
+    /// until the operator accepts, as on the pipeline.
+    #[pyo3(signature = (plan_id, instrument_token, side, strategy, entry, stop, tp, planned_qty, filled_qty, avg_fill=None, signal_ts=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn restore_bracket(
+        &mut self,
+        plan_id: &str,
+        instrument_token: u32,
+        side: &str,
+        strategy: &str,
+        entry: f64,
+        stop: f64,
+        tp: f64,
+        planned_qty: u64,
+        filled_qty: u64,
+        avg_fill: Option<f64>,
+        signal_ts: i64,
+    ) -> PyResult<()> {
+        let side = side.parse::<Side>().map_err(CoreErr::from)?;
+        let r = BracketRestore {
+            plan_id,
+            token: instrument_token,
+            side,
+            strategy,
+            entry_rupees: entry,
+            stop_rupees: stop,
+            tp_rupees: tp,
+            planned_qty,
+            filled_qty,
+            avg_fill_rupees: avg_fill,
+            signal_ts,
+        };
+        Ok(self
+            .kernel
+            .engine_mut()
+            .restore_bracket(&r)
             .map_err(CoreErr::from)?)
     }
 

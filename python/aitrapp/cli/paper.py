@@ -148,8 +148,8 @@ def paper(
         typer.Option(
             "--kernel/--pipeline",
             help="Run on the trading kernel (engine, brackets and paper venue in one "
-            "event-exact Rust loop; the default for the synthetic and replay feeds), or on "
-            "the Python pipeline that also drives Kite.",
+            "event-exact Rust loop; the default, the live Kite feed included), or on "
+            "the Python pipeline.",
         ),
     ] = True,
 ) -> None:
@@ -181,7 +181,7 @@ def paper(
             engine=_engine_config(config),
             accept_reconcile=accept_reconcile,
             universe=own,
-            kernel=kernel and feed != "kite",
+            kernel=kernel,
         )
         plan = SessionPlan(
             options=options,

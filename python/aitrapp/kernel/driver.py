@@ -10,10 +10,11 @@ kernel's time per tick (batch time / rows), reported as such.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -155,6 +156,17 @@ class KernelDriver:
 
     def advance_time(self, ts_ns: int) -> None:
         self.absorb(self.kernel.advance_time(ts_ns))
+
+    async def run_clock(self, clock: Callable[[], int], interval_s: float = 0.2) -> None:
+        """A real-time session (paper on the live feed): exchange time moves between
+        ticks too, so an entry timeout or the 15:20 square-off fires at its own time
+        on a quiet feed. ``clock`` is exchange time now (UTC ns); runs until cancelled."""
+        while True:
+            try:
+                self.advance_time(clock())
+            except Exception:  # the clock must outlive one bad batch
+                log.exception("kernel clock step failed")
+            await asyncio.sleep(interval_s)
 
     def finish(self, ts_ns: int, until_ns: int) -> None:
         self.absorb(self.kernel.finish(ts_ns, until_ns))

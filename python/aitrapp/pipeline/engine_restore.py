@@ -200,17 +200,14 @@ async def restore_engine(
 
     restored: list[str] = []
     skipped: list[tuple[str, str]] = []
-    # The kernel's paper venue is a fresh account: an earlier process's open
-    # positions are not in it (the start pauses on them until accepted).
-    if not isinstance(engine, Kernel):
-        for r in await pool.fetch(_OPEN_SQL, list(_TERMINAL)):
-            plan_id = str(r["plan_id"])
-            why = _restore_bracket(engine, r)
-            if why is None:
-                restored.append(plan_id)
-            else:
-                skipped.append((plan_id, why))
-                log.error("restore: open position %s not restored: %s", plan_id, why)
+    for r in await pool.fetch(_OPEN_SQL, list(_TERMINAL)):
+        plan_id = str(r["plan_id"])
+        why = _restore_bracket(engine, r)
+        if why is None:
+            restored.append(plan_id)
+        else:
+            skipped.append((plan_id, why))
+            log.error("restore: open position %s not restored: %s", plan_id, why)
 
     out = EngineRestore(
         session_day=session_day,
@@ -235,7 +232,7 @@ async def restore_engine(
     return out
 
 
-def _restore_bracket(engine: Engine | LiveKernel, r: Any) -> str | None:
+def _restore_bracket(engine: Engine | LiveKernel | Kernel, r: Any) -> str | None:
     """Restores one OPEN position; returns why not, or None when it was restored."""
     if not r["has_decision"]:
         return "no decision row for the plan"
