@@ -38,6 +38,9 @@ develop: $(VENV)/.built-$(PROFILE) ## Create .venv, install deps, build the Rust
 .PHONY: test
 test: deploy-tools ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest), pytest
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-rust lint-py
+	@# Bytecode of the package, once (0.4 s): with PYTHONDONTWRITEBYTECODE set, every
+	@# `aitrapp` subprocess the tests start would compile it again (about 0.3 s each).
+	$(PY) -m compileall -q python
 	$(BIN)/pytest -q
 
 # The Rust checks need an interpreter (pyo3's build script), not the extension: in
