@@ -46,11 +46,13 @@ test: deploy-tools ## cargo test + clippy + fmt, ruff, mypy (strict + stubtest),
 # The Rust checks need an interpreter (pyo3's build script), not the extension: in
 # `make test` they run while the venv installs and the extension builds (then lint-py),
 # which is mostly one core of pip. pytest runs after both, on a quiet machine.
+# Cargo keeps its own -j: the sub-make's jobserver is not passed to these lines.
+NO_JOBSERVER := env -u MAKEFLAGS -u MFLAGS
 .PHONY: test-rust
 test-rust: | $(VENV)/bin/python
 	cargo fmt --all --check
-	cargo test -q -p aitrapp-core
-	cargo clippy -q --workspace --all-targets -- -D warnings
+	$(NO_JOBSERVER) cargo test -q -p aitrapp-core
+	$(NO_JOBSERVER) cargo clippy -q --workspace --all-targets -- -D warnings
 
 .PHONY: lint-py
 lint-py: develop
