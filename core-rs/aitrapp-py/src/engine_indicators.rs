@@ -76,7 +76,8 @@ impl PySessionVwap {
     }
     /// Adds `qty` units traded at `price` rupees; returns the VWAP in rupees.
     fn update(&mut self, price: f64, qty: u64) -> PyResult<Option<f64>> {
-        Ok(self.0.update(paise(price)?, qty).map(|p| p / 100.0))
+        self.0.update(paise(price)?, qty);
+        Ok(self.0.value().map(|p| p / 100.0))
     }
     #[getter]
     fn value(&self) -> Option<f64> {

@@ -149,6 +149,9 @@ struct Slot {
     intake: TickIntake,
     bars: BarBuilder,
     vwap: SessionVwap,
+    /// A strategy reads the VWAP: only then is it worked out per tick (two
+    /// i128 products and float conversions the other strategies never read).
+    reads_vwap: bool,
     strategies: Vec<Box<dyn Strategy>>,
     last_price: Option<Price>,
     last_bar: Option<Bar>,
@@ -226,10 +229,14 @@ impl Engine {
                 strategies::build(&config)?
             };
             let band = config.price_band(inst.segment)?;
+            let reads_vwap = strategies
+                .iter()
+                .any(|s| s.name() == strategies::VwapReversion::NAME);
             slots.push(Slot {
                 intake: TickIntake::with_band(inst.instrument_token, inst.tick_size, band),
                 bars: BarBuilder::new(times.bar_ns, times.market_open_ns),
                 vwap: SessionVwap::new(),
+                reads_vwap,
                 strategies,
                 last_price: None,
                 last_bar: None,
@@ -368,11 +375,16 @@ impl Engine {
         if slot.strategies.is_empty() {
             return;
         }
+        let (vwap_paise, vwap_sd_paise) = if slot.reads_vwap {
+            (slot.vwap.value(), slot.vwap.stdev())
+        } else {
+            (None, None)
+        };
         let view = MarketView {
             tick,
             tick_size: slot.inst.tick_size,
-            vwap_paise: slot.vwap.value(),
-            vwap_sd_paise: slot.vwap.stdev(),
+            vwap_paise,
+            vwap_sd_paise,
         };
         for s in &mut slot.strategies {
             if let Some(sig) = s.on_tick(&view) {

@@ -15,13 +15,15 @@ impl SessionVwap {
     }
 
     /// Adds `qty` units traded at `price_paise`; zero quantity changes nothing.
-    pub fn update(&mut self, price_paise: i64, qty: u64) -> Option<f64> {
+    pub fn update(&mut self, price_paise: i64, qty: u64) {
+        if qty == 0 {
+            return;
+        }
         let (p, v) = (i128::from(price_paise), i128::from(qty));
         self.sum_pv += p * v;
         // p^2 x v stays far inside i128 for any price and a day's volume.
         self.sum_p2v = self.sum_p2v.saturating_add(p * p * v);
         self.sum_v += v;
-        self.value()
     }
 
     /// VWAP in the unit of the prices fed in, once any volume has traded.
@@ -70,11 +72,14 @@ mod tests {
     #[test]
     fn volume_weighted_and_resettable() {
         let mut v = SessionVwap::new();
-        assert_eq!(v.update(10_000, 0), None);
+        v.update(10_000, 0);
+        assert_eq!(v.value(), None);
         assert_eq!(v.stdev(), None);
-        assert_eq!(v.update(10_000, 1), Some(10_000.0));
+        v.update(10_000, 1);
+        assert_eq!(v.value(), Some(10_000.0));
         assert_eq!(v.stdev(), Some(0.0));
-        assert_eq!(v.update(10_300, 2), Some(10_200.0));
+        v.update(10_300, 2);
+        assert_eq!(v.value(), Some(10_200.0));
         // (1 x 200^2 + 2 x 100^2) / 3 = 20,000: sigma 141.42...
         assert!((v.stdev().unwrap() - 20_000f64.sqrt()).abs() < 1e-9);
         v.reset();

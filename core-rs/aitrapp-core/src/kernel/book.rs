@@ -4,7 +4,7 @@
 
 use crate::ids::OrderTag;
 use crate::oco::Bracket;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One order of a bracket as the venue knows it.
 #[derive(Debug, Clone)]
@@ -55,12 +55,14 @@ impl Slot {
 #[derive(Debug, Default)]
 pub(super) struct Book {
     pub slots: Vec<Slot>,
-    by_client_id: HashMap<String, (usize, OrderTag)>,
-    by_plan: HashMap<String, usize>,
+    // Our own client ids and plan ids (not adversarial input): Fx hashing, not
+    // SipHash, on the per-update path.
+    by_client_id: FxHashMap<String, (usize, OrderTag)>,
+    by_plan: FxHashMap<String, usize>,
     /// Slots whose bracket is not terminal, in opening order.
     open: Vec<usize>,
     /// The same per instrument token (what a tick of that token trails).
-    open_by_token: HashMap<u32, Vec<usize>>,
+    open_by_token: FxHashMap<u32, Vec<usize>>,
     /// Earliest bracket timer among the open ones (cached; see `refresh`).
     next_deadline: Option<i64>,
     /// Reused list of the brackets a tick trails (no allocation per tick).
