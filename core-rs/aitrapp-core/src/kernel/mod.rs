@@ -184,12 +184,15 @@ impl<V: Venue> Kernel<V> {
         self.venue.on_quote(&quote, &mut self.updates);
         self.route_updates();
         self.trail_on_tick(tick.token, t, tick.last);
-        let mut outcomes = std::mem::take(&mut self.outcomes);
-        self.engine.decide_on(&accepted, &mut outcomes);
-        for o in outcomes.drain(..) {
-            self.on_outcome(t, o);
+        self.engine.decide_on(&accepted, &mut self.outcomes);
+        if !self.outcomes.is_empty() {
+            // Most ticks decide nothing: the buffer moves only when they do.
+            let mut outcomes = std::mem::take(&mut self.outcomes);
+            for o in outcomes.drain(..) {
+                self.on_outcome(t, o);
+            }
+            self.outcomes = outcomes;
         }
-        self.outcomes = outcomes;
         Ok(())
     }
 

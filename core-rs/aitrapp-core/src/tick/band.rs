@@ -52,10 +52,20 @@ pub struct PriceBand {
     run: Option<(Price, u32)>,
 }
 
-/// |p - anchor| <= pct of anchor, exactly.
+/// |p - anchor| <= pct of anchor, exactly: in i64 when both sides fit (every
+/// real price, three times a tick), in i128 otherwise.
 fn within(p: Price, anchor: Price, pct_e6: i64) -> bool {
-    let diff = i128::from(p.paise()) - i128::from(anchor.paise());
-    diff.abs() * 100 * i128::from(PCT_SCALE) <= i128::from(pct_e6) * i128::from(anchor.paise())
+    let (p, a) = (p.paise(), anchor.paise());
+    let fast = p
+        .checked_sub(a)
+        .and_then(i64::checked_abs)
+        .and_then(|d| d.checked_mul(100 * PCT_SCALE))
+        .zip(pct_e6.checked_mul(a));
+    if let Some((lhs, rhs)) = fast {
+        return lhs <= rhs;
+    }
+    let diff = i128::from(p) - i128::from(a);
+    diff.abs() * 100 * i128::from(PCT_SCALE) <= i128::from(pct_e6) * i128::from(a)
 }
 
 impl PriceBand {
