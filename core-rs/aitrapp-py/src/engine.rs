@@ -738,21 +738,20 @@ impl PyEngine {
         avg_fill: Option<f64>,
         signal_ts: i64,
     ) -> PyResult<()> {
-        let side = side.parse::<Side>().map_err(CoreErr::from)?;
-        let r = BracketRestore {
+        restore_bracket_into(
+            &mut self.engine,
             plan_id,
-            token: instrument_token,
+            instrument_token,
             side,
             strategy,
-            entry_rupees: entry,
-            stop_rupees: stop,
-            tp_rupees: tp,
+            entry,
+            stop,
+            tp,
             planned_qty,
             filled_qty,
-            avg_fill_rupees: avg_fill,
+            avg_fill,
             signal_ts,
-        };
-        Ok(self.engine.restore_bracket(&r).map_err(CoreErr::from)?)
+        )
     }
 
     /// After a restart: the cooldown left by a bracket on `instrument_token`
@@ -850,4 +849,38 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine_config_sha, m)?)?;
     m.add_function(wrap_pyfunction!(engine_config_canonical, m)?)?;
     Ok(())
+}
+
+/// `restore_bracket` of `Engine`, `Kernel` and `LiveKernel`: an earlier
+/// process's open bracket (prices in rupees) into an engine's book.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn restore_bracket_into(
+    engine: &mut Engine,
+    plan_id: &str,
+    instrument_token: u32,
+    side: &str,
+    strategy: &str,
+    entry: f64,
+    stop: f64,
+    tp: f64,
+    planned_qty: u64,
+    filled_qty: u64,
+    avg_fill: Option<f64>,
+    signal_ts: i64,
+) -> PyResult<()> {
+    let side = side.parse::<Side>().map_err(CoreErr::from)?;
+    let r = BracketRestore {
+        plan_id,
+        token: instrument_token,
+        side,
+        strategy,
+        entry_rupees: entry,
+        stop_rupees: stop,
+        tp_rupees: tp,
+        planned_qty,
+        filled_qty,
+        avg_fill_rupees: avg_fill,
+        signal_ts,
+    };
+    Ok(engine.restore_bracket(&r).map_err(CoreErr::from)?)
 }

@@ -1,13 +1,12 @@
 //! `Kernel`: the trading kernel with the paper venue, for Python. Columns
 //! in, columnar event batches out; the GIL is released while it runs.
 
-use crate::engine::{column, PyPortfolioSnapshot};
+use crate::engine::{column, restore_bracket_into, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
-use aitrapp_core::engine::BracketRestore;
 use aitrapp_core::kernel::{BracketTemplate, EventLog, Kernel};
 use aitrapp_core::venue::{SimVenue, SimVenueConfig};
-use aitrapp_core::{Engine, EngineConfig, EngineError, RawTick, Side, TickColumns, TradingState};
+use aitrapp_core::{Engine, EngineConfig, EngineError, RawTick, TickColumns, TradingState};
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -422,25 +421,20 @@ impl PyKernel {
         avg_fill: Option<f64>,
         signal_ts: i64,
     ) -> PyResult<()> {
-        let side = side.parse::<Side>().map_err(CoreErr::from)?;
-        let r = BracketRestore {
+        restore_bracket_into(
+            self.kernel.engine_mut(),
             plan_id,
-            token: instrument_token,
+            instrument_token,
             side,
             strategy,
-            entry_rupees: entry,
-            stop_rupees: stop,
-            tp_rupees: tp,
+            entry,
+            stop,
+            tp,
             planned_qty,
             filled_qty,
-            avg_fill_rupees: avg_fill,
+            avg_fill,
             signal_ts,
-        };
-        Ok(self
-            .kernel
-            .engine_mut()
-            .restore_bracket(&r)
-            .map_err(CoreErr::from)?)
+        )
     }
 
     fn restore_cooldown(&mut self, instrument_token: u32, closed_ts_ns: i64) -> PyResult<()> {

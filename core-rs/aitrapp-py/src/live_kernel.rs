@@ -2,18 +2,17 @@
 //! Python shell. Ticks and broker reports in; event batches and the
 //! commands to execute out. Conversion only: the rules live in the core.
 
-use crate::engine::PyPortfolioSnapshot;
+use crate::engine::{restore_bracket_into, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
 use crate::kernel::log_to_py;
 use crate::oco::{PyAdoptedOrder, PyBracketSpec};
-use aitrapp_core::engine::BracketRestore;
 use aitrapp_core::kernel::{AdoptedBracket, BracketTemplate, EventLog, Kernel};
 use aitrapp_core::oco::OrderType;
 use aitrapp_core::venue::{
     ExternalUpdate, ExternalVenue, ExternalVenueConfig, Protection, VenueCommand, VenueStatus,
 };
-use aitrapp_core::{Engine, EngineConfig, EngineError, OrderTag, Price, RawTick, Side};
+use aitrapp_core::{Engine, EngineConfig, EngineError, OrderTag, Price, RawTick};
 use aitrapp_core::{TickColumns, TradingState};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -390,25 +389,20 @@ impl PyLiveKernel {
         avg_fill: Option<f64>,
         signal_ts: i64,
     ) -> PyResult<()> {
-        let side = side.parse::<Side>().map_err(CoreErr::from)?;
-        let r = BracketRestore {
+        restore_bracket_into(
+            self.kernel.engine_mut(),
             plan_id,
-            token: instrument_token,
+            instrument_token,
             side,
             strategy,
-            entry_rupees: entry,
-            stop_rupees: stop,
-            tp_rupees: tp,
+            entry,
+            stop,
+            tp,
             planned_qty,
             filled_qty,
-            avg_fill_rupees: avg_fill,
+            avg_fill,
             signal_ts,
-        };
-        Ok(self
-            .kernel
-            .engine_mut()
-            .restore_bracket(&r)
-            .map_err(CoreErr::from)?)
+        )
     }
 
     fn restore_cooldown(&mut self, instrument_token: u32, closed_ts_ns: i64) -> PyResult<()> {
