@@ -27,7 +27,6 @@ from rich.table import Table
 from aitrapp.calendar import ist_ns
 from aitrapp.report import burnin
 from aitrapp.report.data import load_daily_report
-from aitrapp.report.render_html import write_html_report_async
 from aitrapp.runtime import Runtime, RuntimeOptions, start_runtime
 from aitrapp.settings import AppSettings
 
@@ -205,6 +204,9 @@ async def _judge(rt: Runtime, plan: SessionPlan) -> SessionOutcome:
         report_dir = None
         if plan.write_report:
             report = await load_daily_report(conn, now=now, session_id=sid)
+            # matplotlib is loaded only when a report is drawn (every CLI start is faster).
+            from aitrapp.report.render_html import write_html_report_async
+
             written = await write_html_report_async(report, plan.report_dir)
             report_dir = written.html.parent
     return SessionOutcome(

@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from rich.console import Console
 from rich.table import Table
 
-from aitrapp.backtest import plots
 from aitrapp.backtest.days import describe_skipped
 from aitrapp.backtest.report import (
     BacktestReport,
@@ -190,6 +189,8 @@ def render_html(report: BacktestReport, pngs: dict[str, Path]) -> str:
 def write_report(report: BacktestReport, out: Path) -> ReportFiles:
     """HTML with its PNGs and the JSON, in ``out`` (created)."""
     out.mkdir(parents=True, exist_ok=True)
+    from aitrapp.backtest import plots  # matplotlib only when a report is drawn
+
     pngs = plots.write_plots(report, out)
     html = _atomic_write(out / HTML_NAME, render_html(report, pngs))
     data = json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"

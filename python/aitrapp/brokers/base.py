@@ -121,6 +121,11 @@ class BrokerPosition:
     pnl: float = 0.0
 
 
+# The order id a broker adapter gives a placement it refused itself, before any
+# request (a bad tag, a local check): "REJECTED:<tag>", never a real broker id.
+LOCAL_REJECT_PREFIX = "REJECTED:"
+
+
 class BrokerError(Exception):
     """Transport failure or unknown outcome; look the order up by tag before retrying."""
 

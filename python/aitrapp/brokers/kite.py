@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 
 from aitrapp import Instrument, Price, parse_order_client_id
 from aitrapp.brokers.base import (
+    LOCAL_REJECT_PREFIX,
     BrokerError,
     BrokerPosition,
     OrderRequest,
@@ -82,7 +83,6 @@ VARIETY = "regular"
 TAG_MAX = 20
 MAX_MODIFICATIONS = 25  # Kite refuses the 26th modification of an order
 TOKEN_ERROR_POLL_INTERVAL = 30.0  # seconds between polls while the session is dead
-LOCAL_REJECT_PREFIX = "REJECTED:"
 _TAG_RE = re.compile(r"[A-Za-z0-9]{1,20}")
 _MARKET_TYPES = (OrderType.MARKET, OrderType.SLM)
 _STOP_TYPES = (OrderType.SL, OrderType.SLM)

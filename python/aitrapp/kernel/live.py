@@ -47,8 +47,14 @@ from typing import Any
 
 from aitrapp import broker_tag, order_client_id, parse_order_client_id
 from aitrapp._core import AdoptedOrder, BracketSpec, Instrument, LiveKernel, Price
-from aitrapp.brokers.base import BrokerError, OrderRequest, OrderType, OrderUpdate, Side
-from aitrapp.brokers.kite import LOCAL_REJECT_PREFIX
+from aitrapp.brokers.base import (
+    LOCAL_REJECT_PREFIX,
+    BrokerError,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from aitrapp.db.pool import Pool
 from aitrapp.db.repo import OrderAck
 from aitrapp.exceptions import AitrappError
