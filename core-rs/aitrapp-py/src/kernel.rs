@@ -5,7 +5,7 @@ use crate::engine::{column, restore_bracket_into, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
 use aitrapp_core::kernel::{BracketTemplate, EventLog, Kernel};
-use aitrapp_core::venue::{SimVenue, SimVenueConfig};
+use aitrapp_core::venue::{SimVenue, SimVenueConfig, Venue};
 use aitrapp_core::{Engine, EngineConfig, EngineError, RawTick, TickColumns, TradingState};
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
@@ -26,6 +26,41 @@ macro_rules! table {
             $out.set_item(pyo3::intern!($py, $name), d)?;
         }
     }};
+}
+
+/// `counters()` of `Kernel` and `LiveKernel`: the running totals, O(1).
+pub(crate) fn counters_dict<'py, V: Venue>(
+    py: Python<'py>,
+    kernel: &Kernel<V>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = kernel.counters();
+    let d = PyDict::new(py);
+    d.set_item("ticks", c.ticks)?;
+    d.set_item("ticks_rejected", c.ticks_rejected)?;
+    d.set_item("decisions", c.decisions)?;
+    d.set_item("blocks", c.blocks)?;
+    d.set_item("brackets_opened", c.brackets_opened)?;
+    d.set_item("trades", c.trades)?;
+    d.set_item("wins", c.wins)?;
+    d.set_item("alerts", c.alerts)?;
+    d.set_item("critical_alerts", c.critical_alerts)?;
+    d.set_item("double_exits", c.double_exits)?;
+    d.set_item("races", c.races)?;
+    d.set_item("last_tick_ns", c.last_tick_ns)?;
+    d.set_item("open_brackets", kernel.open_brackets())?;
+    Ok(d)
+}
+
+/// `tick_rejections()` of `Kernel` and `LiveKernel`: refused ticks by reason code.
+pub(crate) fn rejections_dict<'py, V: Venue>(
+    py: Python<'py>,
+    kernel: &Kernel<V>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (why, n) in kernel.engine().tick_counters().rejections() {
+        d.set_item(why.as_str(), n)?;
+    }
+    Ok(d)
 }
 
 /// The event batch as `{table: {column: list}}`; tables without rows are absent.
@@ -354,22 +389,7 @@ impl PyKernel {
     /// Running totals (O(1)): ticks, rejects, decisions, blocks, brackets,
     /// trades, wins, alerts, races, the last tick's exchange time.
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.kernel.counters();
-        let d = PyDict::new(py);
-        d.set_item("ticks", c.ticks)?;
-        d.set_item("ticks_rejected", c.ticks_rejected)?;
-        d.set_item("decisions", c.decisions)?;
-        d.set_item("blocks", c.blocks)?;
-        d.set_item("brackets_opened", c.brackets_opened)?;
-        d.set_item("trades", c.trades)?;
-        d.set_item("wins", c.wins)?;
-        d.set_item("alerts", c.alerts)?;
-        d.set_item("critical_alerts", c.critical_alerts)?;
-        d.set_item("double_exits", c.double_exits)?;
-        d.set_item("races", c.races)?;
-        d.set_item("last_tick_ns", c.last_tick_ns)?;
-        d.set_item("open_brackets", self.kernel.open_brackets())?;
-        Ok(d)
+        counters_dict(py, &self.kernel)
     }
 
     /// The engine's book now: heat, daily P&L, trades today, the daily-loss latch.
@@ -447,11 +467,7 @@ impl PyKernel {
 
     /// Rejected ticks by reason code.
     fn tick_rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (why, n) in self.kernel.engine().tick_counters().rejections() {
-            d.set_item(why.as_str(), n)?;
-        }
-        Ok(d)
+        rejections_dict(py, &self.kernel)
     }
 }
 

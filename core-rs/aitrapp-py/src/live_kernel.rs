@@ -5,7 +5,7 @@
 use crate::engine::{restore_bracket_into, PyPortfolioSnapshot};
 use crate::errors::CoreErr;
 use crate::instrument::PyInstrument;
-use crate::kernel::log_to_py;
+use crate::kernel::{counters_dict, log_to_py, rejections_dict};
 use crate::oco::{PyAdoptedOrder, PyBracketSpec};
 use aitrapp_core::kernel::{AdoptedBracket, BracketTemplate, EventLog, Kernel};
 use aitrapp_core::oco::OrderType;
@@ -435,22 +435,7 @@ impl PyLiveKernel {
     }
 
     fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.kernel.counters();
-        let d = PyDict::new(py);
-        d.set_item("ticks", c.ticks)?;
-        d.set_item("ticks_rejected", c.ticks_rejected)?;
-        d.set_item("decisions", c.decisions)?;
-        d.set_item("blocks", c.blocks)?;
-        d.set_item("brackets_opened", c.brackets_opened)?;
-        d.set_item("trades", c.trades)?;
-        d.set_item("wins", c.wins)?;
-        d.set_item("alerts", c.alerts)?;
-        d.set_item("critical_alerts", c.critical_alerts)?;
-        d.set_item("double_exits", c.double_exits)?;
-        d.set_item("races", c.races)?;
-        d.set_item("last_tick_ns", c.last_tick_ns)?;
-        d.set_item("open_brackets", self.kernel.open_brackets())?;
-        Ok(d)
+        counters_dict(py, &self.kernel)
     }
 
     fn portfolio(&self) -> PyPortfolioSnapshot {
@@ -465,11 +450,7 @@ impl PyLiveKernel {
     }
 
     fn tick_rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        for (why, n) in self.kernel.engine().tick_counters().rejections() {
-            d.set_item(why.as_str(), n)?;
-        }
-        Ok(d)
+        rejections_dict(py, &self.kernel)
     }
 }
 
