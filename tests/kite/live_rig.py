@@ -161,6 +161,7 @@ def spec(inst: Instrument, n: int = 1, *, stop_type: str = "SL-M", qty: int = 10
         stop=STOP,
         take_profit=TP,
         stop_type=stop_type,
+        stop_limit_buffer_ticks=1 if stop_type == "SL" else 0,
     )
 
 
