@@ -14,7 +14,7 @@ test_oco_manager.py::test_rejected_stop_exits_at_market -> test_a_rejected_stop_
 test_oco_manager.py::test_entry_timeout_cancels_and_a_late_fill_is_exited -> test_an_entry_filling_as_its_timeout_cancels_it_is_exited
 test_oco_manager.py::test_entry_timeout_without_fill_cancels -> test_an_entry_timeout_without_a_fill_cancels_the_plan
 test_oco_manager.py::test_end_of_day_square_off -> test_the_end_of_day_square_off_exits_at_market
-test_oco_manager.py::test_scale_out_breakeven_and_trailing -> test_scale_out_moves_the_stop_to_breakeven (trailing: tests/kernel/test_kernel_trailing.py::test_trailing_stops_only_tighten_and_batches_agree, core-rs/aitrapp-core/tests/kernel_trail.rs)
+test_oco_manager.py::test_scale_out_breakeven_and_trailing -> test_scale_out_moves_the_stop_to_breakeven, test_a_trailing_stop_moves_only_on_its_own_instrument (never loosens: tests/kernel/test_kernel_trailing.py::test_trailing_stops_only_tighten_and_batches_agree, core-rs/aitrapp-core/tests/kernel_trail.rs::a_trailing_stop_only_tightens)
 test_oco_manager.py::test_resize_refused_by_the_broker_exits -> test_a_stop_resize_the_broker_refuses_exits_the_uncovered_part
 test_oco_manager.py::test_unknown_placement_outcome_is_never_placed_twice -> test_a_placement_with_an_unknown_outcome_is_never_placed_twice
 test_oco_manager.py::test_unverifiable_placement_is_cancelled_when_it_shows_up -> test_an_unverifiable_placement_is_cancelled_when_it_shows_up
@@ -39,9 +39,10 @@ from typing import Any
 
 import pytest
 
-from aitrapp._core import BracketSpec, OcoError
+from aitrapp._core import BracketSpec, Kernel, OcoError
 from aitrapp.brokers.base import OrderStatus, OrderType
 from aitrapp.calendar import ist_ns
+from aitrapp.config import EngineConfig
 from aitrapp.kernel.events import rows
 
 from .live_env import DAY, MIN, TOKENS, V_PRICES, Env, cid, instrument, make_env
@@ -463,3 +464,47 @@ async def test_a_writer_that_raises_does_not_stop_protection() -> None:
         env.writer.broken = None
         with contextlib.suppress(RuntimeError):  # the consumer's own failure, if it died
             await env.close()
+
+
+def test_a_trailing_stop_moves_only_on_its_own_instrument() -> None:
+    """(test_scale_out_breakeven_and_trailing's "another instrument" step) Every
+    trailing move of a stop is sent at a tick of its own instrument: the other
+    instrument's ticks (1 ms apart from its own, SYNTHETIC gappy data) never move it."""
+    from .gappy import gappy_day
+    from .gappy import instrument as gappy_instrument
+
+    tokens = [201, 202]
+    ticks = gappy_day(DAY, tokens, seed=23)
+    trailing = {"entry_type": "MARKET", "trail_atr_mult": 0.5, "trail_min_step_ticks": 2}
+    config = EngineConfig.parse(
+        {
+            "risk": {"max_trades_per_day": 1000, "cooldown_seconds": 0, "max_open_positions": 50,
+                     "daily_loss_stop_pct": 100.0, "max_portfolio_heat_pct": 100.0,
+                     "min_stop_distance_bps": 0.0, "min_stop_spread_multiple": 0.0},
+            "strategies": {"orb": {"enabled": False}, "trend_pullback": {"enabled": False},
+                           "vwap_reversion": {"enabled": False},
+                           "ema_cross": {"enabled": True, "stop_ticks": 80, "tp_ticks": 400}},
+        }
+    )  # fmt: skip
+    k = Kernel(
+        config.to_core_json(),
+        [gappy_instrument(t) for t in tokens],
+        "{}",
+        json.dumps(trailing),
+    )
+    ev = k.run(ticks.token, ticks.ts_ns, ticks.last_price, ticks.last_qty, ticks.volume,
+               ticks.bid, ticks.ask)  # fmt: skip
+    token_of = {d["plan_id"]: d["token"] for d in rows(ev, "decisions")}
+    ticked = {(int(t), int(ts)) for t, ts in zip(ticks.token, ticks.ts_ns, strict=True)}
+    last: dict[str, int] = {}
+    moves = 0
+    for o in rows(ev, "orders"):
+        if not o["client_order_id"].endswith(":STOP") or o["refused"]:
+            continue
+        coid = o["client_order_id"]
+        if o["action"] == "MODIFY" and o["trigger"] != last.get(coid):
+            assert (token_of[o["plan_id"]], o["ts_ns"]) in ticked, f"{coid} moved off its ticks"
+            moves += 1
+        if o["action"] in ("PLACE", "MODIFY"):
+            last[coid] = o["trigger"]
+    assert moves >= 3, moves
