@@ -24,7 +24,7 @@ import numpy as np
 from aitrapp import Instrument
 from aitrapp.backtest.runner import DayFeed, _universe_of
 from aitrapp.feeds.base import TickBatch
-from aitrapp.pipeline.orchestrator import BracketOptions
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.runtime import RuntimeOptions, start_runtime
 from aitrapp.settings import load_settings
 from bench_kernel import TOKEN, bench_config, peer_ticks
@@ -73,7 +73,6 @@ async def _session(n: int, data_dir: Path) -> dict[str, Any]:
         universe=_universe_of([inst]),
         bracket=BracketOptions(entry_type="MARKET", entry_timeout_s=60),
         feed_factory=lambda _u, d: DayFeed(d, batch, [inst], "bench"),
-        kernel=True,
         batch_rows=65_536,
         start_feed=False,
     )

@@ -1,18 +1,17 @@
 """The trading runtime: every component of a session, started in order and stopped in reverse.
 
 Start: database (pool, migrations) -> writer -> bus -> instruments and the
-session row -> engine -> broker (+ write-ahead journal) -> OCO manager ->
-orchestrator -> order watcher -> feed task. Stop: the reverse, draining the
-writer last so nothing is lost.
+session row -> start-up reconciliation -> the trading kernel -> feed task.
+Stop: the reverse, draining the writer last so nothing is lost.
 
 It implements :class:`aitrapp.control.RuntimeHandle`, the only surface the
 control API and the CLI use: mode, pause/resume, flatten, state, health.
 
-Paper broker and feed are driven from one loop: for each tick the engine
-decides, the paper broker matches, and the updates it produced are handled
-before the next tick, so a replay is deterministic and fills are seen in
-simulated-time order. With a live broker the order watcher consumes the
-broker's update stream as its own task.
+One loop decides and protects: the Rust trading kernel (engine, OCO brackets
+and a venue, event-exact; see docs/kernel.md). PAPER runs the paper venue
+inside it; LIVE makes Kite its external venue, every command going through the
+write-ahead journal (:mod:`aitrapp.kernel.live`). Python feeds it, persists
+and publishes what it reports, and serves the read side.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -35,8 +33,8 @@ from uuid import UUID
 
 import numpy as np
 
-from aitrapp._core import Engine, Instrument, Kernel, LiveKernel
-from aitrapp.brokers.base import Broker, OrderRequest, OrderUpdate
+from aitrapp._core import Instrument, Kernel, LiveKernel
+from aitrapp.brokers.base import Broker
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
@@ -69,20 +67,16 @@ from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.live import ExchangeClock, LiveKernelDriver
+from aitrapp.kernel.options import BracketOptions, bracket_template
+from aitrapp.kernel.persist import utc
 from aitrapp.metrics import Metrics
 from aitrapp.notify import Notifications, start_notifications
-from aitrapp.oco.errors import FlattenTimeoutError
-from aitrapp.oco.manager import OCOManager
-from aitrapp.oco.records import BracketResult, EntryFill, ExitFill, OcoAlert, TransitionRecord
 from aitrapp.pipeline.book_view import BookView
 from aitrapp.pipeline.crash_recovery import AbortedSession, abort_dead_sessions, this_host
 from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
-from aitrapp.pipeline.journal import JournaledBroker, OrderPacer
-from aitrapp.pipeline.orchestrator import BracketOptions, Orchestrator, utc
+from aitrapp.pipeline.journal import JournaledBroker
 from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
-from aitrapp.pipeline.watcher import OrderWatcher
 from aitrapp.settings import AppSettings
-from aitrapp.ticks import Tick
 from aitrapp.universe import Universe, load_universe
 
 if TYPE_CHECKING:  # the Kite client is imported only when a LIVE session needs it
@@ -133,33 +127,20 @@ class RuntimeOptions:
     # Your own instruments (aitrapp.instruments_csv); None: the built-in universe of the day.
     universe: Universe | None = None
     backtest_id: UUID | None = None  # the backtest this session is one day of
-    # On the trading kernel (engine and brackets in one event-exact Rust loop):
-    # PAPER with the paper venue inside it, LIVE with Kite as its external venue
-    # (commands through the write-ahead journal). False: the Python pipeline
-    # (OCO manager, paper or Kite broker).
-    kernel: bool = False
+    # When a replayed or synthetic feed ends: True runs the day out to the close
+    # (timeouts, the 15:20 square-off), as `aitrapp paper` reports a whole day;
+    # False holds the session at its last tick, positions open and marked at their
+    # last price, until the operator flattens or stops it (a console session).
+    close_day_at_feed_end: bool = True
     # LIVE on the kernel: exchange time now (UTC ns), which moves the kernel between
     # ticks (timeouts, square-off). None: the wall clock when the session's day is
     # today (IST); a session of another day (a drill against a fake) has none.
     live_clock: Callable[[], int] | None = None
     # Injected parts (tests, the Kite session): used instead of building them.
     feed_factory: Callable[[Universe, date], Feed] | None = None
+    # LIVE only: the broker the kernel's external venue talks to (a fake Kite in
+    # drills and tests); PAPER's venue is inside the kernel.
     broker_factory: Callable[[list[Instrument]], Broker] | None = None
-
-
-def _bracket_template(b: BracketOptions) -> dict[str, Any]:
-    """The kernel's bracket settings from the session's bracket options
-    (the kernel validates them and names a bad one)."""
-    return {
-        "entry_type": b.entry_type,
-        "stop_type": b.stop_type,
-        "stop_limit_buffer_ticks": b.stop_limit_buffer_ticks,
-        "scale_out": b.scale_out,
-        "time_stop_s": None if b.time_stop_minutes is None else b.time_stop_minutes * 60,
-        "entry_timeout_s": b.entry_timeout_s,
-        "stop_fill_timeout_s": b.stop_fill_timeout_s,
-        "trail_atr_mult": b.trail_atr_mult,
-    }
 
 
 def default_paper_config() -> PaperConfig:
@@ -191,13 +172,8 @@ class Runtime:
         self.day: date = options.day or date.today()
         self.universe: Universe | None = None
         self.instruments: dict[int, Instrument] = {}
-        self.engine: Engine | None = None
-        self.broker: Broker | None = None
-        self.paper: PaperBroker | None = None
+        self.broker: Broker | None = None  # LIVE: Kite (or an injected fake)
         self.journal: JournaledBroker | None = None
-        self.oco: OCOManager | None = None
-        self.orchestrator: Orchestrator | None = None
-        self.watcher: OrderWatcher | None = None
         self.feed: Feed | None = None
         self.clock: ReplayClock | WallClock | None = None
         self._feed_task: asyncio.Task[None] | None = None
@@ -205,8 +181,6 @@ class Runtime:
         self.feed_done = asyncio.Event()
         self._feed_paused = asyncio.Event()
         self._feed_paused.set()  # set = running
-        self._pump_lock = asyncio.Lock()
-        self._next_timer_ns = 0
         self.flatten_results: list[dict[str, Any]] = []
         self.reconcile: StartupReconcile | None = None
         # Called by the feed loop between batches (at most one second of session
@@ -319,103 +293,32 @@ class Runtime:
         await repo.create_session(self._db.pool, session)
         self._session_id = session.id
 
-        self.engine = Engine(engine_cfg.to_core_json(), list(self.instruments.values()))
         self.metrics.set_daily_loss_stop(
             engine_cfg.risk.capital_rupees, engine_cfg.risk.daily_loss_stop_pct
         )
-        if o.kernel and self._mode == "LIVE":
+        if self._mode == "LIVE":
             await self._start_live_kernel(engine_cfg)
             return
-        if o.kernel and self._mode == "PAPER" and o.broker_factory is None:
-            self._start_kernel(engine_cfg)
-            self._writer.add_health_listener(self._on_db_health)
-            await self._reconcile_fresh_venue()
-            # As on the pipeline: a real day (the live feed) resumes its figures and
-            # book; a replayed or synthetic one is its own simulated account.
-            if o.restore_day if o.restore_day is not None else self.feed.kind == "kite":
-                self.restored = await restore_engine(
-                    self._require(self.kernel).kernel, self._db.pool, self.day, mode=self._mode
-                )
-            clock = self._live_clock() if self.feed.kind == "kite" else None
-            if clock is not None:  # timers between the live feed's ticks fire at their time
-                self._kernel_clock = asyncio.create_task(
-                    self._require(self.kernel).run_clock(clock), name="kernel-clock"
-                )
-            self.clock = clock_for(self.feed.kind, o.speed)
-            self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
-            if o.start_feed:
-                self.start_feed()
-            return
-        self._build_broker()
-        if self._live_broker is not None:
-            await self._live_broker.start()  # recovers the day's orders before reconcile
-        # Broker and database must agree before the first entry (issue: no trading
-        # on a mismatch unless the operator accepts).
-        self.reconcile = await reconcile_at_start(
-            pool=self._db.pool,
-            broker=self._require(self.journal),
-            session_id=session.id,
-            accept=o.accept_reconcile,
-            writer=self._writer,
-        )
-        if not self.reconcile.may_trade(o.accept_reconcile):
-            self._set_state("PAUSED")
-            self.paused_by_reconcile = True
-            for line in self.reconcile.lines():
-                log.warning("reconcile: %s", line)
-            log.warning("broker and database disagree: trading starts PAUSED (no entries)")
-        self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
-        # The engine resumes the day: open brackets (as reconciled), heat, trade count, PnL.
-        # Only a real day is resumed: each synthetic or replayed session is its own
-        # simulated account and must not inherit another run's trades.
-        restore = o.restore_day if o.restore_day is not None else self.feed.kind == "kite"
-        if restore:
+        if o.broker_factory is not None:
+            raise ConfigError(
+                "broker_factory: PAPER runs the paper venue inside the kernel; "
+                "an injected broker is for LIVE"
+            )
+        self._start_kernel(engine_cfg)
+        self._writer.add_health_listener(self._on_db_health)
+        await self._reconcile_fresh_venue()
+        # A real day (the live feed) resumes its figures and book; a replayed or
+        # synthetic one is its own simulated account.
+        if o.restore_day if o.restore_day is not None else self.feed.kind == "kite":
             self.restored = await restore_engine(
-                self.engine, self._db.pool, self.day, mode=self._mode
+                self._require(self.kernel).kernel, self._db.pool, self.day, mode=self._mode
+            )
+        clock = self._live_clock() if self.feed.kind == "kite" else None
+        if clock is not None:  # timers between the live feed's ticks fire at their time
+            self._kernel_clock = asyncio.create_task(
+                self._require(self.kernel).run_clock(clock), name="kernel-clock"
             )
         self.clock = clock_for(self.feed.kind, o.speed)
-        self.oco = OCOManager(
-            self._require(self.journal),
-            clock=self.now_ns,
-            on_transition=self._hook_transition,
-            on_entry_fill=self._hook_entry_fill,
-            on_exit_fill=self._hook_exit_fill,
-            on_terminal=self._hook_terminal,
-            on_alert=self._hook_alert,
-        )
-        self.orchestrator = Orchestrator(
-            engine=self.engine,
-            oco=self.oco,
-            writer=self._writer,
-            bus=self._bus,
-            metrics=self.metrics,
-            session_id=session.id,
-            instruments=self.instruments,
-            bracket=o.bracket,
-            slo_ms=o.slo_ms,
-        )
-        self._writer.add_health_listener(self._on_db_health)
-        # The same positions get their OCO machine back (a stop fill cancels the TP),
-        # unless the broker disagrees with the database: no orders on a mismatch.
-        if restore and self.reconcile.may_trade(o.accept_reconcile):
-            await adopt_open_brackets(
-                self.oco,
-                self._db.pool,
-                self.instruments,
-                asdict(o.bracket),
-                book=self.orchestrator.book_adopted,
-            )
-        self.watcher = OrderWatcher(
-            self._require(self.broker),
-            writer=self._writer,
-            bus=self._bus,
-            metrics=self.metrics,
-            sink=self._on_update,
-            on_ack=self._on_ack,
-            fill_scope=self.fill_scope(),
-        )
-        if self.paper is None:
-            self.watcher.start()  # live brokers push updates on their own stream
         self._audit_nowait("session_start", {"feed": self._feed_info()}, {"ok": True})
         if o.start_feed:
             self.start_feed()
@@ -465,7 +368,7 @@ class Runtime:
             engine_cfg.to_core_json(),
             list(self.instruments.values()),
             json.dumps({"command_latency_ns": 50_000_000}),
-            json.dumps(_bracket_template(o.bracket)),
+            json.dumps(bracket_template(o.bracket)),
         )
         # The day starts at the pre-open: one bad first tick cannot pick the day.
         kernel.advance_time(ist_ns(self.day, _PRE_OPEN))
@@ -528,7 +431,7 @@ class Runtime:
             engine_cfg.to_core_json(),
             list(self.instruments.values()),
             paper.to_json(),
-            json.dumps(_bracket_template(o.bracket)),
+            json.dumps(bracket_template(o.bracket)),
         )
         # The day starts at the pre-open: one bad first tick cannot pick the day.
         kernel.advance_time(ist_ns(self.day, _PRE_OPEN))
@@ -644,38 +547,28 @@ class Runtime:
         raise ConfigError(f"feed {o.feed!r}: expected synthetic, replay or kite")
 
     def _build_broker(self) -> None:
+        """LIVE: Kite (or the injected broker) behind the write-ahead journal.
+        KiteBroker keeps to Kite's order-rate limits itself (protective orders first)."""
         o = self.options
         instruments = list(self.instruments.values())
         if o.broker_factory is not None:
             broker = o.broker_factory(instruments)
-        elif o.mode == "LIVE":
+        else:
             from aitrapp.kite.session import kite_access_from_env, kite_broker
 
-            # No OrderPacer: KiteBroker keeps to Kite's order-rate limits itself.
             access = kite_access_from_env(now=datetime.now(UTC))
             self._broker_account = access.user_id
             broker = self._live_broker = kite_broker(access, instruments)
-        else:
-            broker = PaperBroker(instruments, o.paper or default_paper_config())
-        if o.mode == "LIVE" and isinstance(broker, PaperBroker):
+        if isinstance(broker, PaperBroker):
             raise ConfigError("mode LIVE: the broker is the paper broker")
         self.broker = broker
-        pacer = None
-        if isinstance(broker, PaperBroker):
-            self.paper = broker
-            limit = broker.config.max_orders_per_second
-            if limit is not None:
-                pacer = OrderPacer(limit, broker.order_rate_clock_ns)
+        # The kernel's event batches count and publish its orders.
         self.journal = JournaledBroker(
             broker,
             pool=self.pool,
             writer=self.writer,
             session_id=self._require(self._session_id),
             now=lambda: utc(self.now_ns()),
-            pacer=pacer,
-            # The kernel's event batches count and publish its orders.
-            on_placed=None if o.kernel else self._on_placed,
-            on_entry_refused=None if o.kernel else self._on_entry_refused,
         )
 
     async def _record_instruments(self) -> None:
@@ -711,15 +604,13 @@ class Runtime:
 
     # ------------------------------------------------------------------ time
     def now_ns(self) -> int:
-        """Session time: the paper broker's simulated time, else wall time (UTC ns)."""
+        """Session time: the kernel's (its last tick), else wall time (UTC ns)."""
         if self.live is not None:  # the live kernel's clock (or its last tick)
             return self.live.now_ns()
         if self.kernel is not None:
             last = self.kernel.kernel.counters()["last_tick_ns"]
             if last:
                 return int(last)
-        if self.paper is not None and self.paper.now_ns:
-            return self.paper.now_ns
         if isinstance(self.clock, ReplayClock):
             return self.clock.now_ns()
         return time.time_ns()
@@ -746,7 +637,7 @@ class Runtime:
                 clock = self.clock
                 assert clock is not None
                 rows, span = self.options.batch_rows, _SECOND_NS
-                unpaced_kernel = self.kernel is not None and self.options.speed == "max"
+                unpaced_kernel = self.options.speed == "max"
                 if unpaced_kernel:
                     # The kernel is event-exact whatever the batch: a minute of session
                     # time per call (drills and the API see the replay minute by minute).
@@ -773,25 +664,7 @@ class Runtime:
                 await feed.stop()
 
     async def _process_batch(self, batch: TickBatch) -> None:
-        if self.kernel is not None:  # columns in, one call, no per-tick Python
-            self.kernel.run_batch(batch)
-            await asyncio.sleep(0)
-            return
-        tok = batch.token.tolist()
-        ts = batch.ts_ns.tolist()
-        lp = batch.last_price.tolist()
-        lq = batch.last_qty.tolist()
-        vol = batch.volume.tolist()
-        bid = batch.bid.tolist()
-        ask = batch.ask.tolist()
-        oi = batch.oi.tolist()
-        for i in range(len(tok)):
-            b, a, o = bid[i], ask[i], oi[i]
-            await self._process(
-                tok[i], ts[i], lp[i], lq[i], vol[i],
-                None if math.isnan(b) else b, None if math.isnan(a) else a,
-                None if o < 0 else o, time.perf_counter_ns(),
-            )  # fmt: skip
+        self._require(self.kernel).run_batch(batch)  # columns in, one call
         await asyncio.sleep(0)  # let the API and other tasks in between batches
 
     async def _process(
@@ -806,61 +679,23 @@ class Runtime:
         oi: int | None,
         recv_ns: int,
     ) -> None:
-        if self.kernel is not None:
-            self.kernel.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
-            return
-        orch = self._require(self.orchestrator)
-        outcomes = orch.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
-        paper = self.paper
-        if paper is not None:
-            paper.on_tick(Tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns))
-        if outcomes:
-            await orch.handle(outcomes, recv_ns)
-        if paper is not None:
-            await self._drain_paper()
-        if ts >= self._next_timer_ns:
-            # Entry timeouts, time stops, EOD square-off: once per second of session time.
-            self._next_timer_ns = ts - ts % _SECOND_NS + _SECOND_NS
-            await self._require(self.oco).advance_time(ts)
-            orch.sync_tick_rejections()
-
-    async def _drain_paper(self) -> None:
-        paper, watcher = self._require(self.paper), self._require(self.watcher)
-        while True:
-            updates = paper.drain_updates()
-            if not updates:
-                return
-            for u in updates:
-                await watcher.handle(u)
+        kernel = self._require(self.kernel)
+        kernel.on_tick(token, ts, last_price, last_qty, volume, bid, ask, oi, recv_ns)
 
     async def _feed_ended(self) -> None:
-        """No more ticks: pending paper orders settle against the last quotes."""
-        if self.kernel is not None:
-            last = self.now_ns()
-            self.kernel.finish(last, max(last, ist_ns(self.day, _SESSION_CLOSE)))
-            self.kernel.sync_tick_rejections()
-            log.info("feed ended after %s ticks", self.kernel.kernel.counters()["ticks"])
-            return
-        if self.paper is not None:
-            self.paper.feed_ended()
-            await self._drain_paper()
-        log.info("feed ended after %d ticks", self._require(self.orchestrator).counters.ticks)
-
-    async def _pump_paper(self) -> None:
-        """While nothing feeds ticks, move the paper broker's time with the wall clock
-        so acknowledgements and market exits happen (flatten after the feed ended)."""
-        paper = self._require(self.paper)
-        last = time.monotonic_ns()
-        while True:
-            async with self._pump_lock:
-                if self.feed_done.is_set():
-                    paper.feed_ended()
-                else:
-                    now = time.monotonic_ns()
-                    paper.advance_time(paper.now_ns + (now - last))
-                    last = now
-                await self._drain_paper()
-            await asyncio.sleep(0.005)
+        """No more ticks: pending paper orders settle against the last quotes; the day
+        then runs out to the close, or holds at the last tick (see RuntimeOptions)."""
+        k = self._require(self.kernel)
+        last = self.now_ns()
+        # A real-time session's time is its clock's: a feed that stops must not
+        # jump it to the close (that would square everything off now).
+        by_clock = self._kernel_clock is not None or (
+            self.live is not None and self.live.clock is not None
+        )
+        run_out = self.options.close_day_at_feed_end and not by_clock
+        k.finish(last, max(last, ist_ns(self.day, _SESSION_CLOSE) if run_out else last))
+        k.sync_tick_rejections()
+        log.info("feed ended after %s ticks", k.kernel.counters()["ticks"])
 
     def _feed_is_driving(self) -> bool:
         return (
@@ -881,35 +716,13 @@ class Runtime:
         if self._feed_error is not None:
             raise AitrappError(f"feed failed: {self._feed_error}") from self._feed_error
 
-    # ------------------------------------------------------------------ OCO hooks
-    # The manager is built before the orchestrator that consumes its reports.
-    async def _hook_transition(self, t: TransitionRecord) -> None:
-        await self._require(self.orchestrator).on_transition(t)
-
-    async def _hook_entry_fill(self, f: EntryFill) -> None:
-        await self._require(self.orchestrator).on_entry_fill(f)
-
-    async def _hook_exit_fill(self, f: ExitFill) -> None:
-        await self._require(self.orchestrator).on_exit_fill(f)
-
-    async def _hook_terminal(self, r: BracketResult) -> None:
-        await self._require(self.orchestrator).on_terminal(r)
-
-    async def _hook_alert(self, a: OcoAlert) -> None:
-        await self._require(self.orchestrator).on_alert(a)
-
-    # ------------------------------------------------------------------ broker hooks
-    async def _on_update(self, u: OrderUpdate) -> None:
-        await self._require(self.oco).on_order_update(u)
-
+    # ------------------------------------------------------------------ accounts
     def fill_scope(self) -> str:
         """The account a fill's key is unique in: a paper session is its own account
         (paper order ids restart with the process); a broker's account otherwise."""
-        if self.kernel is not None and self.live is None:
+        if self._mode == "PAPER":
             return f"paper:{self._require(self._session_id)}"
         broker = self._require(self.broker)
-        if isinstance(broker, PaperBroker):
-            return f"paper:{self._require(self._session_id)}"
         account = getattr(broker, "account_id", None) or self._broker_account
         if account is None:  # an injected test broker: its ids may restart like paper's
             return f"{broker.name}:{self._require(self._session_id)}"
@@ -917,65 +730,20 @@ class Runtime:
 
     def _on_db_health(self, ok: bool, reason: str | None) -> None:
         """The database stopped (or resumed) answering: an alert either way. While it
-        is down the orchestrator opens no entry (DB_UNAVAILABLE); exits go on."""
-        if self.kernel is not None:
-            self._kernel_db_health(ok, reason)
-            return
-        orch = self.orchestrator
-        if orch is None:
-            return
+        is down the kernel opens no entry (DB_UNAVAILABLE); exits go on."""
+        self._kernel_apply_state()
+        k = self._require(self.kernel)
         if ok:
-            alert = OcoAlert("", "INFO", "DB_RECOVERED", "database answers again", self.now_ns())
+            k.alert(self.now_ns(), "INFO", "DB_RECOVERED", "database answers again")
         else:
             message = f"database unavailable ({reason}): no new entries until it answers"
-            alert = OcoAlert("", "CRITICAL", "DB_UNAVAILABLE", message, self.now_ns())
-        task = asyncio.get_running_loop().create_task(orch.on_alert(alert))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    def _on_placed(self, req: OrderRequest, order_id: str) -> None:
-        """An order the broker accepted: counted, and published on the ``orders`` topic."""
-        self.metrics.orders_placed.inc()
-        plan_id, _, role = req.client_order_id.partition(":")
-        self.bus.publish(
-            "orders",
-            {
-                "client_order_id": req.client_order_id,
-                "order_id": order_id,
-                "plan_id": plan_id,
-                "role": role,
-                "tag": req.tag,
-                "symbol": req.tradingsymbol,
-                "side": req.side,
-                "qty": req.quantity,
-                "order_type": req.order_type.value,
-                "price": None if req.price_paise is None else req.price_paise / 100,
-                "trigger": None if req.trigger_paise is None else req.trigger_paise / 100,
-                "session_time": utc(self.now_ns()).isoformat(),
-            },
-        )
-
-    def _on_entry_refused(self, req: OrderRequest, reason: str) -> None:
-        plan_id, _, _ = req.client_order_id.partition(":")
-        self._require(self.orchestrator).entry_refused(plan_id, reason)
-
-    def _on_ack(self, client_order_id: str, acked_ns: int) -> None:
-        orch = self._require(self.orchestrator)
-        plan_id, _, role = client_order_id.partition(":")
-        if role != "ENTRY":
-            return
-        book = orch.book(plan_id)
-        if book is not None:
-            orch.order_latency.record(acked_ns - book.decided_ns)
-            self.metrics.observe_order_latency_ns(book.decided_ns, acked_ns)
+            k.alert(self.now_ns(), "CRITICAL", "DB_UNAVAILABLE", message)
 
     # ------------------------------------------------------------------ control
     def _set_state(self, state: TradingState) -> None:
         self._state = state
-        if self.kernel is not None:
+        if self.kernel is not None:  # None before the kernel is built (LIVE start)
             self._kernel_apply_state()
-            return
-        self._require(self.engine).set_trading_state(state)
 
     def _kernel_apply_state(self) -> None:
         """The kernel opens entries only when ACTIVE and the database answers
@@ -987,15 +755,6 @@ class Runtime:
         # Entries refused meanwhile say the database is why (as the pipeline's do).
         k.entry_refusal = None if state == self._state else "DB_UNAVAILABLE"
 
-    def _kernel_db_health(self, ok: bool, reason: str | None) -> None:
-        self._kernel_apply_state()
-        k = self._require(self.kernel)
-        if ok:
-            k.alert(self.now_ns(), "INFO", "DB_RECOVERED", "database answers again")
-        else:
-            message = f"database unavailable ({reason}): no new entries until it answers"
-            k.alert(self.now_ns(), "CRITICAL", "DB_UNAVAILABLE", message)
-
     async def _kernel_flatten(self, *, actor: str, timeout_s: float) -> FlattenResult:
         """The kill switch on the kernel: every bracket exits at market at once.
         Session time then runs on (acknowledgements, no-tick fills) unless the
@@ -1004,7 +763,8 @@ class Runtime:
         t0 = time.perf_counter()
         self._set_state("HALTED")
         start = self.now_ns()
-        exits, cancels = k.flatten(start)
+        before = replace(k.commands)
+        k.flatten(start)
         sim, flat_ms, clean_ms = start, None, None
         while True:
             elapsed = time.perf_counter() - t0
@@ -1022,10 +782,16 @@ class Runtime:
             else:
                 sim += 50_000_000
                 k.advance_time(sim)
+        sent = k.commands
         result = FlattenResult(
             elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
-            cancelled_orders=cancels,
-            exit_orders=exits,
+            cancelled_orders=sent.cancels - before.cancels,
+            # A stop modified into the market exit is an exit too (one request).
+            exit_orders=sent.market_exits
+            - before.market_exits
+            + sent.converted_stops
+            - before.converted_stops,
+            converted_stops=sent.converted_stops - before.converted_stops,
             open_positions_after=len(k.open_positions()),
             working_orders_after=len(k.working_orders()),
             state=self._state,
@@ -1080,8 +846,6 @@ class Runtime:
         before = self._state
         if actor != "drill":  # the flatten drill restores the state it found
             self.paused_by_reconcile = False
-        if self.oco is not None:
-            self.oco.resume()
         self._set_state("ACTIVE")
         await self._audit("resume", actor, {"from": before}, {"state": self._state})
         return self._state
@@ -1095,10 +859,7 @@ class Runtime:
             reasons = ["switching LIVE -> PAPER needs a restart in PAPER mode (flatten first)"]
         else:
             reasons = await self._live_gate(actor)
-            paper = self.kernel is not None or isinstance(self.broker, PaperBroker)
-            if not reasons and not paper:
-                reasons = []
-            elif not reasons:
+            if not reasons and self._mode == "PAPER":
                 reasons = [
                     "LIVE gate passed, but this process runs the paper broker: restart with "
                     "the Kite broker (aitrapp kite login, then the live session)"
@@ -1158,39 +919,7 @@ class Runtime:
     async def flatten(self, *, actor: str, timeout_s: float = 10.0) -> FlattenResult:
         """HALTED first, so no new entry can race the kill switch; then exits first
         (flat), then clean-up (nothing working): each reported with its time."""
-        if self.kernel is not None:
-            return await self._kernel_flatten(actor=actor, timeout_s=timeout_s)
-        t0 = time.perf_counter()
-        oco = self._require(self.oco)
-        self._set_state("HALTED")
-        pump = None
-        if self.paper is not None and not self._feed_is_driving():
-            pump = asyncio.create_task(self._pump_paper(), name="paper-pump")
-        error: str | None = None
-        try:
-            await oco.flatten(timeout_s=timeout_s, tick_s=0.05)
-        except FlattenTimeoutError as exc:
-            error = str(exc)
-        finally:
-            if pump is not None:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
-        elapsed_ms = (time.perf_counter() - t0) * 1000
-        report = oco.last_flatten  # set by the flatten, on time or not
-        after_open = [b for b in oco.brackets() if not b.is_terminal and b.net_qty != 0]
-        result = FlattenResult(
-            elapsed_ms=round(elapsed_ms, 3),
-            cancelled_orders=report.cancels if report else 0,
-            exit_orders=report.exits if report else 0,
-            open_positions_after=len(after_open),
-            working_orders_after=len(oco.working_orders()),
-            state=self._state,
-            converted_stops=report.converted_stops if report else 0,
-            flat_after_ms=_ms(report.flat_after_s) if report else None,
-            clean_after_ms=_ms(report.clean_after_s) if report else None,
-        )
-        return await self._flatten_done(actor, timeout_s, result, error)
+        return await self._kernel_flatten(actor=actor, timeout_s=timeout_s)
 
     async def _flatten_done(
         self, actor: str, timeout_s: float, result: FlattenResult, error: str | None
@@ -1221,12 +950,8 @@ class Runtime:
 
     # ------------------------------------------------------------------ read side
     def book(self) -> BookView:
-        """The book as the read side sees it (kernel or pipeline)."""
-        if self.kernel is not None:
-            return BookView.of_kernel(self.kernel)
-        return BookView.of_pipeline(
-            self._require(self.orchestrator), self._require(self.oco), self._require(self.engine)
-        )
+        """The book as the read side sees it: O(open), from the kernel's counters."""
+        return BookView.of_kernel(self._require(self.kernel))
 
     def state(self) -> dict[str, Any]:
         bv = self.book()
@@ -1291,23 +1016,15 @@ class Runtime:
             out["feed"] = ComponentHealth(False, f"failed: {self._feed_error!r}")
         else:
             out["feed"] = ComponentHealth(True, "finished" if task.done() else "running")
-        watcher = self.watcher
         if self.live is not None:  # Kite is the kernel's external venue
             err = self.live.error
             ok = err is None and self.live.running
             out["order_watcher"] = ComponentHealth(ok, "kernel" if ok else f"failed: {err!r}")
             out["broker"] = ComponentHealth(self.broker is not None, "kite (kernel)")
-        elif self.kernel is not None:  # the paper venue runs inside the kernel
-            out["order_watcher"] = ComponentHealth(True, "kernel")
-            out["broker"] = ComponentHealth(True, "paper venue (kernel)")
-        elif watcher is not None and watcher.error is not None:
-            out["order_watcher"] = ComponentHealth(False, f"failed: {watcher.error!r}")
-        else:
-            out["order_watcher"] = ComponentHealth(watcher is not None, "ok")
-        if self.kernel is None:
-            out["broker"] = ComponentHealth(
-                self.broker is not None, getattr(self.broker, "name", "")
-            )
+        else:  # the paper venue runs inside the kernel
+            started = self.kernel is not None
+            out["order_watcher"] = ComponentHealth(started, "kernel" if started else "not started")
+            out["broker"] = ComponentHealth(started, "paper venue (kernel)")
         rec = self.reconcile
         if rec is not None:
             out["reconcile"] = ComponentHealth(
@@ -1366,18 +1083,10 @@ class Runtime:
             status = "ABORTED"
         if self._feed_error is not None:
             status = "FAILED"
-        oco = self.oco
-        open_brackets = oco is not None and any(not b.is_terminal for b in oco.brackets())
-        if self.kernel is not None:
-            open_brackets = self.kernel.kernel.open_brackets > 0
+        open_brackets = self.kernel is not None and self.kernel.kernel.open_brackets > 0
         if open_brackets and self.options.flatten_on_stop:
             with contextlib.suppress(AitrappError):
                 await self.flatten(actor="shutdown", timeout_s=self.options.flatten_timeout_s)
-        if self.paper is not None and self.watcher is not None:
-            self.paper.expire_open_orders()
-            await self._drain_paper()
-        if self.watcher is not None:
-            await self.watcher.stop()
         if self.live is not None:
             with contextlib.suppress(TimeoutError):
                 await self.live.drain(timeout_s=self.options.flatten_timeout_s)
@@ -1388,7 +1097,7 @@ class Runtime:
                 await self._kernel_clock
         if self._live_broker is not None:
             await self._live_broker.stop()
-        booked = self.orchestrator is not None or self.kernel is not None
+        booked = self.kernel is not None
         if self._session_id is not None and self._writer is not None and booked:
             self._writer.submit(
                 SessionEnd(

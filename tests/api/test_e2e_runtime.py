@@ -104,7 +104,14 @@ def settings(db_url: str, tmp_path: Path) -> AppSettings:
 def options(tmp_path: Path) -> RuntimeOptions:
     universe = load_universe(on=DAY).defaults()
     csv_path = write_day(tmp_path / "day.csv", universe)
-    return RuntimeOptions(feed="replay", day=DAY, replay_paths=(csv_path,), engine=ENGINE)
+    # As `aitrapp serve` runs it: the brackets stay open when the replay ends.
+    return RuntimeOptions(
+        feed="replay",
+        day=DAY,
+        replay_paths=(csv_path,),
+        engine=ENGINE,
+        close_day_at_feed_end=False,
+    )
 
 
 Factory = Callable[[AppSettings], Awaitable[Runtime]]

@@ -28,15 +28,16 @@ from aitrapp.db.pool import create_pool
 from aitrapp.db.writer import SPILL_SUFFIX, DbWriter
 from aitrapp.feeds.base import TickBatch
 from aitrapp.metrics import Metrics
-from aitrapp.pipeline.orchestrator import Counters
 from aitrapp.runtime import Runtime, start_runtime
 from pipeline.helpers import (
     BUSY_ENGINE,
+    KernelLog,
     SteppedFeed,
     metric,
     options,
     settings_for,
     stepped,
+    updates_taken,
 )
 from pipeline.helpers import count as pcount
 from test_db_repo import session_row
@@ -136,13 +137,14 @@ class Hang:
     detected_after: float | None = None
     decisions_at_detection: int = 0
     decisions_while_down: int = 0
+    signals_at_detection: int = 0
+    signals_while_down: int = 0
     detected_at: datetime | None = None  # wall clock, as the bus stamps its events
     thawed_at: datetime | None = None
     health_while_down: dict[str, bool] = field(default_factory=dict)
 
-    def _counters(self) -> Counters:
-        assert self.rt.orchestrator is not None
-        return self.rt.orchestrator.counters
+    def _counters(self) -> dict[str, int]:
+        return self.rt.book().counters
 
     def on_health(self, ok: bool, _reason: str | None) -> None:
         """The writer's verdict, as it happens (its heartbeat runs beside the feed)."""
@@ -150,14 +152,15 @@ class Hang:
             return
         c = self._counters()
         self.detected_after = time.monotonic() - self.t0
-        self.decisions_at_detection = c.decisions
+        self.decisions_at_detection = c["decisions"]
+        self.signals_at_detection = c["signals"]
         self.detected_at = datetime.now(UTC)  # compared with BusEvent.ts (ISO, microseconds)
         self.health_while_down = {k: v.ok for k, v in self.rt.health().items()}
 
     async def step(self, _batch: TickBatch) -> None:
         rt = self.rt
         if self.phase == "before":
-            if not rt.orchestrator or not rt.orchestrator.open_positions():
+            if not rt.book().positions:
                 return
             self.t0 = time.monotonic()
             self.phase = "hung"
@@ -166,10 +169,12 @@ class Hang:
         if self.phase != "hung":
             return
         if time.monotonic() - self.t0 < self.hang_s:
-            await asyncio.sleep(self.hang_s / 3000)  # ~50 min of session time per hang
+            # The feed hands the kernel a minute of session time per batch: ~50 min per hang.
+            await asyncio.sleep(self.hang_s / 50)
             return
         c = self._counters()
-        self.decisions_while_down = c.decisions - self.decisions_at_detection
+        self.decisions_while_down = c["decisions"] - self.decisions_at_detection
+        self.signals_while_down = c["signals"] - self.signals_at_detection
         self.thawed_at = datetime.now(UTC)
         thaw(self.pids)
         self.phase = "after"
@@ -192,6 +197,7 @@ async def test_session_through_a_hung_database(
         settings,
         options(engine=BUSY_ENGINE, start_feed=False, feed_factory=SteppedFeed.factory()),
     )
+    KernelLog.attach(rt)
     hang = Hang(rt, own_pg, chaos.db_hang_s)
     rt.writer.add_health_listener(hang.on_health)
     stepped(rt).between = hang.step
@@ -213,27 +219,30 @@ async def test_session_through_a_hung_database(
     assert hang.detected_after is not None and hang.detected_after < chaos.db_hang_s
     assert hang.health_while_down["database"] is False
     assert hang.health_while_down["writer"] is False
-    # No new entry while it was hung; strategies did decide, and each was refused.
-    assert hang.decisions_while_down >= 1
+    # No new entry while it was hung; strategies did signal, and the kernel's gate
+    # refused each (no decision came of them).
+    assert hang.signals_while_down >= 1
+    assert hang.decisions_while_down == 0
     assert hang.detected_at is not None and hang.thawed_at is not None
     down = tuple(t.isoformat(timespec="microseconds") for t in (hang.detected_at, hang.thawed_at))
-    entries = [e.data["client_order_id"] for e in placed if e.data["role"] == "ENTRY"]
+    entries = [e for e in placed if _is_entry(e)]
     assert entries, "no entry at all: the session did not trade"
-    assert [
-        e.data["client_order_id"]
-        for e in placed
-        if e.data["role"] == "ENTRY" and down[0] <= e.ts <= down[1]
-    ] == []
+    assert [e.data["client_order_id"] for e in entries if down[0] <= e.ts <= down[1]] == []
     assert metric(rt, "trader_risk_blocks_total", reason="DB_UNAVAILABLE") >= (
-        hang.decisions_while_down
+        hang.signals_while_down
     )
     # An alert when it went, another when it came back.
-    codes = [a["code"] for a in rt.orchestrator.alerts]  # type: ignore[union-attr]
+    codes = [a["code"] for a in rt.book().alerts]
     assert "DB_UNAVAILABLE" in codes
     assert codes.index("DB_RECOVERED") > codes.index("DB_UNAVAILABLE")
     assert metric(rt, "trader_oco_alerts_total", severity="CRITICAL", code="DB_UNAVAILABLE") >= 1
     # Every row the session counted landed exactly once.
     await _check_rows_once(rt, tmp_path)
+
+
+def _is_entry(e: BusEvent) -> bool:
+    """An entry placed (the kernel publishes each order command: PLACE, MODIFY, CANCEL)."""
+    return e.data["action"] == "PLACE" and e.data["client_order_id"].endswith(":ENTRY")
 
 
 async def _collect(sub: Subscription, into: list[BusEvent]) -> None:
@@ -249,17 +258,15 @@ async def _check_rows_once(rt: Runtime, data_dir: Path) -> None:
     assert sid is not None
     pool = await asyncpg.create_pool(rt.settings.database_dsn(), min_size=1, max_size=1)
     try:
-        c = rt.orchestrator.counters  # type: ignore[union-attr]
+        c = rt.book().counters
         assert await pool.fetchval("SELECT status FROM sessions WHERE id = $1", sid) == (
             "COMPLETED"
         )
-        assert await pcount(pool, "signals", sid) == c.signals
-        assert await pcount(pool, "decisions", sid) == c.decisions
-        assert await pcount(pool, "risk_events", sid) == c.risk_blocks
-        assert await pcount(pool, "trades", sid) == c.trades
-        watcher = rt.watcher
-        assert watcher is not None
-        assert await pcount(pool, "order_events", sid) == watcher.processed + watcher.duplicates
+        assert await pcount(pool, "signals", sid) == c["signals"]
+        assert await pcount(pool, "decisions", sid) == c["decisions"]
+        assert await pcount(pool, "risk_events", sid) == c["risk_blocks"]
+        assert await pcount(pool, "trades", sid) == c["trades"]
+        assert await pcount(pool, "order_events", sid) == updates_taken(rt)
         mismatched = await pool.fetch(
             "SELECT o.client_order_id FROM orders o LEFT JOIN fills f USING (client_order_id) "
             "WHERE o.session_id = $1 GROUP BY o.client_order_id, o.filled_qty "

@@ -62,7 +62,8 @@ class Outage:
             if not rt.bus.healthy and not self.health_down:
                 self.health_down = {k: c.ok for k, c in rt.health().items()}
                 self.state_down = rt.trading_state
-            await asyncio.sleep(DOWN_S / 2000)  # spread the outage over session time
+            # Spread over session time: the feed hands the kernel a minute per batch.
+            await asyncio.sleep(DOWN_S / 50)
             return
         self.placed_while_down = self._placed() - self.placed_at_kill
         self.proc = await asyncio.to_thread(self.launcher.start, self.port)
@@ -113,14 +114,16 @@ async def test_trading_goes_on_while_redis_is_down(
     assert outage.health_down["database"] is True and outage.health_down["feed"] is True
     assert outage.state_down == "ACTIVE"
     assert outage.placed_while_down >= 1, "no order was placed while Redis was down"
-    assert rt.orchestrator is not None and rt.orchestrator.counters.trades > 0
+    assert rt.book().counters["trades"] > 0
     # Recovered by itself.
     assert outage.health_after["bus"] is True
     assert metric(rt, "trader_bus_up") == 1.0
     assert metric(rt, "trader_bus_publish_failures_total") > 0  # what was lost is counted
     # The orders topic carries the placements (those published while Redis was up).
+    # (Each order command is published; its action says which.)
     placed = metric(rt, "trader_orders_placed_total")
-    assert 0 < len(events) < placed
-    roles = {e.data["role"] for e in events}
+    placements = [e for e in events if e.data["action"] == "PLACE"]
+    assert 0 < len(placements) < placed
+    roles = {e.data["role"] for e in placements}
     assert "ENTRY" in roles and roles <= {"ENTRY", "STOP", "TP", "EXIT"} | roles
-    assert all(e.data["client_order_id"].endswith(":" + e.data["role"]) for e in events)
+    assert all(e.data["client_order_id"].endswith(":" + e.data["role"]) for e in placements)

@@ -14,8 +14,7 @@ from aitrapp._core import Kernel, OcoError
 from aitrapp.config import EngineConfig
 from aitrapp.feeds.base import TickBatch
 from aitrapp.kernel.events import EventBatch, extend, rows
-from aitrapp.pipeline.orchestrator import BracketOptions
-from aitrapp.runtime import _bracket_template
+from aitrapp.kernel.options import BracketOptions, bracket_template
 
 from .gappy import gappy_day, instrument
 
@@ -116,5 +115,5 @@ def test_bad_trailing_settings_are_refused_naming_the_key(
 
 
 def test_the_session_options_reach_the_template() -> None:
-    assert _bracket_template(BracketOptions(trail_atr_mult=1.5))["trail_atr_mult"] == 1.5
-    assert _bracket_template(BracketOptions())["trail_atr_mult"] is None
+    assert bracket_template(BracketOptions(trail_atr_mult=1.5))["trail_atr_mult"] == 1.5
+    assert bracket_template(BracketOptions())["trail_atr_mult"] is None

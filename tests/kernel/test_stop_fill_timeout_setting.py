@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 
 from aitrapp.exceptions import ConfigError
-from aitrapp.pipeline.orchestrator import BracketOptions
-from aitrapp.runtime import Runtime, RuntimeOptions, _bracket_template
+from aitrapp.kernel.options import BracketOptions, bracket_template
+from aitrapp.runtime import Runtime, RuntimeOptions
 from aitrapp.settings import load_settings
 
 
-def test_the_setting_reaches_the_bracket_template(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_setting_reaches_thebracket_template(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AITRAPP_OCO_STOP_FILL_TIMEOUT_S", "12.5")
     rt = Runtime(load_settings(), RuntimeOptions())
     assert rt.options.bracket.stop_fill_timeout_s == 12.5
-    assert _bracket_template(rt.options.bracket)["stop_fill_timeout_s"] == 12.5
+    assert bracket_template(rt.options.bracket)["stop_fill_timeout_s"] == 12.5
 
 
 def test_options_that_chose_a_timeout_keep_it(monkeypatch: pytest.MonkeyPatch) -> None:

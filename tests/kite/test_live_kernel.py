@@ -28,9 +28,9 @@ from aitrapp.config import (
     VwapReversionConfig,
 )
 from aitrapp.kernel.live import LiveKernelDriver
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
 from aitrapp.kite.ticker_codec import Mode
-from aitrapp.pipeline.orchestrator import BracketOptions
 from aitrapp.report import live_gate
 from aitrapp.runtime import Runtime, RuntimeOptions, start_runtime
 
@@ -79,7 +79,6 @@ async def _live(
         feed_factory=factory,
         engine=CROSS,
         bracket=BracketOptions(entry_type="MARKET"),
-        kernel=True,
         **kw,
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)

@@ -21,9 +21,9 @@ import pytest
 
 from aitrapp.calendar import ist_ns
 from aitrapp.kernel.live import LiveKernelDriver
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
 from aitrapp.kite.ticker_codec import Mode
-from aitrapp.pipeline.orchestrator import BracketOptions
 from aitrapp.report import live_gate
 from aitrapp.runtime import Runtime, RuntimeOptions, start_runtime
 
@@ -81,7 +81,6 @@ async def _session(
         feed_factory=factory,
         engine=CROSS,
         bracket=bracket,
-        kernel=True,
         live_clock=clock,
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)

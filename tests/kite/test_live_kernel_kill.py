@@ -36,7 +36,7 @@ import asyncio, sys
 from datetime import UTC, datetime
 from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
 from aitrapp.kite.ticker_codec import Mode
-from aitrapp.pipeline.orchestrator import BracketOptions
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.report import live_gate
 from aitrapp.runtime import RuntimeOptions, start_runtime
 from tests.kite.test_live_kernel import CROSS
@@ -53,7 +53,7 @@ async def main(db_url, data):
                                 duration_s=600, clock=clock, backoff_initial=0.02)
     options = RuntimeOptions(feed="kite", mode="LIVE", day=DAY, symbols=("RELIANCE",),
                              feed_factory=factory, engine=CROSS,
-                             bracket=BracketOptions(entry_type="MARKET"), kernel=True)
+                             bracket=BracketOptions(entry_type="MARKET"))
     rt = await start_runtime(settings(db_url, data), options)
     print("READY", flush=True)
     await asyncio.Event().wait()

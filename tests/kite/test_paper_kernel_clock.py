@@ -26,9 +26,9 @@ from aitrapp.config import (
     TrendPullbackConfig,
     VwapReversionConfig,
 )
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
 from aitrapp.kite.ticker_codec import Mode
-from aitrapp.pipeline.orchestrator import BracketOptions
 from aitrapp.runtime import RuntimeOptions, start_runtime
 
 from .conftest import eventually
@@ -72,7 +72,6 @@ async def test_paper_on_the_live_feed_squares_off_at_its_time_on_a_silent_feed(
         feed_factory=factory,
         engine=FAR,
         bracket=BracketOptions(entry_type="MARKET"),
-        kernel=True,
         live_clock=clock,
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)

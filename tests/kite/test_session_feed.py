@@ -88,9 +88,8 @@ def full(token: int, ltp: float, ts: int, volume: int) -> TickPacket:
                       open=ltp, high=ltp, low=ltp, close=ltp, exchange_timestamp=ts)  # fmt: skip
 
 
-@pytest.mark.parametrize("kernel", [False, True], ids=["pipeline", "kernel"])
 async def test_paper_session_on_the_kite_feed(
-    fake: FakeKite, kite_env: Path, db_url: str, tmp_path: Path, kernel: bool
+    fake: FakeKite, kite_env: Path, db_url: str, tmp_path: Path
 ) -> None:
     clock = FakeClock(datetime.now(UTC))
     access = kite_access_from_env(now=clock())
@@ -98,11 +97,11 @@ async def test_paper_session_on_the_kite_feed(
         access, mode=Mode.FULL, duration_s=600, clock=clock, backoff_initial=0.02
     )
     options = RuntimeOptions(
-        feed="kite", day=DAY, symbols=("RELIANCE", "SBIN"), feed_factory=factory, kernel=kernel
+        feed="kite", day=DAY, symbols=("RELIANCE", "SBIN"), feed_factory=factory
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)
     try:
-        assert (rt.kernel is not None) is kernel
+        assert rt.kernel is not None and rt.live is None  # the paper venue, in the kernel
         assert isinstance(rt.feed, ClosingFeed) and rt.feed.kind == "kite"
         await eventually(
             lambda: (
@@ -122,8 +121,7 @@ async def test_paper_session_on_the_kite_feed(
         assert state["last_tick_at"] == datetime.fromtimestamp(T10 + 2, UTC).isoformat()
         assert state["session"]["feed"]["kind"] == "kite"
         assert not state["session"]["feed_done"]
-        engine = rt.kernel.kernel if rt.kernel is not None else rt.engine
-        assert engine is not None
+        engine = rt.kernel.kernel
         assert engine.last_price(RELIANCE) == 1450.5 and engine.last_price(SBIN) == 980.25
 
         # The session's end time passes: the feed stops by itself and the session
@@ -255,14 +253,12 @@ async def test_live_is_refused_without_passing_burn_ins(
     assert fake.placed() == [] and not fake.ws_clients  # Kite never saw an order or a feed
 
 
-@pytest.mark.parametrize("kernel", [False, True], ids=["pipeline", "kernel"])
 async def test_live_session_trades_through_the_kite_broker(
     fake: FakeKite,
     kite_env: Path,
     db_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    kernel: bool,
 ) -> None:
     gate_calls: list[str] = []
 
@@ -280,14 +276,13 @@ async def test_live_session_trades_through_the_kite_broker(
         day=DAY,
         symbols=("RELIANCE",),
         feed_factory=factory,
-        kernel=kernel,
     )
     rt = await start_runtime(settings(db_url, tmp_path), options)
     try:
         assert gate_calls == ["runtime:start"]
-        assert rt.mode == "LIVE" and isinstance(rt.broker, KiteBroker) and rt.paper is None
+        assert rt.mode == "LIVE" and isinstance(rt.broker, KiteBroker)
         assert rt.journal is not None and rt.journal.inner is rt.broker
-        assert (rt.live is not None) is kernel and (rt.live is rt.kernel or not kernel)
+        assert rt.live is not None and rt.live is rt.kernel
         await eventually(lambda: isinstance(rt.broker, KiteBroker) and rt.broker.stream_connected)
         await eventually(lambda: any(c.modes for c in fake.ws_clients))
         await fake.broadcast_ticks([full(RELIANCE, 1450.0, T10, 1000)])

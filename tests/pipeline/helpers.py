@@ -17,7 +17,6 @@ from uuid import UUID
 import asyncpg
 
 from aitrapp import Instrument, broker_tag, plan_client_id
-from aitrapp.brokers.base import OrderUpdate
 from aitrapp.config import EmaCrossConfig, EngineConfig, RiskConfig, StrategiesConfig
 from aitrapp.db.pool import Pool
 from aitrapp.feeds.base import FeedKind, TickBatch
@@ -178,15 +177,10 @@ def metric(rt: Runtime, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-# The two ways a PAPER session runs: the Python pipeline and the trading kernel.
-PATHS = (False, True)
-PATH_IDS = ("pipeline", "kernel")
-
-
 @dataclass(frozen=True, slots=True)
 class VenueOrder:
-    """One order as the paper venue holds it (the paper broker's book, or the
-    kernel's venue as its order commands and updates report it)."""
+    """One order as the kernel's paper venue holds it (as its order commands and
+    updates report it)."""
 
     client_order_id: str
     order_id: str
@@ -195,20 +189,13 @@ class VenueOrder:
     filled_qty: int
     tag: str | None
 
-    @staticmethod
-    def of_update(u: OrderUpdate) -> VenueOrder:
-        return VenueOrder(
-            u.client_order_id or "", u.order_id, u.quantity, u.status.value, u.filled_quantity,
-            u.tag,
-        )  # fmt: skip
-
 
 class KernelLog:
     """Every event batch a session's kernel reported, in order: a spy on its driver,
     attached before the first tick (``run_session(..., before_feed=KernelLog.attach)``).
 
-    What the pipeline's tests read from the paper broker and the order watcher is
-    read here from the kernel's own output, independently of the rows it became."""
+    The venue's order book and the updates taken are read here from the kernel's
+    own output, independently of the rows it became."""
 
     def __init__(self, driver: KernelDriver) -> None:
         self.events: EventBatch = {}
@@ -266,19 +253,13 @@ _KERNEL_LOGS: weakref.WeakKeyDictionary[Runtime, KernelLog] = weakref.WeakKeyDic
 
 
 async def venue_orders(rt: Runtime) -> list[VenueOrder]:
-    """The paper venue's order book of a session, on either path."""
-    if rt.kernel is not None:
-        return KernelLog.of(rt).venue_orders()
-    assert rt.paper is not None
-    return [VenueOrder.of_update(u) for u in await rt.paper.orders()]
+    """The paper venue's order book of a session."""
+    return KernelLog.of(rt).venue_orders()
 
 
 def updates_taken(rt: Runtime) -> int:
     """Order updates the session took from its venue (repeats included)."""
-    if rt.kernel is not None:
-        return len(KernelLog.of(rt).rows("updates"))
-    assert rt.watcher is not None
-    return rt.watcher.processed + rt.watcher.duplicates
+    return len(KernelLog.of(rt).rows("updates"))
 
 
 BatchHook = Callable[[TickBatch], Awaitable[None]]

@@ -2,16 +2,13 @@
 
 A real embedded PostgreSQL of the test's own is stopped while a bracket is
 open and started again (same port, same data) later in the day. While it is
-down: new decisions are refused with a DB_UNAVAILABLE risk event, the open
-brackets keep being managed (children fill, siblings are cancelled, exits
-are placed at the paper broker), the writer reports unhealthy and holds its
-rows. After the session every signal, decision, risk event, order, order
-event, fill and trade the runtime counted is in the database exactly once.
-
-The outage runs on both paths of a PAPER session: the Python pipeline and the
-trading kernel (whose brackets and paper venue are read from its event
-batches). The kernel refuses at its risk gate, before a decision: what the
-pipeline records as a refused decision, the kernel records as a refused signal.
+down: new entries are refused at the kernel's risk gate with a DB_UNAVAILABLE
+risk event (a refused signal, no decision), the open brackets keep being
+managed (children fill, siblings are cancelled, exits are placed at the paper
+venue), the writer reports unhealthy and holds its rows. After the session
+every signal, decision, risk event, order, order event, fill and trade the
+runtime counted is in the database exactly once. The kernel's brackets and
+paper venue are read from its event batches.
 """
 
 from __future__ import annotations
@@ -38,8 +35,6 @@ from aitrapp.runtime import Runtime, start_runtime
 
 from .helpers import (
     BUSY_ENGINE,
-    PATH_IDS,
-    PATHS,
     TEST_DAY,
     KernelLog,
     SteppedFeed,
@@ -146,23 +141,16 @@ class Outage:
 
 def bracket_states(rt: Runtime) -> dict[str, str]:
     """Every bracket of the session so far, at its current state."""
-    if rt.kernel is not None:
-        return KernelLog.of(rt).states()
-    assert rt.oco is not None
-    return {b.bracket_id: b.state for b in rt.oco.brackets()}
+    return KernelLog.of(rt).states()
 
 
 def entry_filled(rt: Runtime, plan_id: str) -> bool:
-    if rt.kernel is not None:
-        fills = KernelLog.of(rt).rows("fills")
-        return any(f["plan_id"] == plan_id and f["role"] == "ENTRY" for f in fills)
-    assert rt.oco is not None
-    return rt.oco.bracket(plan_id).entry_filled > 0
+    fills = KernelLog.of(rt).rows("fills")
+    return any(f["plan_id"] == plan_id and f["role"] == "ENTRY" for f in fills)
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_database_outage_mid_session_loses_nothing(
-    own_pg: EmbeddedPostgres, tmp_path: Path, kernel: bool
+    own_pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
     settings = settings_for(own_pg.url(), tmp_path)
     rt = await start_runtime(
@@ -171,11 +159,9 @@ async def test_database_outage_mid_session_loses_nothing(
             engine=BUSY_ENGINE,
             start_feed=False,
             feed_factory=SteppedFeed.factory(),
-            kernel=kernel,
         ),
     )
-    if kernel:
-        KernelLog.attach(rt)
+    KernelLog.attach(rt)
     outage = Outage(rt, own_pg)
     stepped(rt).between = outage.step
     try:
@@ -191,13 +177,10 @@ async def test_database_outage_mid_session_loses_nothing(
 
 
 async def _check_during(rt: Runtime, o: Outage) -> None:
-    # No new entry while the journal was unreachable, and a risk event said why each time.
-    if rt.kernel is None:
-        assert o.decisions_while_down >= 2
-        assert o.refused_while_down == o.decisions_while_down
-    else:  # the kernel's gate refuses the signal: no decision while down
-        assert o.decisions_while_down == 0
-        assert o.refused_while_down >= 2
+    # No new entry while the database was unreachable, and a risk event said why each
+    # time: the kernel's gate refuses the signal, so no decision while down.
+    assert o.decisions_while_down == 0
+    assert o.refused_while_down >= 2
     assert not [c for c in o.placed_while_down if c.endswith(":ENTRY")], o.placed_while_down
     # Every bracket live at the stop was managed to its end without the database...
     assert o.closed_while_down == o.live_at_stop
@@ -233,31 +216,16 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
     assert reasons[DB_UNAVAILABLE] == metric(rt, "trader_risk_blocks_total", reason=DB_UNAVAILABLE)
     assert reasons[DB_UNAVAILABLE] >= o.refused_while_down
 
-    if rt.kernel is None:
-        # A refused decision is recorded, and nothing was ordered for it.
-        refused = [
-            r["details"]["plan_id"]
-            for r in await pool.fetch(
-                "SELECT details FROM risk_events WHERE session_id = $1 AND reason = $2",
-                sid,
-                DB_UNAVAILABLE,
-            )
-        ]
-        for pid in refused:
-            q = "SELECT count(*) FROM decisions WHERE plan_id = $1"
-            assert await pool.fetchval(q, pid) == 1
-            assert await pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) == 0
-    else:
-        # A refused signal is recorded with its risk event, and no decision came of it.
-        refused_signals = await pool.fetch(
-            "SELECT s.id, (SELECT count(*) FROM decisions d WHERE d.signal_id = s.id) AS decided "
-            "FROM risk_events r JOIN signals s ON s.id = r.signal_id "
-            "WHERE r.session_id = $1 AND r.reason = $2",
-            sid,
-            DB_UNAVAILABLE,
-        )
-        assert len(refused_signals) == reasons[DB_UNAVAILABLE]
-        assert all(r["decided"] == 0 for r in refused_signals)
+    # A refused signal is recorded with its risk event, and no decision came of it.
+    refused_signals = await pool.fetch(
+        "SELECT s.id, (SELECT count(*) FROM decisions d WHERE d.signal_id = s.id) AS decided "
+        "FROM risk_events r JOIN signals s ON s.id = r.signal_id "
+        "WHERE r.session_id = $1 AND r.reason = $2",
+        sid,
+        DB_UNAVAILABLE,
+    )
+    assert len(refused_signals) == reasons[DB_UNAVAILABLE]
+    assert all(r["decided"] == 0 for r in refused_signals)
 
     # Every order the paper venue has is in the database once, as the venue last saw it.
     broker = await venue_orders(rt)
@@ -277,7 +245,7 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
             u.filled_qty,
         ), u.client_order_id
 
-    # Every update the watcher (or the kernel's shell) took is an order event; fills add
+    # Every update the kernel's shell took is an order event; fills add
     # up per order.
     assert await count(pool, "order_events", sid) == updates_taken(rt)
     mismatched = await pool.fetch(
@@ -290,21 +258,18 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
 
     # Brackets: every step persisted in order; those managed through the outage closed
     # with their trade and position, and the sibling of the filled child cancelled.
-    walks = KernelLog.of(rt).walks() if rt.kernel is not None else {}
+    walks = KernelLog.of(rt).walks()
     for pid, state in bracket_states(rt).items():
         walk = await pool.fetch(
             "SELECT seq, from_state, event, to_state FROM bracket_transitions "
             "WHERE plan_id = $1 ORDER BY seq",
             pid,
         )
-        if rt.kernel is None:
-            assert [r["seq"] for r in walk] == list(range(len(walk))), pid
-        else:
-            # Numbered without a gap (where from: test_lifecycle's numbering test), and
-            # every step the kernel took is stored, in order.
-            first = walk[0]["seq"]
-            assert [r["seq"] for r in walk] == list(range(first, first + len(walk))), pid
-            assert [(r["from_state"], r["event"], r["to_state"]) for r in walk] == walks[pid]
+        # Numbered without a gap (where from: test_lifecycle's numbering test), and
+        # every step the kernel took is stored, in order.
+        first = walk[0]["seq"]
+        assert [r["seq"] for r in walk] == list(range(first, first + len(walk))), pid
+        assert [(r["from_state"], r["event"], r["to_state"]) for r in walk] == walks[pid]
         assert walk[-1]["to_state"] == state, pid
     for pid in o.closed_while_down:
         trade = await pool.fetchrow("SELECT * FROM trades WHERE plan_id = $1", pid)

@@ -19,7 +19,7 @@ import pytest
 from aitrapp.config import EngineConfig
 
 from .conftest import MakeDb
-from .helpers import PATH_IDS, PATHS, SEED, options, run_session, settings_for
+from .helpers import SEED, options, run_session, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +27,13 @@ IST = ZoneInfo("Asia/Kolkata")
 DAY = date(2026, 3, 9)
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
-async def test_the_default_day_trades_across_the_session(
-    make_db: MakeDb, tmp_path: Path, kernel: bool
-) -> None:
+async def test_the_default_day_trades_across_the_session(make_db: MakeDb, tmp_path: Path) -> None:
     url = await make_db()
     cfg = EngineConfig()
-    opts = options(day=DAY, symbols=(), seed=SEED, kernel=kernel)
+    opts = options(day=DAY, symbols=(), seed=SEED)
     rt = await run_session(settings_for(url, tmp_path), opts)
     try:
-        assert (rt.kernel is not None) == kernel
+        assert rt.kernel is not None
         rows = await rt.pool.fetch("SELECT ts, strategy FROM decisions ORDER BY ts")
         signals = await rt.pool.fetchval("SELECT count(*) FROM signals")
         halted = await rt.pool.fetchval(

@@ -1,14 +1,10 @@
 """A restarted runtime's engine resumes the day an earlier session traded.
 
-The earlier session is written through the repo (as the orchestrator and the
+The earlier session is written through the repo (as a session's shell and the
 journal write it): two closed trades (one a loss) and one open position. A
-new runtime on the same database and day must show that book in its engine
-and block as the first process would have.
-
-A PAPER session on the trading kernel cannot resume a day yet (its bindings take
-no earlier book): asked to, it refuses at start with an error naming
-``restore_day`` (strict xfails below); by default it starts a fresh account as
-the pipeline does on a simulated feed.
+new runtime on the same database and day must show that book in its kernel's
+engine and block as the first process would have. By default a simulated
+feed starts a fresh account instead.
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from uuid import UUID
 import pytest
 
 from aitrapp import Instrument, broker_tag, order_client_id
-from aitrapp._core import Engine, RiskBlock
+from aitrapp._core import Decision, Engine
 from aitrapp.calendar import IST, ist_ns
 from aitrapp.config import EngineConfig
 from aitrapp.db import repo
@@ -41,7 +37,7 @@ from aitrapp.runtime import Runtime, start_runtime
 from aitrapp.universe import load_universe
 
 from .conftest import MakeDb
-from .helpers import PATH_IDS, PATHS, SEC, TEST_DAY, options, plan_id, settings_for
+from .helpers import SEC, TEST_DAY, options, plan_id, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -198,18 +194,10 @@ async def earlier_session(url: str) -> str:
 
 
 @pytest.fixture
-def kernel() -> bool:
-    """The path of the session (tests parametrised over ``kernel`` run both)."""
-    return False
-
-
-@pytest.fixture
-async def runtime(
-    make_db: MakeDb, tmp_path: Path, kernel: bool
-) -> AsyncIterator[tuple[Runtime, str]]:
+async def runtime(make_db: MakeDb, tmp_path: Path) -> AsyncIterator[tuple[Runtime, str]]:
     url = await make_db()
     open_plan = await earlier_session(url)
-    opts = options(engine=EMA_ONLY, start_feed=False, restore_day=True, kernel=kernel)
+    opts = options(engine=EMA_ONLY, start_feed=False, restore_day=True)
     rt = await start_runtime(settings_for(url, tmp_path), opts)
     try:
         yield rt, open_plan
@@ -218,41 +206,33 @@ async def runtime(
 
 
 def cross(rt: Runtime, symbol: str, start: datetime) -> list[str]:
-    """Feeds the session's engine (the kernel's, on the kernel) a path that crosses
-    up on ``symbol``; block reasons or DECISION."""
+    """Feeds the session's kernel a path that crosses up on ``symbol``; block
+    reasons or DECISION."""
     inst = by_symbol()[symbol]
     t0 = ist_ns(TEST_DAY, start.astimezone(IST).time().replace(tzinfo=None))
     base = {"RELIANCE": 1450.0, "SBIN": 800.0, "INFY": 1500.0}[symbol]
     kinds: list[str] = []
     for i, f in enumerate(PATH):
         ts, px = t0 + i * SEC, base * f
-        if rt.kernel is not None:
-            ev = rt.kernel.kernel.on_tick(inst.instrument_token, ts, px, 1, i + 1) or {}
-            kinds += ev.get("blocks", {}).get("reason", [])
-            kinds += ["DECISION"] * len(ev.get("decisions", {}).get("plan_id", []))
-            continue
-        assert rt.engine is not None
-        for out in rt.engine.on_tick(inst.instrument_token, ts, px, 1, i + 1):
-            kinds.append(out.reason if isinstance(out, RiskBlock) else "DECISION")
+        assert rt.kernel is not None
+        ev = rt.kernel.kernel.on_tick(inst.instrument_token, ts, px, 1, i + 1) or {}
+        kinds += ev.get("blocks", {}).get("reason", [])
+        kinds += ["DECISION"] * len(ev.get("decisions", {}).get("plan_id", []))
     return kinds
 
 
 def allow_entries(rt: Runtime) -> None:
     """As an operator would (the session started PAUSED on the position)."""
-    if rt.kernel is not None:
-        rt.kernel.kernel.set_trading_state("ACTIVE")
-    else:
-        assert rt.engine is not None
-        rt.engine.set_trading_state("ACTIVE")
+    assert rt.kernel is not None
+    rt.kernel.kernel.set_trading_state("ACTIVE")
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_a_new_runtime_resumes_the_earlier_sessions_book(
     runtime: tuple[Runtime, str],
 ) -> None:
     rt, open_plan = runtime
-    # The fresh paper broker (or the kernel's fresh venue) does not hold the
-    # position: trading starts PAUSED, the database's open position still stands.
+    # The kernel's fresh paper venue does not hold the position: trading starts
+    # PAUSED, the database's open position still stands.
     assert rt.trading_state == "PAUSED"
     p = rt.book().portfolio
     assert p.ist_day == ist_day_number(TEST_DAY)
@@ -280,26 +260,41 @@ async def test_a_new_runtime_resumes_the_earlier_sessions_book(
     assert cross(rt, "INFY", at(10, 7)) == ["COOLDOWN"]
     assert cross(rt, "SBIN", at(10, 7)) == ["DECISION"]
     assert rt.book().portfolio.trades_today == 4
-    if rt.kernel is not None:
-        return  # the kernel's engine hears of closes from its own brackets only
 
-    # Its close is accepted like a live one and counts toward today.
-    assert rt.engine is not None
-    rt.engine.on_bracket_closed(open_plan, -55.0, ist_ns(TEST_DAY, time(10, 8)))
-    p = rt.engine.portfolio()
+
+async def test_a_restored_plans_close_counts_toward_today(make_db: MakeDb) -> None:
+    """The restored open plan's close (the live kernel's adopted bracket closing, in
+    its engine) is accepted like a live one and counts toward today."""
+    url = await make_db()
+    open_plan = await earlier_session(url)
+    conn = await create_pool(url, min_size=1, max_size=1)
+    try:
+        e = Engine(EMA_ONLY.to_core_json(), list(by_symbol().values()))
+        await restore_engine(e, conn, TEST_DAY)
+    finally:
+        await conn.close()
+    e.set_trading_state("ACTIVE")
+    inst = by_symbol()["SBIN"]
+    t0 = ist_ns(TEST_DAY, time(10, 7))
+    decided = [
+        d
+        for i, f in enumerate(PATH)
+        for d in e.on_tick(inst.instrument_token, t0 + i * SEC, 800.0 * f, 1, i + 1)
+        if isinstance(d, Decision)
+    ]
+    assert decided, "SBIN must trade after the restore"
+    e.on_bracket_closed(open_plan, -55.0, ist_ns(TEST_DAY, time(10, 8)))
+    p = e.portfolio()
     assert p.daily_realized_pnl == pytest.approx(-555.0)
-    assert [x.instrument_token for x in p.open_brackets] == [by_symbol()["SBIN"].instrument_token]
+    assert [x.instrument_token for x in p.open_brackets] == [inst.instrument_token]
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_positions_closed_by_the_reconciliation_are_not_restored(
-    make_db: MakeDb, tmp_path: Path, kernel: bool
+    make_db: MakeDb, tmp_path: Path
 ) -> None:
     url = await make_db()
     await earlier_session(url)
-    opts = options(
-        engine=EMA_ONLY, start_feed=False, restore_day=True, accept_reconcile=True, kernel=kernel
-    )
+    opts = options(engine=EMA_ONLY, start_feed=False, restore_day=True, accept_reconcile=True)
     rt = await start_runtime(settings_for(url, tmp_path), opts)
     try:
         p = rt.book().portfolio
@@ -342,48 +337,45 @@ async def test_other_days_modes_and_unusable_positions(make_db: MakeDb, tmp_path
         await conn.close()
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 async def test_a_simulated_session_does_not_inherit_another_runs_day(
-    make_db: MakeDb, tmp_path: Path, kernel: bool
+    make_db: MakeDb, tmp_path: Path
 ) -> None:
     """By default only the live feed resumes the day: a synthetic run is its own account."""
     url = await make_db()
     await earlier_session(url)
     rt = await start_runtime(
-        settings_for(url, tmp_path), options(engine=EMA_ONLY, start_feed=False, kernel=kernel)
+        settings_for(url, tmp_path), options(engine=EMA_ONLY, start_feed=False)
     )
     try:
-        assert (rt.kernel is not None) == kernel
+        assert rt.kernel is not None
         assert rt.restored is None and rt.state()["restored"] is None
-        p = rt.book().portfolio  # the engine's, or the kernel's own
+        p = rt.book().portfolio  # the kernel's own
         assert (p.open_positions, p.trades_today, p.daily_realized_pnl) == (0, 0, 0.0)
     finally:
         await rt.stop()
 
 
-@pytest.mark.parametrize("kernel", PATHS, ids=PATH_IDS)
 @pytest.mark.parametrize("accept", [False, True], ids=["held", "accepted"])
 async def test_a_fresh_paper_account_pauses_on_the_open_position_until_accepted(
-    make_db: MakeDb, tmp_path: Path, kernel: bool, accept: bool
+    make_db: MakeDb, tmp_path: Path, accept: bool
 ) -> None:
-    """The start-up reconciliation of a session's fresh paper account (the pipeline's
-    paper broker, the kernel's venue) against the earlier process's open position:
+    """The start-up reconciliation of a session's fresh paper account (the kernel's
+    venue) against the earlier process's open position:
     held, trading starts PAUSED and the row stands; accepted, the position is closed
     and trading starts ACTIVE."""
     url = await make_db()
     open_plan = await earlier_session(url)
-    opts = options(engine=EMA_ONLY, start_feed=False, kernel=kernel, accept_reconcile=accept)
+    opts = options(engine=EMA_ONLY, start_feed=False, accept_reconcile=accept)
     rt = await start_runtime(settings_for(url, tmp_path), opts)
     try:
-        assert (rt.kernel is not None) == kernel
+        assert rt.kernel is not None
         assert rt.reconcile is not None and not rt.reconcile.in_agreement
         assert rt.trading_state == ("ACTIVE" if accept else "PAUSED")
         assert rt.paused_by_reconcile is not accept
         position = await repo.get_open_position(rt.pool, open_plan)
         assert (position is None) is accept
-        if kernel:  # what the kernel's gate is told
-            assert rt.kernel is not None
-            assert rt.kernel.kernel.trading_state == rt.trading_state
+        # What the kernel's gate is told.
+        assert rt.kernel.kernel.trading_state == rt.trading_state
     finally:
         await rt.stop()
 

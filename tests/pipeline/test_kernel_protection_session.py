@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 async def rt(module_db: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Runtime]:
     runtime = await run_session(
         settings_for(module_db, tmp_path_factory.mktemp("kernel-protection")),
-        options(engine=BUSY_ENGINE, kernel=True),
+        options(engine=BUSY_ENGINE),
     )
     try:
         assert runtime.kernel is not None

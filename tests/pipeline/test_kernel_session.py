@@ -23,9 +23,7 @@ from .helpers import BUSY_ENGINE, count, fresh_database, options, run_session, s
 
 
 async def _session(db_url: str, data_dir: Path) -> Runtime:
-    return await run_session(
-        settings_for(db_url, data_dir), options(engine=BUSY_ENGINE, kernel=True)
-    )
+    return await run_session(settings_for(db_url, data_dir), options(engine=BUSY_ENGINE))
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aitrapp.config import EmaCrossConfig, EngineConfig, RiskConfig, StrategiesConfig
-from aitrapp.pipeline.orchestrator import BracketOptions
+from aitrapp.kernel.options import BracketOptions
 
 from .conftest import MakeDb
 from .helpers import count, options, run_session, settings_for
@@ -26,7 +26,7 @@ async def test_a_kernel_session_with_trailing_stops_trails(make_db: MakeDb, tmp_
     bracket = BracketOptions(entry_type="MARKET", trail_atr_mult=0.3)
     rt = await run_session(
         settings_for(await make_db(), tmp_path),
-        options(engine=WIDE, kernel=True, bracket=bracket),
+        options(engine=WIDE, bracket=bracket),
     )
     try:
         pool, sid = rt.pool, rt.session_id

@@ -1,12 +1,10 @@
 """A whole paper session, persisted and chained in PostgreSQL.
 
-One synthetic day runs through the real runtime, on each path of a PAPER
-session: the Python pipeline (engine, risk gate, OCO manager, write-ahead
-journal, paper broker, order watcher, writer) and the trading kernel (engine,
+One synthetic day runs through the real runtime on the trading kernel (engine,
 brackets and paper venue in one Rust loop, its event batches persisted by the
 shell). Every test below then reads what PostgreSQL holds and checks it
-against the venue's own order book (the paper broker's, or the kernel's as
-its event batches report it), the fills and the runtime's counters.
+against the venue's own order book (as the kernel's event batches report it),
+the fills and the runtime's counters.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from aitrapp.db.pool import Pool
 from aitrapp.runtime import Runtime
 
 from .helpers import (
-    PATH_IDS,
-    PATHS,
     SYMBOLS,
     KernelLog,
     VenueOrder,
@@ -66,25 +62,21 @@ class Recorded:
 
     @property
     def counters(self) -> dict[str, Any]:
-        """The session's counters as /state reads them (orchestrator or kernel)."""
+        """The session's counters as /state reads them."""
         return self.rt.book().counters
 
 
-@pytest_asyncio.fixture(scope="module", params=PATHS, ids=PATH_IDS)
+@pytest_asyncio.fixture(scope="module")
 async def recorded(
-    request: pytest.FixtureRequest,
     pg_url: str,
     pg_template: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Recorded]:
-    kernel: bool = request.param
-    async with fresh_database(pg_url, pg_template) as url:  # one per path: same ids
+    async with fresh_database(pg_url, pg_template) as url:
         settings = settings_for(url, tmp_path_factory.mktemp("lifecycle"))
-        rt = await run_session(
-            settings, options(kernel=kernel), before_feed=KernelLog.attach if kernel else None
-        )
+        rt = await run_session(settings, options(), before_feed=KernelLog.attach)
         try:
-            assert (rt.kernel is not None) == kernel
+            assert rt.kernel is not None
             yield Recorded(rt, await venue_orders(rt))
         finally:
             await rt.close()
@@ -203,7 +195,7 @@ async def test_every_order_has_its_events_and_the_last_one_is_its_status(
         final = max(events, key=lambda e: (e.filled_qty, e.status in repo.TERMINAL_STATUSES))
         assert final.status == o["status"]
         assert final.filled_qty == o["filled_qty"]
-    # One event row per update the watcher (or the kernel's shell) took, duplicates
+    # One event row per update the kernel's shell took, duplicates
     # included (history is evidence).
     assert await count(pool, "order_events", recorded.sid) == updates_taken(recorded.rt)
 
@@ -273,13 +265,6 @@ async def test_positions_are_opened_and_closed_with_their_trades(recorded: Recor
         assert p.exit_price == t.exit_price
         assert p.side == t.side
     assert await repo.list_positions(pool, session_id=recorded.sid, status="OPEN") == []
-
-
-def kernel_gap(request: pytest.FixtureRequest, recorded: Recorded, reason: str) -> None:
-    """A promise the kernel's session does not keep yet: expected to fail on it (strict,
-    so the mark must go once the gap is closed); the pipeline's run still checks it."""
-    if recorded.rt.kernel is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 async def _walks(recorded: Recorded) -> dict[str, list[dict[str, Any]]]:

@@ -20,8 +20,6 @@ from aitrapp.db.pool import Pool
 
 from .helpers import (
     BUSY_ENGINE,
-    PATH_IDS,
-    PATHS,
     SEED,
     fresh_database,
     options,
@@ -69,10 +67,8 @@ async def _record(pool: Pool) -> dict[str, list[tuple[Any, ...]]]:
 Recording = dict[str, list[tuple[Any, ...]]]
 
 
-async def _replay(url: str, data_dir: Path, seed: int, kernel: bool) -> Recording:
-    rt = await run_session(
-        settings_for(url, data_dir), options(seed=seed, engine=BUSY_ENGINE, kernel=kernel)
-    )
+async def _replay(url: str, data_dir: Path, seed: int) -> Recording:
+    rt = await run_session(settings_for(url, data_dir), options(seed=seed, engine=BUSY_ENGINE))
     try:
         recorded = await _record(rt.pool)
         summary = rt.summary()
@@ -85,9 +81,8 @@ async def _replay(url: str, data_dir: Path, seed: int, kernel: bool) -> Recordin
         await rt.close()
 
 
-@pytest_asyncio.fixture(scope="module", params=PATHS, ids=PATH_IDS)
+@pytest_asyncio.fixture(scope="module")
 async def replays(
-    request: pytest.FixtureRequest,
     pg_url: str,
     pg_template: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -96,7 +91,7 @@ async def replays(
     out = {}
     for name, seed in (("first", SEED), ("second", SEED), ("other", SEED + 1)):
         async with fresh_database(pg_url, pg_template) as url:
-            out[name] = await _replay(url, tmp_path_factory.mktemp(name), seed, request.param)
+            out[name] = await _replay(url, tmp_path_factory.mktemp(name), seed)
     return out
 
 

@@ -4,7 +4,7 @@ here and labelled so) on which the engine opens one bracket per instrument.
 Per instrument: flat, one dip (sets the EMA sign), a rise (the BUY cross), then
 flat so the entry LIMIT at the ask fills. Stops and targets are 2000 ticks
 away, so nothing exits by itself: the brackets stay open until a flatten.
-Instruments are 3 s apart so the order rate stays under the paper broker's
+Instruments are 3 s apart so the order rate stays under the paper venue's
 10 orders per second.
 """
 
@@ -77,7 +77,14 @@ def paper_options(workdir: Path, symbols: Sequence[str] = (), **overrides: Any) 
     universe = load_universe(on=DAY)
     chosen = universe.select(symbols) if symbols else universe.defaults()
     csv_path = write_day(workdir / "synthetic-day.csv", chosen)
+    # A console session: when the replay ends, the brackets stay open (at their last
+    # price) for the console to show and flatten, as `aitrapp serve` holds them.
     options = RuntimeOptions(
-        feed="replay", day=DAY, replay_paths=(csv_path,), engine=ENGINE, symbols=tuple(symbols)
+        feed="replay",
+        day=DAY,
+        replay_paths=(csv_path,),
+        engine=ENGINE,
+        symbols=tuple(symbols),
+        close_day_at_feed_end=False,
     )
     return replace(options, **overrides)

@@ -15,7 +15,7 @@ from .paper_session import paper_options
 
 async def test_state_of_a_kernel_session_with_open_positions(tmp_path: Path, pg_url: str) -> None:
     settings = load_settings(database_url=pg_url, data_dir=tmp_path, logs_dir=tmp_path / "logs")
-    opts = paper_options(tmp_path, symbols=("RELIANCE", "SBIN", "INFY"), kernel=True)
+    opts = paper_options(tmp_path, symbols=("RELIANCE", "SBIN", "INFY"))
     rt = await start_runtime(settings, replace(opts, start_feed=False))
     seen: list[StateOut] = []
 

@@ -54,13 +54,8 @@ from aitrapp.exceptions import ConfigError
 from aitrapp.feeds.base import ArrayFeed, TickBatch
 from aitrapp.feeds.replay import ReplayFeed
 from aitrapp.kernel import KernelTrade, replay_day
-from aitrapp.pipeline.orchestrator import BracketOptions
-from aitrapp.runtime import (
-    RuntimeOptions,
-    _bracket_template,
-    default_paper_config,
-    start_runtime,
-)
+from aitrapp.kernel.options import BracketOptions, bracket_template
+from aitrapp.runtime import RuntimeOptions, default_paper_config, start_runtime
 from aitrapp.settings import AppSettings
 from aitrapp.universe import Universe, UniverseEntry
 
@@ -150,7 +145,7 @@ def run_day_on_kernel(
         present,
         config,
         venue=json.loads(paper.to_json()),
-        bracket=_bracket_template(bracket),
+        bracket=bracket_template(bracket),
     )
     decisions = kday.events.get("decisions", {})
     planned_tp = dict(zip(decisions.get("plan_id", []), decisions.get("tp", []), strict=True))
@@ -297,7 +292,6 @@ async def _run_day_in_database(
         feed_factory=lambda _u, d: DayFeed(d, ticks, present, name),
         auto_migrate=False,
         flatten_timeout_s=30.0,
-        kernel=True,
         batch_rows=DAY_BATCH_ROWS,
         start_feed=False,  # not before the start-up reconcile is known to allow trading
     )

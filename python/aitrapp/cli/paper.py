@@ -143,15 +143,6 @@ def paper(
         ),
     ] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when the burn-in check fails.")] = False,
-    kernel: Annotated[
-        bool,
-        typer.Option(
-            "--kernel/--pipeline",
-            help="Run on the trading kernel (engine, brackets and paper venue in one "
-            "event-exact Rust loop; the default, the live Kite feed included), or on "
-            "the Python pipeline.",
-        ),
-    ] = True,
 ) -> None:
     """Run one PAPER session end to end and print its summary."""
     sigterm_as_interrupt()  # until the session's own handlers take over
@@ -181,7 +172,6 @@ def paper(
             engine=_engine_config(config),
             accept_reconcile=accept_reconcile,
             universe=own,
-            kernel=kernel,
         )
         plan = SessionPlan(
             options=options,

@@ -105,7 +105,6 @@ def runtime_options(
     mode: str = "PAPER",
     instruments: Path | None = None,
     freeze_file: Path | None = None,
-    kernel: bool = True,
 ) -> RuntimeOptions:
     """The session the server runs, from the command line (errors name the option)."""
     from aitrapp.runtime import RuntimeOptions
@@ -143,7 +142,9 @@ def runtime_options(
         replay_paths=tuple(replay or ()),
         seed=seed,
         universe=own,
-        kernel=kernel,
+        # An operator's console session: when a replay ends, positions stay open at
+        # their last price until flattened or the server stops (it flattens then).
+        close_day_at_feed_end=False,
     )
 
 
@@ -181,15 +182,6 @@ def serve(
     freeze_file: Annotated[
         Path | None, typer.Option(help="Freeze quantities for --instruments: CSV symbol,freeze_qty")
     ] = None,
-    kernel: Annotated[
-        bool,
-        typer.Option(
-            "--kernel/--pipeline",
-            help="Run on the trading kernel (engine, brackets and venue in one event-exact "
-            "Rust loop; PAPER's venue inside it, LIVE's Kite through the journal), or on "
-            "the Python pipeline.",
-        ),
-    ] = True,
 ) -> None:
     """Start the trading runtime and serve the control API until interrupted.
 
@@ -202,7 +194,7 @@ def serve(
     if port is not None:
         overrides["api_port"] = port
     options = runtime_options(
-        feed, speed, day, replay, seed, mode.upper(), instruments, freeze_file, kernel
+        feed, speed, day, replay, seed, mode.upper(), instruments, freeze_file
     )
     try:
         settings = load_settings(**overrides)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,7 +26,7 @@ from aitrapp.charges import ChargeSchedule
 from aitrapp.db.writer import DbWriter
 from aitrapp.feeds.base import TickBatch
 from aitrapp.kernel.events import EventBatch, count, rows
-from aitrapp.kernel.persist import KernelPersister, rupees, utc
+from aitrapp.kernel.persist import KernelPersister, order_role, rupees, utc
 from aitrapp.kernel.replay import trades_of
 from aitrapp.logs import order_log
 from aitrapp.metrics import Metrics
@@ -75,6 +76,30 @@ def _log_orders(orders: dict[str, list[Any]]) -> None:
         )  # fmt: skip
 
 
+@dataclass(slots=True)
+class CommandCounts:
+    """Order commands the kernel sent, by kind (refused ones left out)."""
+
+    market_exits: int = 0  # new MARKET orders that close a position
+    cancels: int = 0
+    converted_stops: int = 0  # stops modified into market orders (one request each)
+
+    def add(self, orders: dict[str, list[Any]]) -> None:
+        rows = zip(
+            orders["action"], orders["order_type"], orders["client_order_id"], orders["refused"],
+            strict=True,
+        )  # fmt: skip
+        for action, otype, coid, refused in rows:
+            if refused:
+                continue
+            if action == "CANCEL":
+                self.cancels += 1
+            elif otype == "MARKET" and action == "MODIFY":
+                self.converted_stops += 1
+            elif otype == "MARKET" and not coid.endswith(":ENTRY"):
+                self.market_exits += 1
+
+
 class KernelDriver:
     def __init__(
         self,
@@ -115,6 +140,8 @@ class KernelDriver:
         # database is away): its gate's TRADING_STATE blocks say this reason instead.
         self.entry_refusal: str | None = None
         self.protection = ProtectionTally()  # the /state and summary protection figures
+        # Order commands so far, by what they do: a flatten reports its own share.
+        self.commands = CommandCounts()
 
     # ---------------------------------------------------------------- feeding
     def run_batch(self, batch: TickBatch) -> None:
@@ -171,17 +198,9 @@ class KernelDriver:
     def finish(self, ts_ns: int, until_ns: int) -> None:
         self.absorb(self.kernel.finish(ts_ns, until_ns))
 
-    def flatten(self, ts_ns: int) -> tuple[int, int]:
-        """Every open bracket exits at market now; returns (exits, cancels) sent."""
-        ev = self.kernel.flatten(ts_ns)
-        self.absorb(ev)
-        orders = (ev or {}).get("orders", {})
-        exits = cancels = 0
-        kinds = zip(orders.get("action", []), orders.get("order_type", []), strict=True)
-        for action, otype in kinds:
-            exits += action == "PLACE" and otype == "MARKET"
-            cancels += action == "CANCEL"
-        return exits, cancels
+    def flatten(self, ts_ns: int) -> None:
+        """Every open bracket exits at market now (what it sends: :attr:`commands`)."""
+        self.absorb(self.kernel.flatten(ts_ns))
 
     def alert(self, ts_ns: int, severity: str, code: str, message: str) -> None:
         """An alert of the session itself (database health), shown like the kernel's."""
@@ -190,6 +209,26 @@ class KernelDriver:
         )
 
     # ---------------------------------------------------------------- output
+    def _order_event(self, o: dict[str, Any]) -> dict[str, Any]:
+        """An order command on the ``orders`` topic: what it does and to which order."""
+        plan_id, _, role = o["client_order_id"].partition(":")
+        token = self._plan_side.get(plan_id, ("", 0))[1]
+        inst = self.instruments.get(token)
+        return {
+            "client_order_id": o["client_order_id"],
+            "action": o["action"],  # PLACE, MODIFY or CANCEL
+            "order_id": str(o["order_id"]),
+            "plan_id": plan_id,
+            "role": role,
+            "symbol": inst.tradingsymbol if inst is not None else None,
+            "side": o["side"],
+            "qty": o["qty"],
+            "order_type": o["order_type"],
+            "price": float(rupees(o["price"])) if o["price"] else None,
+            "trigger": float(rupees(o["trigger"])) if o["trigger"] else None,
+            "session_time": utc(o["ts_ns"]).isoformat(),
+        }
+
     def absorb(self, ev: EventBatch | None) -> None:
         if not ev:
             return
@@ -214,6 +253,7 @@ class KernelDriver:
                 bus.publish("risk", {"reason": reason, "strategy": strategy})
         if count(ev, "orders"):
             _log_orders(ev["orders"])
+            self.commands.add(ev["orders"])
         for o in rows(ev, "orders"):
             if o["action"] == "PLACE":
                 m.orders_placed.inc()
@@ -221,7 +261,7 @@ class KernelDriver:
                     "plan_id": o["plan_id"],
                     "client_order_id": o["client_order_id"],
                     "broker_order_id": str(o["order_id"]),
-                    "role": o["client_order_id"].partition(":")[2],
+                    "role": order_role(o["client_order_id"].partition(":")[2], o["reason"]),
                     "side": o["side"],
                     "order_type": o["order_type"],
                     "qty": o["qty"],
@@ -230,7 +270,7 @@ class KernelDriver:
                     "trigger": float(rupees(o["trigger"])) if o["trigger"] else None,
                     "status": "NEW",
                 }
-            bus.publish("orders", {k: o[k] for k in ("client_order_id", "action", "qty")})
+            bus.publish("orders", self._order_event(o))
         if count(ev, "updates"):
             u = ev["updates"]
             working, filled = self.working, 0

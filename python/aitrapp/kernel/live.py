@@ -169,10 +169,9 @@ class LiveKernelDriver(KernelDriver):
         super().finish(ts_ns, until_ns)
         self.dispatch()
 
-    def flatten(self, ts_ns: int) -> tuple[int, int]:
-        out = super().flatten(ts_ns)
+    def flatten(self, ts_ns: int) -> None:
+        super().flatten(ts_ns)
         self.dispatch()
-        return out
 
     def absorb(self, ev: EventBatch | None) -> None:
         """Rows with the broker's order ids (a restarted process keys the same

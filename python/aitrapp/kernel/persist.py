@@ -308,7 +308,8 @@ class KernelPersister:
         return out
 
 
-def _role(tag: str, reason: str) -> str:
+def order_role(tag: str, reason: str) -> str:
+    """The role an order plays in its bracket (as the orders table and /state name it)."""
     if reason == "CORRECTIVE":
         return "CORRECTIVE"
     if tag.startswith("TP"):
@@ -327,7 +328,7 @@ def _commands(o: Mapping[str, list[Any]]) -> dict[tuple[str, int], list[dict[str
         o["order_type"], o["price"], o["trigger"], o["reason"], strict=True,
     )  # fmt: skip
     for plan_id, step, action, coid, side, qty, otype, price, trigger, reason in rows:
-        role = _role(coid.partition(":")[2], reason)
+        role = order_role(coid.partition(":")[2], reason)
         placed = "EXIT_AT_MARKET" if role in ("EXIT", "CORRECTIVE") else "PLACE_ORDER"
         kind = placed if action == "PLACE" else action  # MODIFY, CANCEL
         cmd: dict[str, Any] = {"kind": kind, "client_order_id": coid}

@@ -14,8 +14,8 @@ database and hands them to the engine:
   reconciliation left it (so call this after the reconciliation).
 
 :func:`adopt_open_brackets` then hands the same positions, with their stop
-and take-profit orders, to the OCO manager, so one-cancels-other keeps
-working after the restart (a filled stop cancels its take-profit).
+and take-profit orders, to the live kernel's OCO machines, so one-cancels-other
+keeps working after the restart (a filled stop cancels its take-profit).
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ from aitrapp._core import (
 from aitrapp.calendar import IST, datetime_to_ns
 from aitrapp.db.pool import Conn
 from aitrapp.exceptions import PortfolioError
-from aitrapp.oco.manager import OCOManager
 
 
 class BracketAdopter(Protocol):
-    """What takes over an adopted bracket: the OCO manager, or the live kernel."""
+    """What takes over an adopted bracket: the live kernel (its OCO machines)."""
 
     async def adopt_bracket(
         self,
@@ -108,7 +107,7 @@ ORDER BY p.opened_at, p.id
 
 @dataclass(frozen=True, slots=True)
 class AdoptedPlan:
-    """An open bracket of an earlier process, as the orchestrator books it."""
+    """An open bracket of an earlier process, as the live kernel books it."""
 
     plan_id: str
     decision_id: UUID
@@ -304,7 +303,7 @@ def _adopted(o: Any) -> AdoptedOrder | None:
 
 
 async def adopt_open_brackets(
-    oco: OCOManager | BracketAdopter,
+    oco: BracketAdopter,
     pool: Conn,
     instruments: dict[int, Instrument],
     spec_options: dict[str, Any],
@@ -343,13 +342,13 @@ async def adopt_open_brackets(
             adopted.append(plan_id)
         else:
             skipped.append((plan_id, why))
-            log.error("restore: open bracket %s not adopted by the OCO manager: %s", plan_id, why)
+            log.error("restore: open bracket %s not adopted by the kernel: %s", plan_id, why)
     log.info("restore: %d open brackets adopted, %d not", len(adopted), len(skipped))
     return tuple(adopted), tuple(skipped)
 
 
 async def _adopt_one(
-    oco: OCOManager | BracketAdopter,
+    oco: BracketAdopter,
     r: Any,
     entry: Any,
     orders: list[Any],

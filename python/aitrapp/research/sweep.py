@@ -33,7 +33,7 @@ from aitrapp.backtest.runner import BacktestData, day_sha, run_day_on_kernel, se
 from aitrapp.config import EngineConfig
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import TickBatch
-from aitrapp.pipeline.orchestrator import BracketOptions
+from aitrapp.kernel.options import BracketOptions
 from aitrapp.research.grid import Combination, Grid
 
 log = logging.getLogger(__name__)

@@ -47,13 +47,17 @@ impl<V: Venue> Kernel<V> {
     }
 
     fn open_bracket(&mut self, t: i64, d: &Decision) {
+        if self.book.contains_plan(&d.plan_id) {
+            // The same plan again (a repeat, never a new trade): the bracket
+            // already open keeps its orders, and the engine its risk and heat.
+            let why = format!("plan {} already has a bracket: ignored", d.plan_id);
+            self.log.alert(t, &d.plan_id, "ERROR", "DUPLICATE_PLAN", why);
+            self.counters.alerts += 1;
+            return;
+        }
         let opened = self.bracket_for(d).and_then(|spec| Bracket::open(spec, t));
         let (bracket, commands) = match opened {
-            Ok(x) if !self.book.contains_plan(&d.plan_id) => x,
-            Ok(_) => {
-                self.refuse(t, d, "a bracket for this plan is already open".into());
-                return;
-            }
+            Ok(x) => x,
             Err(e) => {
                 self.refuse(t, d, e.to_string());
                 return;
