@@ -130,11 +130,6 @@ async def test_a_triggered_stop_is_escalated_on_its_timeout(bracket: str, timeou
 @pytest.mark.parametrize(("value", "where"), [(0, "construction"), (7200, "construction")])
 def test_a_bad_stop_fill_timeout_is_refused_naming_the_key(value: float, where: str) -> None:
     """Refused when the kernel is built (not one decision at a time later)."""
-    if value == 7200:
-        pytest.xfail(
-            "GAP (Rust, fixed on branch oco1): BracketTemplate takes up to 86400 s, "
-            "BracketSpec up to 3600 s, so 7200 is accepted and every plan is refused"
-        )
     with pytest.raises(OcoError, match="stop_fill_timeout"):
         LiveKernel(engine_config().to_core_json(), [instrument(TOKEN)], "{}",
                    json.dumps({"stop_fill_timeout_s": value}))  # fmt: skip

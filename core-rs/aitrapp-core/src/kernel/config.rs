@@ -2,7 +2,9 @@
 //! and protection of every plan (Python validates the settings once and
 //! hands them over as JSON; unknown keys are refused).
 
-use crate::oco::{BracketSpec, EntryKind, OcoError, ScaleOut, StopKind, Trailing};
+use crate::oco::{
+    BracketSpec, EntryKind, OcoError, ScaleOut, StopKind, Trailing, MAX_STOP_FILL_TIMEOUT_NS,
+};
 use crate::tick::NS_PER_SEC;
 use crate::venue::Protection;
 use serde::Deserialize;
@@ -85,7 +87,21 @@ impl BracketTemplate {
         if let Some(text) = &self.square_off {
             BracketSpec::parse_square_off(text)?;
         }
-        seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)?;
+        // The spec's own bounds, checked here: a template accepted at construction
+        // must never refuse plans one at a time later.
+        if seconds_ns("stop_fill_timeout_s", self.stop_fill_timeout_s)? > MAX_STOP_FILL_TIMEOUT_NS {
+            return Err(invalid(
+                "stop_fill_timeout_s",
+                format!(
+                    "must be at most {} seconds, got {}",
+                    MAX_STOP_FILL_TIMEOUT_NS / NS_PER_SEC,
+                    self.stop_fill_timeout_s
+                ),
+            ));
+        }
+        if self.max_modifications == 0 {
+            return Err(invalid("max_modifications", "must be at least 1".into()));
+        }
         self.trailing()?;
         Ok(())
     }
@@ -130,6 +146,10 @@ impl BracketTemplate {
             ("SL-M", _) => Err(invalid(
                 "stop_limit_buffer_ticks",
                 "applies only to an SL stop".into(),
+            )),
+            ("SL", 0) => Err(invalid(
+                "stop_limit_buffer_ticks",
+                "must be at least 1 for an SL stop".into(),
             )),
             ("SL", buffer_ticks) => Ok(StopKind::Sl { buffer_ticks }),
             (other, _) => Err(invalid(

@@ -20,7 +20,7 @@ pub const DEFAULT_ENTRY_TIMEOUT_NS: i64 = 300 * NS_PER_SEC;
 pub const DEFAULT_STOP_FILL_TIMEOUT_NS: i64 = 5 * NS_PER_SEC;
 /// The longest stop-fill timeout a spec may ask for: a watchdog slower than
 /// this protects nothing.
-const MAX_STOP_FILL_TIMEOUT_NS: i64 = 3_600 * NS_PER_SEC;
+pub const MAX_STOP_FILL_TIMEOUT_NS: i64 = 3_600 * NS_PER_SEC;
 /// Kite allows 25 modifications per order.
 pub const DEFAULT_MAX_MODIFICATIONS: u32 = 25;
 /// Modifications the trailing stop must leave for resizes and breakeven.
