@@ -1017,9 +1017,12 @@ class Runtime:
         else:
             out["feed"] = ComponentHealth(True, "finished" if task.done() else "running")
         if self.live is not None:  # Kite is the kernel's external venue
-            err = self.live.error
-            ok = err is None and self.live.running
-            out["order_watcher"] = ComponentHealth(ok, "kernel" if ok else f"failed: {err!r}")
+            err, lost = self.live.error, self.live.absorb_failures
+            ok = err is None and self.live.running and not lost
+            detail = "kernel" if ok else f"failed: {err!r}" if err else "stopped"
+            if lost:
+                detail = f"{lost} kernel event batches or reports not handled (see the log)"
+            out["order_watcher"] = ComponentHealth(ok, detail)
             out["broker"] = ComponentHealth(self.broker is not None, "kite (kernel)")
         else:  # the paper venue runs inside the kernel
             started = self.kernel is not None

@@ -155,6 +155,8 @@ class LiveKernelDriver(KernelDriver):
         self.reports = 0
         self.reports_ignored = 0
         self.error: BaseException | None = None
+        # Kernel events not recorded (or reports not handled) because of an error.
+        self.absorb_failures = 0
 
     # ---------------------------------------------------------------- kernel calls
     def on_tick(self, *args: Any, **kw: Any) -> None:
@@ -175,13 +177,21 @@ class LiveKernelDriver(KernelDriver):
 
     def absorb(self, ev: EventBatch | None) -> None:
         """Rows with the broker's order ids (a restarted process keys the same
-        fill the same way); ids the broker never gave stay local."""
+        fill the same way); ids the broker never gave stay local.
+
+        The kernel has already acted on ``ev``: a failure to record or publish it
+        (a bug, a broken bus) must not stop its commands going out nor the order
+        stream being read. It is logged CRITICAL and shown in /health."""
         if ev:
             for table in _ORDER_TABLES:
                 cols = ev.get(table)
                 if cols:
                     cols["order_id"] = [self._persisted_id(i, table) for i in cols["order_id"]]
-        super().absorb(ev)
+        try:
+            super().absorb(ev)
+        except Exception:
+            self.absorb_failures += 1
+            log.critical("the kernel's events were not recorded; protection goes on", exc_info=True)
 
     def _persisted_id(self, local: int, table: str) -> int | str:
         broker = self.broker_ids.get(local)
@@ -241,7 +251,13 @@ class LiveKernelDriver(KernelDriver):
     async def _consume(self) -> None:
         try:
             async for u in self.journal.updates():
-                self.on_update(u)
+                try:
+                    self.on_update(u)
+                except Exception:  # one bad report must not end the stream
+                    self.absorb_failures += 1
+                    order_log(log, u.client_order_id or "", order_id=u.order_id).critical(
+                        "order report not handled", exc_info=True
+                    )
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # shown in /health, never silent
