@@ -197,11 +197,6 @@ async def test_stale_and_reordered_reports_change_nothing(env: Env) -> None:
     assert await env.fills() == [(7, Decimal("2540.0000")), (3, Decimal("2540.0000"))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: LiveKernelDriver.on_update writes only the reports the kernel takes; "
-    "a stale or repeated report leaves no order_events row",
-)
 async def test_stale_and_reordered_reports_are_kept_as_evidence(env: Env) -> None:
     await env.feed(
         env.update("OPEN", 7, 2540.0, seconds=20),
@@ -275,11 +270,6 @@ async def test_an_order_we_did_not_place_changes_nothing(env: Env) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: LiveKernelDriver.on_update drops a report of an order it did not "
-    "place; its fill is not recorded by the broker's id",
-)
 async def test_an_order_we_did_not_place_is_recorded_by_broker_id(env: Env) -> None:
     other = env.update("COMPLETE", 5, 99.5, qty=5, client_order_id=None, order_id="manual-1")
     await env.feed(other)

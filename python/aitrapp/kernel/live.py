@@ -60,6 +60,7 @@ from aitrapp.db.repo import OrderAck
 from aitrapp.exceptions import AitrappError
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.events import EventBatch
+from aitrapp.kernel.evidence import ReportEvidence
 from aitrapp.kernel.persist import _Plan
 from aitrapp.logs import order_log
 from aitrapp.pipeline.engine_restore import AdoptedPlan
@@ -112,6 +113,18 @@ def _certainly_not_placed(exc: BaseException) -> bool:
     return False
 
 
+def _stamp(updates: dict[str, list[Any]] | None, cid: str, ts_ns: int) -> None:
+    """The report's own update rows carry the exchange time of the report (the
+    kernel acts at its own time, which never goes back): order_events is the
+    history as Kite told it, in exchange time, ignored reports included."""
+    if not updates:
+        return
+    stamps = updates["ts_ns"]
+    for i, c in enumerate(updates["client_order_id"]):
+        if c == cid:
+            stamps[i] = ts_ns
+
+
 class LiveKernelDriver(KernelDriver):
     """A :class:`KernelDriver` whose kernel trades through a journalled broker."""
 
@@ -127,6 +140,7 @@ class LiveKernelDriver(KernelDriver):
         super().__init__(kernel, **kw)
         self.live = kernel
         self.journal = journal
+        self.evidence = ReportEvidence(self.writer, self.persister.fill_scope)
         # Exchange time now (UTC ns); None: only ticks and reports move the kernel.
         self.clock = clock
         self.clock_ns = start_ns  # the latest time the kernel was moved to by the clock
@@ -268,12 +282,10 @@ class LiveKernelDriver(KernelDriver):
     def on_update(self, u: OrderUpdate) -> None:
         """One broker report into the kernel (duplicates and stale ones change nothing)."""
         cid = u.client_order_id or self._cid_of_broker.get(u.order_id)
-        if cid is None:
-            self.reports_ignored += 1
-            return
-        local = self.live.order_id_of(cid)
-        if local is None:
-            self.reports_ignored += 1  # not an order of this kernel
+        local = None if cid is None else self.live.order_id_of(cid)
+        if cid is None or local is None:
+            self.reports_ignored += 1  # not an order of this kernel: kept as evidence
+            self.evidence.foreign_report(u)
             return
         real = not u.order_id.startswith(LOCAL_REJECT_PREFIX)
         if real and cid in self._absent:
@@ -293,13 +305,18 @@ class LiveKernelDriver(KernelDriver):
             ev = self.live.on_order_update(
                 cid, u.status.value, u.filled_quantity, u.average_price, ts_ns, u.status_message
             )
-        except (AitrappError, ValueError) as exc:
+        except (AitrappError, ValueError) as exc:  # kept, said, and nothing changed
             order_log(log, cid, order_id=u.order_id).error("malformed order report: %s", exc)
+            self.evidence.ignored_report(u)
+            self.alert(now, "ERROR", "MACHINE_ERROR", f"malformed order report of {cid}: {exc}")
             return
         if ev is None:
             self.reports_ignored += 1  # a duplicate or stale report: nothing changed
+            self.evidence.ignored_report(u)
             return
         self.reports += 1
+        if u.exchange_timestamp is not None:  # its history row: the time Kite gave it
+            _stamp(ev.get("updates"), cid, int(u.exchange_timestamp.timestamp() * 1e9))
         self.absorb(ev)
         self.dispatch()
 
