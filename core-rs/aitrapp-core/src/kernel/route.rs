@@ -51,7 +51,8 @@ impl<V: Venue> Kernel<V> {
             // The same plan again (a repeat, never a new trade): the bracket
             // already open keeps its orders, and the engine its risk and heat.
             let why = format!("plan {} already has a bracket: ignored", d.plan_id);
-            self.log.alert(t, &d.plan_id, "ERROR", "DUPLICATE_PLAN", why);
+            self.log
+                .alert(t, &d.plan_id, "ERROR", "DUPLICATE_PLAN", why);
             self.counters.alerts += 1;
             return;
         }

@@ -32,7 +32,8 @@ fn kernel() -> Kernel<SimVenue> {
     cfg.strategies.ema_cross.stop_ticks = 400;
     cfg.strategies.ema_cross.tp_ticks = 400;
     cfg.risk.cooldown_seconds = 0;
-    let venue = SimVenue::new(SimVenueConfig::default(), &[inst.clone()]).expect("venue");
+    let venue =
+        SimVenue::new(SimVenueConfig::default(), std::slice::from_ref(&inst)).expect("venue");
     let engine = Engine::new(cfg, vec![inst]).expect("engine");
     let template = BracketTemplate::from_json(r#"{"entry_type": "MARKET"}"#).expect("template");
     Kernel::new(engine, venue, template).expect("kernel")
@@ -72,7 +73,11 @@ fn a_decision_routed_twice_opens_one_bracket() {
         token: d.token[0],
         tradingsymbol: "SYN101".into(),
         exchange: "NSE".into(),
-        side: if d.side[0] == "BUY" { crate::Side::Buy } else { crate::Side::Sell },
+        side: if d.side[0] == "BUY" {
+            crate::Side::Buy
+        } else {
+            crate::Side::Sell
+        },
         entry: Price::from_paise(d.entry[0]),
         stop: Price::from_paise(d.stop[0]),
         tp: Price::from_paise(d.tp[0]),
@@ -91,9 +96,16 @@ fn a_decision_routed_twice_opens_one_bracket() {
     let t = k.now_ns();
     k.on_outcome(t, Outcome::Decision(decision));
     let again = k.take_log();
-    assert!(again.orders.client_order_id.is_empty(), "placed: {:?}", again.orders);
+    assert!(
+        again.orders.client_order_id.is_empty(),
+        "placed: {:?}",
+        again.orders
+    );
     assert_eq!(again.alerts.code, vec!["DUPLICATE_PLAN"]);
     assert_eq!(k.open_brackets(), 1);
-    assert!((k.engine().portfolio().heat_pct - heat).abs() < 1e-12, "the plan keeps its heat");
+    assert!(
+        (k.engine().portfolio().heat_pct - heat).abs() < 1e-12,
+        "the plan keeps its heat"
+    );
     assert_eq!(k.engine().portfolio().open_brackets, open);
 }
