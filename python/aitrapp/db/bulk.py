@@ -474,11 +474,10 @@ async def apply(
         if to_table is None or stage is UPDATES:
             staged.append((stage, records))
             scripts.append(_ORDER_STATUS if to_table is not None else stage.script)
-    # Sorts and hashes of a write of tens of thousands of rows fit in memory.
-    await conn.execute("SET LOCAL work_mem = '64MB'")
-    if per_write_fk:
-        await conn.execute("SET LOCAL session_replication_role = replica")
-    await conn.execute(_CREATE_ALL, timeout=timeout)
+    # Sorts and hashes of a write of tens of thousands of rows fit in memory. (Statements
+    # go together where they can: each round trip may wait for a busy event loop.)
+    replica = "SET LOCAL session_replication_role = replica;\n" if per_write_fk else ""
+    await conn.execute(f"SET LOCAL work_mem = '64MB';\n{replica}{_CREATE_ALL}", timeout=timeout)
     for stage, records in staged:
         await conn.copy_records_to_table(
             stage.table, records=records, columns=stage.names, timeout=timeout
@@ -493,12 +492,11 @@ async def apply(
             p.table, source=source, columns=p.columns, format="binary", timeout=timeout
         )
     if per_write_fk:
-        checks = [s.checks for s, _ in staged if s.references]
-        if checks:
-            await conn.execute(";\n".join(checks), timeout=timeout)
         for ref in references:
             await conn.execute(bulk_direct.check_sql(ref), list(ref.values), timeout=timeout)
-        await conn.execute("SET LOCAL session_replication_role = origin")
+        checks = [s.checks for s, _ in staged if s.references]
+        checks.append("SET LOCAL session_replication_role = origin")
+        await conn.execute(";\n".join(checks), timeout=timeout)
 
 
 async def apply_stage(
