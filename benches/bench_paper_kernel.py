@@ -7,7 +7,9 @@ ticks/s, and where the time went: the feed (the kernel and the Python shell,
 including building the bulk writes) and the drain after the last tick (rows
 still queued for PostgreSQL then). The replay waits for the writer when half
 its queue is full (``DbWriter.wait_for_room`` after each batch) instead of
-outrunning the database until rows are refused; no row may be dropped. Under
+outrunning the database until rows are refused; no row may be dropped, and
+every bulk write must take the fast path (append-only rows COPYed straight
+into their tables, :mod:`aitrapp.db.bulk_direct`). Under
 plain ``pytest`` it runs once on 20,000 ticks as a test.
 """
 
@@ -92,6 +94,7 @@ async def _session(n: int, data_dir: Path) -> dict[str, Any]:
             "queued": queued,
             "written": rt.writer.written,
             "dropped": rt.writer.dropped,
+            "restaged": rt.writer.bulk_restaged,
             "summary": rt.summary(),
             "orders": rows,
         }
@@ -110,6 +113,7 @@ def test_bench_paper_session_on_the_kernel(benchmark: Any, tmp_path: Path) -> No
     assert result["summary"]["ticks"] == n
     assert result["orders"] > 0
     assert result["dropped"] == 0
+    assert result["restaged"] == 0  # every bulk write took the fast path (direct COPY)
     if not benchmark.disabled:
         r = result
         print(

@@ -12,6 +12,7 @@ pub mod indicators;
 pub mod instrument;
 pub mod kernel;
 pub mod oco;
+pub mod pgcopy;
 pub mod price;
 pub mod risk;
 pub mod side;

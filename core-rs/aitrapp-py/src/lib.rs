@@ -13,6 +13,7 @@ mod instrument;
 mod kernel;
 mod live_kernel;
 mod oco;
+mod pgcopy;
 mod price;
 mod venue;
 
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     engine_indicators::register(m)?;
     oco::register(m)?;
+    pgcopy::register(m)?;
     kernel::register(m)?;
     live_kernel::register(m)?;
     venue::register(m)?;

@@ -30,11 +30,12 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 
+from aitrapp.db import bulk_direct
 from aitrapp.db.pool import Connection, json_dumps
 
 Record = tuple[Any, ...]
@@ -441,29 +442,61 @@ async def may_check_per_write(conn: Connection) -> bool:
 
 
 async def apply(
-    conn: Connection, bulk: BulkWrite, statement_timeout_s: float, *, per_write_fk: bool = False
+    conn: Connection,
+    bulk: BulkWrite,
+    statement_timeout_s: float,
+    *,
+    per_write_fk: bool = False,
+    direct: bool = False,
 ) -> None:
     """COPY every stage, then run every stage's statements (inside the caller's
     transaction). With ``per_write_fk`` the foreign keys are checked once per
     write, set-based, instead of by a trigger per row (migration 0008); an
-    orphan raises ``ForeignKeyViolationError`` and the transaction rolls back."""
+    orphan raises ``ForeignKeyViolationError`` and the transaction rolls back.
+
+    ``direct``: the append-only rows go straight into their tables by binary
+    COPY (:mod:`aitrapp.db.bulk_direct`); a row already there or a bad row then
+    fails the write, and the caller applies it again without ``direct``."""
     stages = list(bulk.stages())
     if not stages:
         return
-    # Sorts and hashes of a write of tens of thousands of rows fit in memory.
-    await conn.execute("SET LOCAL work_mem = '64MB'")
-    if per_write_fk:
-        await conn.execute("SET LOCAL session_replication_role = replica")
-    await conn.execute(_CREATE_ALL, timeout=statement_timeout_s)
+    timeout = statement_timeout_s
+    payloads: list[bulk_direct.Payload] = []
+    references: list[bulk_direct.Reference] = []
+    staged: list[tuple[Stage, list[Record]]] = []
+    scripts: list[str] = []
     for stage, records in stages:
+        to_table = bulk_direct.DIRECT.get(stage.table) if direct else None
+        if to_table is not None:
+            fed, refs = to_table(records)
+            payloads += fed
+            references += refs
+        if to_table is None or stage is UPDATES:
+            staged.append((stage, records))
+            scripts.append(_ORDER_STATUS if to_table is not None else stage.script)
+    # Sorts and hashes of a write of tens of thousands of rows fit in memory. (Statements
+    # go together where they can: each round trip may wait for a busy event loop.)
+    replica = "SET LOCAL session_replication_role = replica;\n" if per_write_fk else ""
+    await conn.execute(f"SET LOCAL work_mem = '64MB';\n{replica}{_CREATE_ALL}", timeout=timeout)
+    for stage, records in staged:
         await conn.copy_records_to_table(
-            stage.table, records=records, columns=stage.names, timeout=statement_timeout_s
+            stage.table, records=records, columns=stage.names, timeout=timeout
         )
-    await conn.execute(";\n".join(s.script for s, _ in stages), timeout=statement_timeout_s)
+    if scripts:
+        await conn.execute(";\n".join(scripts), timeout=timeout)
+    # After the staged statements: with per-row checks on, the orders are there.
+    for p in payloads:
+        # A buffer is sent as it is (asyncpg's stubs list only files and iterables).
+        source = cast(Any, memoryview(p.data))
+        await conn.copy_to_table(
+            p.table, source=source, columns=p.columns, format="binary", timeout=timeout
+        )
     if per_write_fk:
-        checks = [s.checks for s, _ in stages if s.references]
-        await conn.execute(";\n".join(checks), timeout=statement_timeout_s)
-        await conn.execute("SET LOCAL session_replication_role = origin")
+        for ref in references:
+            await conn.execute(bulk_direct.check_sql(ref), list(ref.values), timeout=timeout)
+        checks = [s.checks for s, _ in staged if s.references]
+        checks.append("SET LOCAL session_replication_role = origin")
+        await conn.execute(";\n".join(checks), timeout=timeout)
 
 
 async def apply_stage(

@@ -169,6 +169,9 @@ class DbWriter:
         self.written = 0
         self.dropped = 0
         self.fill_conflicts = 0
+        # Bulk writes the fast path could not take (rows already there, a bad row):
+        # applied again staged.
+        self.bulk_restaged = 0
         self.dead_letters: deque[tuple[Write | BulkRow, str]] = deque(maxlen=1000)
         if metrics is not None:
             metrics.bind_writer_depth(lambda: float(self.queue_depth))
@@ -446,18 +449,29 @@ class DbWriter:
     async def _write_bulks(self, bulks: list[BulkWrite]) -> None:
         merged = BulkWrite.merge(bulks)
         try:
-            async with (
-                asyncio.timeout(self._timeout * 2),
-                self._pool.acquire(timeout=self._timeout) as conn,
-                conn.transaction(),
-            ):
-                if self._per_write_fk is None:
-                    self._per_write_fk = await bulk_lane.may_check_per_write(conn)
-                await bulk_lane.apply(conn, merged, self._timeout, per_write_fk=self._per_write_fk)
+            # Append-only rows straight into their tables; a row already there (a
+            # retried or replayed write) or a bad row fails it: then staged below.
+            await self._apply_bulk(merged, direct=True)
         except _ROW_ERRORS:
-            await self._write_bulk_isolating(merged)
-            return
+            self.bulk_restaged += 1
+            try:
+                await self._apply_bulk(merged, direct=False)
+            except _ROW_ERRORS:
+                await self._write_bulk_isolating(merged)
+                return
         self.written += merged.rows
+
+    async def _apply_bulk(self, merged: BulkWrite, *, direct: bool) -> None:
+        async with (
+            asyncio.timeout(self._timeout * 2),
+            self._pool.acquire(timeout=self._timeout) as conn,
+            conn.transaction(),
+        ):
+            if self._per_write_fk is None:
+                self._per_write_fk = await bulk_lane.may_check_per_write(conn)
+            await bulk_lane.apply(
+                conn, merged, self._timeout, per_write_fk=self._per_write_fk, direct=direct
+            )
 
     async def _write_bulk_isolating(self, merged: BulkWrite) -> None:
         """Every good row in one transaction; each rejected row found by halving the
