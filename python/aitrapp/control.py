@@ -103,8 +103,8 @@ class RuntimeHandle(TradingControl, Protocol):
     """A started trading runtime, as the API's lifespan holds it.
 
     Built by ``aitrapp.runtime.start_runtime(settings, options)`` (components
-    started in order: database pool + migrations check, bus, broker,
-    OCO manager, orchestrator, order watcher, feed) and torn down in reverse
+    started in order: database pool + migrations check, writer, bus, the
+    trading kernel (and, LIVE, the Kite broker), feed) and torn down in reverse
     by ``stop()``.
     """
 

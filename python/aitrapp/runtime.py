@@ -401,6 +401,7 @@ class Runtime:
         restore = o.restore_day if o.restore_day is not None else feed_kind == "kite"
         if restore:
             self.restored = await restore_engine(kernel, pool, self.day, mode=self._mode)
+            await live.load_earlier_orders(pool, self.day)
             if self.reconcile.may_trade(o.accept_reconcile):
                 await live.load_transitions(pool)
                 await adopt_open_brackets(

@@ -138,6 +138,18 @@ async def test_a_killed_live_kernel_is_adopted_without_a_second_entry(
             lambda: second.kernel is not None and second.kernel.kernel.open_brackets == 0
         )
         assert len(_tags(fake, "EN")) == 1 and _tags(fake, "EX") == []
+        # Booked as the first process's plan: the trade names its decision, the
+        # position is closed, and the engine's restored bracket is released.
+        await second.writer.flush()
+        (decision,) = await second.pool.fetch("SELECT id, plan_id FROM decisions")
+        trades = await second.pool.fetch("SELECT plan_id, exit_reason, decision_id FROM trades")
+        assert [tuple(t) for t in trades] == [(decision["plan_id"], "STOP", decision["id"])]
+        status = await second.pool.fetchval(
+            "SELECT status FROM positions WHERE plan_id = $1", decision["plan_id"]
+        )
+        assert status == "CLOSED"
+        p = second.book().portfolio
+        assert p.open_positions == 0 and p.heat_rupees == 0
     finally:
         await second.stop()
 

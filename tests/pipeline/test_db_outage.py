@@ -26,9 +26,8 @@ import pytest_asyncio
 
 from aitrapp.calendar import ist_ns
 from aitrapp.db import repo
-from aitrapp.db.embedded import EmbeddedPostgres, free_port
+from aitrapp.db.embedded import EmbeddedPostgres
 from aitrapp.db.migrate import migrate
-from aitrapp.db.pool import create_pool
 from aitrapp.db.writer import SPILL_SUFFIX
 from aitrapp.feeds.base import TickBatch
 from aitrapp.runtime import Runtime, start_runtime
@@ -289,62 +288,3 @@ async def _check_nothing_lost(rt: Runtime, o: Outage, data_dir: Path) -> None:
                 "CANCELLED",
             )
     assert await repo.list_positions(pool, session_id=sid, status="OPEN") == []
-
-
-async def test_an_entry_in_the_moment_before_the_writer_notices_is_refused_and_said_why(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The database dies between two writer batches: the writer still says healthy, so
-    the decision gets as far as the journal, whose insert fails. No entry may go out,
-    the engine must get its risk back, and a DB_UNAVAILABLE risk event must say why."""
-    rt = await start_runtime(
-        settings_for(db_url, tmp_path),
-        options(engine=BUSY_ENGINE, start_feed=False, feed_factory=SteppedFeed.factory()),
-    )
-    journal, engine, oco = rt.journal, rt.engine, rt.oco
-    assert journal is not None and engine is not None and oco is not None
-    dead = await create_pool(
-        f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", min_size=0, max_size=1
-    )
-    monkeypatch.setattr(journal, "_pool", dead)  # only the journal's connection is lost
-    refused: list[str] = []
-
-    async def step(_batch: TickBatch) -> None:
-        if journal._pool is not dead:
-            return
-        for b in oco.brackets():
-            if b.is_terminal and b.bracket_id not in refused:
-                assert rt.writer.healthy  # the writer had not noticed anything
-                refused.append(b.bracket_id)
-                assert b.bracket_id not in {v.plan_id for v in engine.portfolio().open_brackets}
-        if len(refused) >= 2:
-            monkeypatch.setattr(journal, "_pool", rt.pool)  # the connection is back
-
-    stepped(rt).between = step
-    try:
-        rt.start_feed()
-        async with asyncio.timeout(120):
-            await rt.wait_feed()
-        await rt.stop_trading()
-        assert len(refused) >= 2
-        pool, sid = rt.pool, rt.session_id
-        assert rt.paper is not None
-        placed = {u.client_order_id for u in await rt.paper.orders()}
-        events = await pool.fetch(
-            "SELECT details FROM risk_events WHERE session_id = $1 AND reason = $2",
-            sid,
-            DB_UNAVAILABLE,
-        )
-        assert sorted(e["details"]["plan_id"] for e in events) == sorted(refused)
-        for pid in refused:
-            assert f"{pid}:ENTRY" not in placed
-            assert await pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) == 0
-            assert await pool.fetchval("SELECT count(*) FROM trades WHERE plan_id = $1", pid) == 0
-            assert oco.bracket(pid).state == "CANCELLED"
-        # Trading went on once the connection was back.
-        assert await count(pool, "trades", sid) > 0
-        c = rt.orchestrator.counters  # type: ignore[union-attr]
-        assert await count(pool, "risk_events", sid) == c.risk_blocks
-    finally:
-        await rt.stop()
-        await dead.close()

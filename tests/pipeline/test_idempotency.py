@@ -1,19 +1,25 @@
 """One decision, one order: duplicates, retries, races and restarts never place twice.
 
-The write-ahead journal (unique ``client_order_id``), the OCO manager (one
-bracket per plan id), the order watcher (one fill per cumulative quantity)
-and the orchestrator (a repeated decision) are each given the same input
-twice and must act once. Those are parts of the Python pipeline; the trading
-kernel decides, brackets and fills inside one Rust loop, so nothing can hand it
-a decision or an order update twice. What a PAPER session promises on both
-paths is checked on both: the same day run again into the same database places
-nothing.
+The write-ahead journal (unique ``client_order_id``) is given the same input
+twice and must act once; the same day run again into the same database places
+nothing. The other parts of that promise live where their code lives now (the
+trading kernel decides, brackets and fills in one Rust loop):
+
+- a bracket opened twice for one plan (the OCO manager's test) ->
+  ``core-rs/aitrapp-core/src/kernel/tests.rs::a_decision_routed_twice_opens_one_bracket``
+  and ``test_a_second_bracket_for_a_plan_or_after_square_off_is_refused`` in
+  ``tests/kernel/test_oco_promises.py``;
+- the same update twice gives one fill and one status change (the order
+  watcher's) -> ``tests/kite/test_live_kernel_updates.py`` (duplicates change
+  nothing, a repeat after a restart lands once, every report kept as evidence);
+- a decision executed twice gives one order (the orchestrator's) -> the same
+  Rust test: the repeat places nothing, the open bracket and the engine's heat
+  stay, DUPLICATE_PLAN says so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,19 +31,14 @@ import pytest
 import pytest_asyncio
 
 from aitrapp import broker_tag, order_client_id
-from aitrapp._core import Decision, Price
 from aitrapp.brokers.base import OrderRequest, OrderType, OrderUpdate
 from aitrapp.brokers.paper import PaperBroker
-from aitrapp.bus import InProcessBus
 from aitrapp.db import repo
 from aitrapp.db.pool import Pool, create_pool
-from aitrapp.db.repo import OrderStatusUpdate, SessionRow
+from aitrapp.db.repo import SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import ConfigError
-from aitrapp.metrics import Metrics
-from aitrapp.oco import BracketExistsError, BracketSpec, OCOManager
 from aitrapp.pipeline.journal import ClientIdTakenError, JournaledBroker, PlacementInFlightError
-from aitrapp.pipeline.watcher import OrderWatcher
 from aitrapp.runtime import start_runtime
 from aitrapp.ticks import Tick
 
@@ -46,14 +47,12 @@ from .helpers import (
     SEC,
     T0,
     TEST_DAY,
-    SteppedFeed,
     count,
     options,
     plan_id,
     reliance,
     run_session,
     settings_for,
-    stepped,
     table_counts,
 )
 
@@ -245,155 +244,6 @@ async def test_distinct_plans_are_distinct_orders(env: Env) -> None:
     assert a != b
     assert len(await env.paper.orders()) == 2
     assert await count(env.pool, "orders") == 2
-
-
-# ---------------------------------------------------------------- the OCO manager
-def spec(plan: str) -> BracketSpec:
-    return BracketSpec(
-        plan_id=plan,
-        instrument=reliance(),
-        side="BUY",
-        qty=10,
-        entry_price=Price.from_rupees(LTP),
-        stop=Price.from_rupees(LTP - 5),
-        take_profit=Price.from_rupees(LTP + 10),
-    )
-
-
-async def test_open_bracket_twice_is_refused_and_places_one_entry(env: Env) -> None:
-    mgr = OCOManager(env.journal(), clock=lambda: env.now)
-    plan = plan_id()
-    assert await mgr.open_bracket(spec(plan)) == plan
-    with pytest.raises(BracketExistsError, match=plan):
-        await mgr.open_bracket(spec(plan))
-    other = plan_id(1)
-    results = await asyncio.gather(
-        mgr.open_bracket(spec(other)), mgr.open_bracket(spec(other)), return_exceptions=True
-    )
-    assert sorted(map(type, results), key=str) == sorted([str, BracketExistsError], key=str)
-    for p in (plan, other):
-        assert len(await env.broker_orders(order_client_id("ENTRY", p))) == 1
-    assert len(await env.paper.orders()) == 2
-    assert await count(env.pool, "orders") == 2
-
-
-# ---------------------------------------------------------------- the order watcher
-async def test_the_same_update_twice_gives_one_fill_and_one_status_change(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    req = entry_request(plan_id())
-    order_id = await env.journal().place_order(req)
-    env.tick(LTP - 1.0)  # acknowledged, then the ask drops through the limit: filled
-    updates = env.paper.drain_updates()
-    assert [u.status.value for u in updates] == ["OPEN", "COMPLETE"]
-
-    submitted: list[object] = []
-    real_submit = env.writer.submit
-
-    def recording_submit(write: Any) -> bool:
-        submitted.append(write)
-        return real_submit(write)
-
-    monkeypatch.setattr(env.writer, "submit", recording_submit)
-    dispatched: list[OrderUpdate] = []
-
-    async def sink(u: OrderUpdate) -> None:
-        dispatched.append(u)
-
-    watcher = OrderWatcher(
-        env.paper,
-        writer=env.writer,
-        bus=InProcessBus(),
-        metrics=Metrics(),
-        sink=sink,
-        fill_scope="paper:test",
-    )
-    for u in updates:
-        await watcher.handle(u)
-        await watcher.handle(u)  # the broker (or a reconnect) repeats it
-    async with asyncio.timeout(10):
-        await env.writer.flush()
-
-    assert dispatched == updates
-    assert watcher.duplicates == len(updates)
-    status_changes = [w for w in submitted if isinstance(w, OrderStatusUpdate)]
-    assert [w.status for w in status_changes] == ["OPEN", "COMPLETE"]
-    fills = await repo.list_fills(env.pool, client_order_id=req.client_order_id)
-    assert [(f.qty, f.broker_order_id) for f in fills] == [(10, order_id)]
-    row = await repo.get_order(env.pool, req.client_order_id)
-    assert row is not None
-    assert (row.status, row.filled_qty) == ("COMPLETE", 10)
-    # Both copies are kept as evidence in the event history.
-    assert len(await repo.list_order_events(env.pool, req.client_order_id)) == 2 * len(updates)
-
-
-# ---------------------------------------------------------------- the orchestrator
-async def test_a_decision_executed_twice_gives_one_order(db_url: str, tmp_path: Path) -> None:
-    rt = await start_runtime(
-        settings_for(db_url, tmp_path),
-        options(start_feed=False, feed_factory=SteppedFeed.factory()),
-    )
-    orch, engine, paper = rt.orchestrator, rt.engine, rt.paper
-    assert orch is not None and engine is not None and paper is not None
-    seen: list[Decision] = []
-    real_handle = orch.handle
-
-    async def spy(outcomes: list[Any], recv_ns: int) -> None:
-        seen.extend(o for o in outcomes if isinstance(o, Decision))
-        await real_handle(outcomes, recv_ns)
-
-    orch.handle = spy  # type: ignore[method-assign]
-    replayed: dict[str, Any] = {}
-
-    async def replay_first_decision(_batch: object) -> None:
-        if replayed or not seen:
-            return
-        d = seen[0]
-        before = engine.portfolio()
-        book = orch.book(d.plan_id)
-        replayed.update(plan_id=d.plan_id, orders=len(await paper.orders()))
-        await real_handle([d], time.perf_counter_ns())  # the same decision, delivered again
-        after = engine.portfolio()
-        replayed.update(
-            orders_after=len(await paper.orders()),
-            heat=(before.heat_pct, after.heat_pct),
-            open=(before.open_positions, after.open_positions),
-            book_kept=orch.book(d.plan_id) is book,
-        )
-
-    stepped(rt).between = replay_first_decision
-    try:
-        rt.start_feed()
-        async with asyncio.timeout(120):
-            await rt.wait_feed()
-        await rt.stop_trading()
-        assert replayed, "the session made no decision"
-        pid = replayed["plan_id"]
-        assert replayed["orders_after"] == replayed["orders"]  # nothing placed
-        assert replayed["heat"][0] == replayed["heat"][1]  # the live plan keeps its risk
-        assert replayed["open"][0] == replayed["open"][1]
-        assert replayed["book_kept"]
-        entries = [
-            u for u in await paper.orders() if u.client_order_id == order_client_id("ENTRY", pid)
-        ]
-        assert len(entries) == 1
-        assert await rt.pool.fetchval("SELECT count(*) FROM orders WHERE plan_id = $1", pid) >= 3
-        assert (
-            await rt.pool.fetchval(
-                "SELECT count(*) FROM orders WHERE plan_id = $1 AND role = 'ENTRY'", pid
-            )
-            == 1
-        )
-        assert await rt.pool.fetchval("SELECT count(*) FROM decisions WHERE plan_id = $1", pid) == 1
-        # The original bracket ran its course and its trade was recorded once.
-        assert rt.oco is not None
-        assert rt.oco.bracket(pid).entry_filled > 0
-        assert await rt.pool.fetchval("SELECT count(*) FROM trades WHERE plan_id = $1", pid) == 1
-        reasons = await repo.count_risk_events_by_reason(rt.pool, rt.session_id)  # type: ignore[arg-type]
-        assert reasons.get("DUPLICATE_PLAN") == 1
-        assert rt.writer.dropped == 0
-    finally:
-        await rt.stop()
 
 
 # ---------------------------------------------------------------- the session

@@ -1,9 +1,17 @@
-"""The write-ahead order journal and the order pacer.
+"""The write-ahead order journal.
 
 An ENTRY is journalled in PostgreSQL before the broker hears of it, and is
 refused when that is impossible; protective orders (STOP, TP, EXIT) are
 placed whatever the database does and journalled through the writer's queue.
-The pacer keeps placements within the broker's per-second limit.
+
+The order pacer that sat in the journal (for the Python paper broker) is gone:
+the kernel paces orders itself. Its tests' promises are checked there: the
+eleventh order of a second waits for the window, first come first served
+(``core-rs/aitrapp-core/src/kernel/pacer.rs`` tests); a burst of exits is paced
+instead of rejected (``core-rs/aitrapp-core/tests/kernel_pacing.rs``: 22 rate
+rejections without the pacer, 0 with it); a limit must be positive
+(``PaperConfig.max_orders_per_second``, ``tests/test_paper_validation.py``); on
+Kite, ``KiteBroker``'s own limiter (``tests/kite/test_pacing.py``).
 """
 
 from __future__ import annotations
@@ -25,10 +33,10 @@ from aitrapp.db.embedded import free_port
 from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import OrderRow, SessionRow
 from aitrapp.db.writer import DbWriter
-from aitrapp.pipeline.journal import EntryRefusedError, JournaledBroker, OrderPacer
+from aitrapp.pipeline.journal import EntryRefusedError, JournaledBroker
 from aitrapp.ticks import Tick
 
-from .helpers import LTP, SEC, T0, TEST_DAY, count, plan_id, reliance, wait_until
+from .helpers import LTP, T0, TEST_DAY, count, plan_id, reliance
 
 
 def request(role: str, plan: str | None = None, side: str = "SELL") -> OrderRequest:
@@ -241,63 +249,5 @@ async def _settle(times: int = 20) -> None:
         await asyncio.sleep(0.002)
 
 
-async def test_the_eleventh_order_of_a_second_waits_for_the_window() -> None:
-    clock = FakeClock(T0)
-    pacer = OrderPacer(10, clock, poll_s=0.001)
-    for i in range(10):  # ten orders, 10 ms apart
-        clock.ns = T0 + i * 10_000_000
-        async with asyncio.timeout(5):
-            await pacer.acquire()  # within the limit: no waiting
-    assert pacer.waits == 0
-    eleventh = asyncio.create_task(pacer.acquire())
-    twelfth = asyncio.create_task(pacer.acquire())
-    clock.ns = T0 + SEC - 1  # still inside the first order's second
-    await _settle()
-    assert not eleventh.done()
-    assert not twelfth.done()
-    assert pacer.waits > 0
-    clock.ns = T0 + SEC  # the first order's second is over: one slot frees
-    async with asyncio.timeout(5):
-        await eleventh
-    await _settle()
-    assert not twelfth.done()  # first come, first served, and only one slot was freed
-    clock.ns = T0 + SEC + 10_000_000  # the second order's second is over
-    async with asyncio.timeout(5):
-        await twelfth
-
-
-def test_a_pacer_needs_a_positive_limit() -> None:
-    with pytest.raises(ValueError, match="limit"):
-        OrderPacer(0, FakeClock())
-
-
 def _rejected(updates: list[Any]) -> list[str]:
     return [u.client_order_id for u in updates if u.status is OrderStatus.REJECTED]
-
-
-@pytest.mark.parametrize("paced", [False, True])
-async def test_a_burst_of_exits_is_paced_instead_of_rejected(
-    paced: bool, db_pool: Pool, session_id: Any
-) -> None:
-    wall = FakeClock(0)
-    broker = PaperBroker([reliance()], wall_clock_ns=wall)
-    broker.on_tick(Tick(reliance().instrument_token, T0, LTP, 100, 0, LTP - 0.05, LTP + 0.05))
-    pacer = OrderPacer(10, broker.order_rate_clock_ns, poll_s=0.001) if paced else None
-    journal = JournaledBroker(
-        broker, pool=db_pool, writer=DbWriter(db_pool), session_id=session_id, pacer=pacer
-    )
-    # A kill switch: eleven brackets exit at market in the same (simulated) instant.
-    burst = [journal.place_order(request("EXIT", plan_id(n))) for n in range(11)]
-    tasks = [asyncio.create_task(p) for p in burst]
-    if paced:
-        await wait_until(lambda: sum(t.done() for t in tasks) >= 10, "ten placements")
-        await _settle()
-        assert sum(t.done() for t in tasks) == 10  # the eleventh waits for the window
-        wall.ns += SEC  # the feed is quiet: wall time moves the broker's window on
-    async with asyncio.timeout(10):
-        await asyncio.gather(*tasks)
-    rejected = _rejected(broker.drain_updates())
-    if paced:
-        assert rejected == []
-    else:
-        assert len(rejected) == 1  # what Kite would answer with HTTP 429

@@ -1,7 +1,7 @@
 """Start-up reconciliation against a real PostgreSQL, the paper broker and the fake Kite.
 
-Earlier sessions are written through the repo functions (as the journal and the
-orchestrator write them); the broker side is a fresh PaperBroker (the simulated
+Earlier sessions are written through the repo functions (as the journal and a
+session's shell write them); the broker side is a fresh PaperBroker (the simulated
 exchange is gone after a restart) or a second KiteBroker on the same fake Kite
 (the order book survives the restart).
 """

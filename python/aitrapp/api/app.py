@@ -2,7 +2,7 @@
 
 Nothing is created at import time. The lifespan starts the trading runtime
 (``aitrapp.runtime.start_runtime``: database pool with the migrations check,
-writer, bus, broker, OCO manager, orchestrator, order watcher, feed) and,
+writer, bus, the trading kernel, feed) and,
 on shutdown, first ends the event streams and then stops the runtime, which
 tears its components down in reverse order.
 

@@ -3,7 +3,7 @@
 A :class:`TradeRecord` is one closed round trip with the plan behind it
 (planned risk, entry, stop and target): the report needs nothing else. Money
 is ``Decimal`` rupees; charges come from one contract note per trade
-(:func:`trade_charges`), exactly as the orchestrator books them.
+(:func:`trade_charges`), exactly as the live and paper sessions book them.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def trade_charges(
     fills: Iterable[tuple[Side, int, Decimal]],
 ) -> Decimal:
     """Zerodha charges of a trade's executed orders ``(side, qty, avg price)``, priced as
-    one contract note (how the orchestrator books every trade)."""
+    one contract note (how every session books a trade)."""
     orders = [ExecutedOrder.at(side, qty, price) for side, qty, price in fills if qty > 0]
     if not orders:
         return Decimal(0)

@@ -1,4 +1,4 @@
-"""The `Broker` protocol that execution, the OCO manager and the OrderWatcher use.
+"""The `Broker` protocol the write-ahead journal and the live kernel shell use.
 
 PAPER and LIVE implement the same protocol and emit the same updates,
 shaped like Kite Connect's order updates, so everything above the broker
@@ -154,7 +154,7 @@ class Broker(Protocol):
     async def cancel_order(self, order_id: str) -> None: ...
 
     def updates(self) -> AsyncIterator[OrderUpdate]:
-        """Order updates as they happen (one consumer: the OrderWatcher)."""
+        """Order updates as they happen (one consumer: the live kernel shell)."""
         ...
 
     async def orders(self) -> list[OrderUpdate]:

@@ -303,7 +303,7 @@ class PaperBroker:
         self._deliver(self._venue.settle())
 
     async def updates(self) -> AsyncGenerator[OrderUpdate, None]:
-        """Order updates as they happen. One consumer at a time (the OrderWatcher)."""
+        """Order updates as they happen. One consumer at a time."""
         if self._consuming:
             raise RuntimeError("PaperBroker.updates() already has a consumer")
         self._consuming = True

@@ -345,8 +345,8 @@ POSITIONS = Stage(
 TRADES = Stage(
     "bulk_trades",
     _cols(
-        "session_id uuid, plan_id text, strategy text, exchange text, tradingsymbol text, "
-        "side text, qty bigint, entry_price numeric, exit_price numeric, "
+        "session_id uuid, decision_id uuid, plan_id text, strategy text, exchange text, "
+        "tradingsymbol text, side text, qty bigint, entry_price numeric, exit_price numeric, "
         "gross_pnl numeric, charges numeric, net_pnl numeric, exit_reason text, "
         "opened_ns bigint, closed_ns bigint"
     ),
@@ -357,12 +357,13 @@ TRADES = Stage(
         "INSERT INTO trades (id, session_id, decision_id, plan_id, strategy, exchange, "
         "tradingsymbol, side, qty, entry_price, exit_price, gross_pnl, charges, net_pnl, "
         "exit_reason, opened_at, closed_at) "
-        f"SELECT {_id('trade', 'plan_id')}, session_id, {_id('decision', 'plan_id')}, plan_id, "
+        f"SELECT {_id('trade', 'plan_id')}, session_id, decision_id, plan_id, "
         "strategy, exchange, tradingsymbol, side, qty, entry_price, exit_price, gross_pnl, "
         f"charges, net_pnl, exit_reason, {_ts('opened_ns')}, {_ts('closed_ns')} "
         "FROM bulk_trades ON CONFLICT (id) DO NOTHING",
     ),
-    (_SESSION, (_id("decision", "plan_id"), "decisions", "id")),
+    # The plan's decision: this session's, or an earlier process's (an adopted plan).
+    (_SESSION, ("decision_id", "decisions", "id")),
 )
 
 TRANSITIONS = Stage(

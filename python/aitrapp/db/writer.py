@@ -7,7 +7,7 @@ transaction, ``executemany``). Every write is idempotent (see
 sent again.
 
 When the database is unreachable the batch stays pending, the writer reports
-``healthy = False`` (the orchestrator then opens no new entries), retries with
+``healthy = False`` (the kernel then opens no new entries), retries with
 exponential backoff, and flushes everything once the server is back. A row the
 database rejects for its content (constraint or data error) cannot succeed on
 retry: the batch is replayed row by row, and each rejected row is logged in

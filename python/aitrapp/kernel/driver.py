@@ -142,6 +142,8 @@ class KernelDriver:
         self.protection = ProtectionTally()  # the /state and summary protection figures
         # Order commands so far, by what they do: a flatten reports its own share.
         self.commands = CommandCounts()
+        # Risk events the shell recorded itself (an entry the journal could not write).
+        self.shell_risk_events = 0
 
     # ---------------------------------------------------------------- feeding
     def run_batch(self, batch: TickBatch) -> None:

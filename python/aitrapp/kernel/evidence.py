@@ -31,12 +31,12 @@ def _money(value: float | None) -> Decimal | None:
     return Decimal(repr(value)).quantize(_PRICE, rounding=ROUND_HALF_UP)
 
 
-def event_row(u: OrderUpdate) -> OrderEventRow:
+def event_row(u: OrderUpdate, client_order_id: str | None = None) -> OrderEventRow:
     """The report as received (append-only history)."""
     return OrderEventRow(
         ts=u.exchange_timestamp or datetime.now(UTC),
         status=u.status.value,
-        client_order_id=u.client_order_id,
+        client_order_id=client_order_id or u.client_order_id,
         broker_order_id=u.order_id,
         filled_qty=u.filled_quantity,
         pending_qty=u.pending_quantity,
@@ -68,11 +68,11 @@ class ReportEvidence:
         self.ignored = 0
         self.foreign = 0
 
-    def ignored_report(self, u: OrderUpdate) -> None:
+    def ignored_report(self, u: OrderUpdate, client_order_id: str | None = None) -> None:
         """A repeat, a stale report (reordered behind a newer one), a report after
-        the order ended: kept, nothing else."""
+        the order ended, a report of an earlier process's order: kept, nothing else."""
         self.ignored += 1
-        self.writer.submit(event_row(u))
+        self.writer.submit(event_row(u, client_order_id))
 
     def foreign_report(self, u: OrderUpdate) -> None:
         """An order this process did not place: kept, and its fills recorded by the

@@ -42,7 +42,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aitrapp import broker_tag, order_client_id, parse_order_client_id
@@ -56,12 +56,12 @@ from aitrapp.brokers.base import (
     Side,
 )
 from aitrapp.db.pool import Pool
-from aitrapp.db.repo import OrderAck
+from aitrapp.db.repo import OrderAck, RiskEventRow
 from aitrapp.exceptions import AitrappError
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.events import EventBatch
 from aitrapp.kernel.evidence import ReportEvidence
-from aitrapp.kernel.persist import _Plan
+from aitrapp.kernel.persist import _Plan, utc
 from aitrapp.logs import order_log
 from aitrapp.pipeline.engine_restore import AdoptedPlan
 from aitrapp.pipeline.journal import ClientIdTakenError, EntryRefusedError, JournaledBroker
@@ -166,6 +166,7 @@ class LiveKernelDriver(KernelDriver):
         self._updates_task: asyncio.Task[None] | None = None
         self._strategies: dict[str, str] = {}  # adopted plan -> strategy
         self._transitions_so_far: dict[str, int] = {}  # plan -> last seq written
+        self._earlier_orders: dict[str, str] = {}  # broker id -> client id (earlier processes)
         self.reports = 0
         self.reports_ignored = 0
         self.error: BaseException | None = None
@@ -281,11 +282,18 @@ class LiveKernelDriver(KernelDriver):
 
     def on_update(self, u: OrderUpdate) -> None:
         """One broker report into the kernel (duplicates and stale ones change nothing)."""
-        cid = u.client_order_id or self._cid_of_broker.get(u.order_id)
+        cid = (
+            u.client_order_id
+            or self._cid_of_broker.get(u.order_id)
+            or self._earlier_orders.get(u.order_id)
+        )
         local = None if cid is None else self.live.order_id_of(cid)
-        if cid is None or local is None:
-            self.reports_ignored += 1  # not an order of this kernel: kept as evidence
-            self.evidence.foreign_report(u)
+        if cid is None or local is None:  # not an order of this kernel: kept as evidence
+            self.reports_ignored += 1
+            if cid is None:
+                self.evidence.foreign_report(u)
+            else:  # ours, from an earlier process: its fills were recorded then
+                self.evidence.ignored_report(u, cid)
             return
         real = not u.order_id.startswith(LOCAL_REJECT_PREFIX)
         if real and cid in self._absent:
@@ -386,6 +394,8 @@ class LiveKernelDriver(KernelDriver):
             order_log(log, req.client_order_id).warning("placement failed: %s", exc)
             if not _certainly_not_placed(exc) and await self._found(local, req):
                 return
+            if isinstance(exc, EntryRefusedError):  # said why, as a refusal up front
+                self._entry_refused(req, str(exc))
             # The kernel hears REJECTED; should the order turn up after all, its
             # reports are handled as an orphan's (see _orphan), never dropped.
             self._absent[req.client_order_id] = req
@@ -394,6 +404,25 @@ class LiveKernelDriver(KernelDriver):
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
             return  # the REJECTED report (with Kite's reason) is on the stream
         self._map(local, req.client_order_id, broker_id)
+
+    def _entry_refused(self, req: OrderRequest, reason: str) -> None:
+        """The journal could not record an entry (the database went away before the
+        writer noticed): nothing was placed. A DB_UNAVAILABLE risk event says why
+        (through the writer's retained queue); the bracket then ends CANCELLED and
+        the engine gets the plan's risk back."""
+        plan_id, _ = parse_order_client_id(req.client_order_id)
+        details = {"plan_id": plan_id, "error": reason}
+        self.shell_risk_events += 1
+        self.metrics.risk_blocks.labels(reason="DB_UNAVAILABLE").inc()
+        self.writer.submit(
+            RiskEventRow(
+                ts=utc(self.now_ns()),
+                reason="DB_UNAVAILABLE",
+                session_id=self.persister.session_id,
+                details=details,
+            )
+        )
+        self.bus.publish("risk", {"reason": "DB_UNAVAILABLE", **details})
 
     async def _plan_on_record(self) -> None:
         """An entry waits until its plan (decision, signal) is written: a process
@@ -617,6 +646,18 @@ class LiveKernelDriver(KernelDriver):
         self.dispatch()
 
     # ---------------------------------------------------------------- adoption
+    async def load_earlier_orders(self, pool: Pool, day: date) -> None:
+        """The day's orders earlier processes placed (broker id -> client id): their
+        reports are ours, not an unknown order's, even when no machine adopted them
+        (an adopted bracket's filled entry, a cancelled child)."""
+        rows = await pool.fetch(
+            "SELECT o.broker_order_id, o.client_order_id FROM orders o "
+            "JOIN sessions s ON s.id = o.session_id "
+            "WHERE s.trading_date = $1 AND o.broker_order_id IS NOT NULL",
+            day,
+        )
+        self._earlier_orders = {str(r["broker_order_id"]): r["client_order_id"] for r in rows}
+
     async def load_transitions(self, pool: Pool) -> None:
         """The transition numbers earlier processes used (an adopted plan's
         rows continue after them instead of colliding with them)."""
@@ -635,6 +676,7 @@ class LiveKernelDriver(KernelDriver):
             entry_value=paise * plan.entry_filled,
             exited=plan.exited,
             position_open=True,
+            decision_id=plan.decision_id,
         )
         last = self._transitions_so_far.get(plan.plan_id)
         self.persister.steps[plan.plan_id] = 0 if last is None else last + 1

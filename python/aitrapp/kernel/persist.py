@@ -36,6 +36,7 @@ from aitrapp.db.bulk import (
     UPDATES,
     BulkWrite,
     Record,
+    bulk_id,
 )
 from aitrapp.db.pool import json_dumps
 from aitrapp.db.writer import DbWriter
@@ -80,6 +81,8 @@ class _Plan:
     entry_value: int = 0  # paise x shares
     exited: int = 0
     position_open: bool = False
+    # An adopted plan's decision (an earlier process wrote it); None: this session's.
+    decision_id: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -286,8 +289,10 @@ class KernelPersister:
     def _trades(self, trades: Sequence[KernelTrade]) -> list[Record]:
         out: list[Record] = []
         for t in trades:
-            if self.plans.pop(t.plan_id, None) is None:
+            plan = self.plans.pop(t.plan_id, None)
+            if plan is None:
                 continue
+            decision_id = plan.decision_id or bulk_id(self.session_id, "decision", t.plan_id)
             if t.qty <= 0 or t.entry_price <= 0 or t.exit_price <= 0:
                 raise ValueError(
                     f"trades: qty, entry_price and exit_price must be > 0, got {t.qty}, "
@@ -300,7 +305,8 @@ class KernelPersister:
                 )
             out.append(
                 (
-                    self.session_id, t.plan_id, t.strategy, t.exchange, t.tradingsymbol,
+                    self.session_id, decision_id, t.plan_id, t.strategy, t.exchange,
+                    t.tradingsymbol,
                     _entry_side(t.side), t.qty, t.entry_price, t.exit_price, t.gross, t.charges,
                     t.net, t.exit_reason, t.opened_ns, t.closed_ns,
                 )

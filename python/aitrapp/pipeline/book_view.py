@@ -44,7 +44,7 @@ class BookView:
                 "ticks": c["ticks"],
                 "signals": (c["decisions"] or 0) + (c["blocks"] or 0),
                 "decisions": c["decisions"],
-                "risk_blocks": c["blocks"],
+                "risk_blocks": (c["blocks"] or 0) + k.shell_risk_events,
                 "brackets_opened": c["brackets_opened"],
                 "trades": k.trades,
                 "wins": k.wins,

@@ -212,7 +212,7 @@ async def prepare_reconciled_close(
 async def settle_reconciled_close(conn: Conn, close: ReconciledClose, closed_qty: int) -> str:
     """The trade of a position reconciliation just closed (see :func:`prepare_reconciled_close`).
 
-    The trade covers the whole bracket as the orchestrator's would: the entry
+    The trade covers the whole bracket as a session's would: the entry
     fills, the exits recorded before the crash and the ``closed_qty`` that
     reconciliation closed. Returns a one-line description for the action log.
     """

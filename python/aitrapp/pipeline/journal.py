@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -64,38 +63,6 @@ def _rupees(paise: int | None) -> Decimal | None:
     return None if paise is None else repo.rupees(paise)
 
 
-class OrderPacer:
-    """Keeps placements within ``limit`` per second on a given clock (Kite: 10/s).
-
-    Kite answers the eleventh order of a second with HTTP 429, and the paper
-    broker rejects it the same way; a flatten of many brackets must therefore
-    wait for the window rather than see its exits rejected. The clock is the
-    broker's own (the paper broker's simulated-then-wall clock, or monotonic
-    wall time for Kite)."""
-
-    def __init__(self, limit: int, clock_ns: Callable[[], int], *, poll_s: float = 0.01) -> None:
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        self._limit = limit
-        self._clock_ns = clock_ns
-        self._poll_s = poll_s
-        self._recent: deque[int] = deque()
-        self._lock = asyncio.Lock()
-        self.waits = 0
-
-    async def acquire(self) -> None:
-        async with self._lock:  # FIFO: placements keep their order
-            while True:
-                now = self._clock_ns()
-                while self._recent and self._recent[0] <= now - 1_000_000_000:
-                    self._recent.popleft()
-                if len(self._recent) < self._limit:
-                    self._recent.append(now)
-                    return
-                self.waits += 1
-                await asyncio.sleep(self._poll_s)
-
-
 class JournaledBroker:
     """A ``Broker`` whose orders are journalled in PostgreSQL before placement."""
 
@@ -108,9 +75,6 @@ class JournaledBroker:
         session_id: UUID,
         now: Callable[[], datetime] | None = None,
         db_timeout_s: float = 2.0,
-        on_placed: Callable[[OrderRequest, str], None] | None = None,
-        pacer: OrderPacer | None = None,
-        on_entry_refused: Callable[[OrderRequest, str], None] | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -119,9 +83,6 @@ class JournaledBroker:
         self._session_id = session_id
         self._now = now or (lambda: datetime.now(UTC))
         self._db_timeout_s = db_timeout_s
-        self._on_placed = on_placed
-        self._pacer = pacer
-        self._on_entry_refused = on_entry_refused
         # client_order_id -> broker order id (None while the call is in flight)
         self._placed: dict[str, str | None] = {}
 
@@ -161,11 +122,9 @@ class JournaledBroker:
             )
         except _DB_ERRORS as exc:
             if row.role == "ENTRY":
+                # The writer may not have noticed the outage yet: the caller records
+                # the refusal like the ones made up front (DB_UNAVAILABLE).
                 reason = f"database unavailable, entry {req.client_order_id} not placed: {exc}"
-                # The writer may not have noticed the outage yet: tell the caller's
-                # owner, so the refusal is recorded like the ones made up front.
-                if self._on_entry_refused is not None:
-                    self._on_entry_refused(req, reason)
                 raise EntryRefusedError(reason) from exc
             # Exits protect an open position: journal through the retained queue.
             self._writer.submit(row)
@@ -221,8 +180,6 @@ class JournaledBroker:
             olog.warning("journalled before but never reached the broker: placing now")
         self._placed[req.client_order_id] = None
         try:
-            if self._pacer is not None:
-                await self._pacer.acquire()
             order_id = await self.inner.place_order(req)
         except BaseException:
             # Unknown outcome: leave the id unset so a retry looks the tag up first.
@@ -240,8 +197,6 @@ class JournaledBroker:
             req.quantity,
             order_id,
         )
-        if self._on_placed is not None:
-            self._on_placed(req, order_id)
         return order_id
 
     async def modify_order(
