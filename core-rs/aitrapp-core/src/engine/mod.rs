@@ -320,24 +320,47 @@ impl Engine {
     /// halves, so the strategies decide on a book that already holds the fills
     /// this very tick caused.
     pub fn intake(&mut self, raw: &RawTick) -> Result<Accepted, TickReject> {
+        let accepted = self.check(raw)?;
+        self.apply(&accepted);
+        Ok(accepted)
+    }
+
+    /// Validates a tick (the guards' own bookkeeping only): nothing the
+    /// strategies, the risk gate or a bracket reads has changed yet, so the
+    /// kernel can fire the timers due before the tick first.
+    pub fn check(&mut self, raw: &RawTick) -> Result<Accepted, TickReject> {
         let ix = self
             .slot_of(raw.token)
             .ok_or(TickReject::UnknownInstrument)?;
         let Engine {
             slots,
-            portfolio,
             counters,
-            times,
             rules,
             frame,
             ..
         } = self;
-        let slot = &mut slots[ix];
-        let accepted = slot.intake.accept_at(raw, rules, *frame)?;
-        let tick = accepted.tick;
+        let accepted = slots[ix].intake.accept_at(raw, rules, *frame)?;
         counters.accepted += 1;
         counters.off_tick_rounded += u64::from(accepted.rounded);
         counters.band_reanchored += u64::from(accepted.reanchored);
+        Ok(Accepted {
+            slot: ix,
+            tick: accepted.tick,
+        })
+    }
+
+    /// A checked tick becomes the market: the day, the bars, the VWAP and the
+    /// last price move to it.
+    pub fn apply(&mut self, accepted: &Accepted) {
+        let Engine {
+            slots,
+            portfolio,
+            times,
+            frame,
+            ..
+        } = self;
+        let slot = &mut slots[accepted.slot];
+        let tick = accepted.tick;
         let day = tick.ist.day;
         frame.day.get_or_insert(day);
         portfolio.roll_day(day);
@@ -358,7 +381,6 @@ impl Engine {
             slot.vwap.update(tick.last.paise(), tick.volume_delta);
         }
         slot.last_price = Some(tick.last);
-        Ok(Accepted { slot: ix, tick })
     }
 
     /// Counts a tick [`Engine::intake`] refused.

@@ -159,7 +159,7 @@ impl<V: Venue> Kernel<V> {
     /// One tick (the live path). A refused tick is counted and changes nothing.
     pub fn on_tick(&mut self, raw: &RawTick) -> Result<(), TickReject> {
         self.counters.ticks += 1;
-        let accepted = match self.engine.intake(raw) {
+        let accepted = match self.engine.check(raw) {
             Ok(a) => a,
             Err(why) => {
                 self.engine.count_reject(why);
@@ -168,7 +168,10 @@ impl<V: Venue> Kernel<V> {
             }
         };
         let t = accepted.tick.ts_ns;
+        // Timers due before the tick fire on the market as it was then; only
+        // then does the tick become the market (last price, bars, the day).
         self.advance_to(t);
+        self.engine.apply(&accepted);
         self.now_ns = self.now_ns.max(t);
         self.counters.last_tick_ns = Some(t);
         let tick = &accepted.tick;

@@ -13,6 +13,10 @@ const OPEN: i64 = 1_767_240_900_000_000_000; // 2026-01-01 09:45 IST
 const SEC: i64 = 1_000_000_000;
 
 fn kernel() -> Kernel<SimVenue> {
+    kernel_with(SimVenueConfig::default())
+}
+
+fn kernel_with(venue_cfg: SimVenueConfig) -> Kernel<SimVenue> {
     let inst = Instrument {
         exchange: "NSE".into(),
         tradingsymbol: "SYN101".into(),
@@ -32,8 +36,7 @@ fn kernel() -> Kernel<SimVenue> {
     cfg.strategies.ema_cross.stop_ticks = 400;
     cfg.strategies.ema_cross.tp_ticks = 400;
     cfg.risk.cooldown_seconds = 0;
-    let venue =
-        SimVenue::new(SimVenueConfig::default(), std::slice::from_ref(&inst)).expect("venue");
+    let venue = SimVenue::new(venue_cfg, std::slice::from_ref(&inst)).expect("venue");
     let engine = Engine::new(cfg, vec![inst]).expect("engine");
     let template = BracketTemplate::from_json(r#"{"entry_type": "MARKET"}"#).expect("template");
     Kernel::new(engine, venue, template).expect("kernel")
@@ -41,10 +44,14 @@ fn kernel() -> Kernel<SimVenue> {
 
 /// Flat, a dip, then a rise: EMA 2 crosses above EMA 4 once (synthetic path).
 fn tick(k: &mut Kernel<SimVenue>, i: i64, paise: i64) {
+    tick_at(k, OPEN + i * SEC, i, paise);
+}
+
+fn tick_at(k: &mut Kernel<SimVenue>, ts_ns: i64, i: i64, paise: i64) {
     let px = paise as f64 / 100.0;
     let raw = RawTick {
         token: i64::from(TOKEN),
-        ts_ns: OPEN + i * SEC,
+        ts_ns,
         last_price: px,
         last_qty: 1,
         volume: 10 * (i + 1),
@@ -108,4 +115,56 @@ fn a_decision_routed_twice_opens_one_bracket() {
         "the plan keeps its heat"
     );
     assert_eq!(k.engine().portfolio().open_brackets, open);
+}
+
+/// A timer that falls between two ticks sees the market as it was at its own
+/// time: the entry's no-tick fill at t (0.5 s after the order, no tick since)
+/// is judged against the last tick before t, not against a tick at t + 20 ms
+/// that gapped through the stop. So its children go out at t; the gap then
+/// meets a stop that is on its way (not a STOP_GAPPED exit decided at t with
+/// a price from the future).
+#[test]
+fn a_timer_between_ticks_sees_the_market_of_its_own_time() {
+    let mut k = kernel_with(SimVenueConfig {
+        no_tick_wait_ns: 500_000_000,
+        ..SimVenueConfig::default()
+    });
+    let path = [50_000; 8].into_iter().chain([49_980]).chain([50_040]);
+    for (i, p) in path.enumerate() {
+        tick(&mut k, i as i64, p);
+    }
+    let log = k.take_log();
+    assert_eq!(log.decisions.plan_id.len(), 1, "the rise must decide once");
+    let sent = log.orders.ts_ns[0];
+    // No tick for 0.5 s after the entry arrived: it fills then on the last quote.
+    let later = sent + 1_000_000_000;
+    tick_at(&mut k, later, 10, 45_000); // 10 % lower: through any stop
+    let after = k.take_log();
+    let fill_ts = after.fills.ts_ns[0];
+    assert!(
+        fill_ts < later,
+        "the entry fills at its timer, before the gap"
+    );
+    let stop_at = after
+        .orders
+        .client_order_id
+        .iter()
+        .position(|c| c.ends_with(":STOP"))
+        .map(|i| after.orders.ts_ns[i]);
+    assert_eq!(
+        stop_at,
+        Some(fill_ts),
+        "the stop goes out at the entry's fill"
+    );
+    let gapped_at_fill = after
+        .alerts
+        .code
+        .iter()
+        .zip(&after.alerts.ts_ns)
+        .any(|(c, &t)| *c == "STOP_GAPPED" && t == fill_ts);
+    assert!(
+        !gapped_at_fill,
+        "judged with a later price: {:?}",
+        after.alerts
+    );
 }
