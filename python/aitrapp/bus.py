@@ -76,6 +76,11 @@ class EventBus(Protocol):
         """Queue an event; never blocks, never raises."""
         ...
 
+    def listens(self, topic: Topic) -> bool:
+        """Whether an event on ``topic`` would reach anyone: a publisher may skip
+        building events nobody receives (False only when that is certain)."""
+        ...
+
     async def subscribe(
         self, topics: Iterable[Topic] | None = None, *, maxsize: int = 1000
     ) -> Subscription:
@@ -180,6 +185,9 @@ class InProcessBus(_Counting):
     @property
     def status(self) -> str:
         return f"in-process, failures={self.failures}"
+
+    def listens(self, topic: Topic) -> bool:
+        return any(topic in sub.topics for sub in self._subs)
 
     def publish(self, topic: Topic, payload: Mapping[str, Any]) -> None:
         try:
@@ -326,6 +334,9 @@ class RedisStreamsBus(_Counting):
             log.warning("bus: redis reachable again")
         else:
             log.error("bus: redis unreachable (%s): events dropped, trading goes on", error)
+
+    def listens(self, topic: Topic) -> bool:
+        return True  # the streams' readers are other processes: every event is written
 
     def publish(self, topic: Topic, payload: Mapping[str, Any]) -> None:
         try:

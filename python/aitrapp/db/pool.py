@@ -54,9 +54,14 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"cannot store {type(obj).__name__} as JSON")
 
 
+# What json.dumps(value, default=..., separators=..., allow_nan=False) builds per
+# call, built once (encode keeps no state between calls).
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), allow_nan=False)
+
+
 def json_dumps(value: object) -> str:
     """JSON for jsonb columns and bus payloads: Decimals as exact strings."""
-    return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:

@@ -241,38 +241,31 @@ class KernelDriver:
         trades = trades_of(ev, self.instruments, self.charges, self._plan_fills)
         self.persister.persist(ev, trades)
         self.protection.absorb(ev, trades)
+        # Counters move once per batch; a topic nobody listens to gets no events
+        # built (each event a listener gets is the same as ever).
         m, bus = self.metrics, self.bus
-        for d in rows(ev, "decisions"):
-            self._plan_side[d["plan_id"]] = (d["side"], d["token"])
-            m.signals.inc()
-            bus.publish("decisions", {k: d[k] for k in ("plan_id", "strategy", "side", "qty")})
+        if count(ev, "decisions"):
+            d = ev["decisions"]
+            self._plan_side.update(
+                zip(d["plan_id"], zip(d["side"], d["token"], strict=True), strict=True)
+            )
+            m.signals.inc(len(d["plan_id"]))
+            if bus.listens("decisions"):
+                for decision in rows(ev, "decisions"):
+                    bus.publish(
+                        "decisions",
+                        {k: decision[k] for k in ("plan_id", "strategy", "side", "qty")},
+                    )
         if count(ev, "blocks"):  # refusals come by the ten thousand: counted per reason
             reasons, strategies = ev["blocks"]["reason"], ev["blocks"]["strategy"]
             m.signals.inc(len(reasons))
             for reason, n in Counter(reasons).items():
                 m.risk_blocks.labels(reason=reason).inc(n)
-            for reason, strategy in zip(reasons, strategies, strict=True):
-                bus.publish("risk", {"reason": reason, "strategy": strategy})
+            if bus.listens("risk"):
+                for reason, strategy in zip(reasons, strategies, strict=True):
+                    bus.publish("risk", {"reason": reason, "strategy": strategy})
         if count(ev, "orders"):
-            _log_orders(ev["orders"])
-            self.commands.add(ev["orders"])
-        for o in rows(ev, "orders"):
-            if o["action"] == "PLACE":
-                m.orders_placed.inc()
-                self.working[o["client_order_id"]] = {
-                    "plan_id": o["plan_id"],
-                    "client_order_id": o["client_order_id"],
-                    "broker_order_id": str(o["order_id"]),
-                    "role": order_role(o["client_order_id"].partition(":")[2], o["reason"]),
-                    "side": o["side"],
-                    "order_type": o["order_type"],
-                    "qty": o["qty"],
-                    "filled": 0,
-                    "price": float(rupees(o["price"])) if o["price"] else None,
-                    "trigger": float(rupees(o["trigger"])) if o["trigger"] else None,
-                    "status": "NEW",
-                }
-            bus.publish("orders", self._order_event(o))
+            self._absorb_orders(ev["orders"])
         if count(ev, "updates"):
             u = ev["updates"]
             working, filled = self.working, 0
@@ -286,17 +279,21 @@ class KernelDriver:
                     filled += status == "COMPLETE"
                 elif (w := working.get(coid)) is not None:
                     w["status"], w["filled"] = status, filled_qty
-                bus.publish(
-                    "order_updates",
-                    {
-                        "client_order_id": coid,
-                        "status": status,
-                        "filled_qty": filled_qty,
-                        "message": message,
-                    },
-                )
             if filled:
                 m.orders_filled.inc(filled)
+            if bus.listens("order_updates"):
+                for coid, status, filled_qty, message in zip(
+                    u["client_order_id"], u["status"], u["filled_qty"], u["message"], strict=True
+                ):
+                    bus.publish(
+                        "order_updates",
+                        {
+                            "client_order_id": coid,
+                            "status": status,
+                            "filled_qty": filled_qty,
+                            "message": message,
+                        },
+                    )
         for f in rows(ev, "fills"):
             self._on_fill(f)
         for a in rows(ev, "alerts"):
@@ -307,21 +304,56 @@ class KernelDriver:
             self.trades += 1
             self.wins += t.net > 0
             self.net_pnl_today += t.net
-            bus.publish(
-                "trades",
-                {
-                    "plan_id": t.plan_id,
-                    "strategy": t.strategy,
-                    "symbol": t.tradingsymbol,
-                    "side": t.side,
-                    "qty": t.qty,
-                    "gross": str(t.gross),
-                    "charges": str(t.charges),
-                    "net": str(t.net),
-                    "exit_reason": t.exit_reason,
-                },
-            )
+        if trades and bus.listens("trades"):
+            for t in trades:
+                bus.publish(
+                    "trades",
+                    {
+                        "plan_id": t.plan_id,
+                        "strategy": t.strategy,
+                        "symbol": t.tradingsymbol,
+                        "side": t.side,
+                        "qty": t.qty,
+                        "gross": str(t.gross),
+                        "charges": str(t.charges),
+                        "net": str(t.net),
+                        "exit_reason": t.exit_reason,
+                    },
+                )
         self._refresh_gauges()
+
+    def _absorb_orders(self, orders: dict[str, list[Any]]) -> None:
+        """The batch's order commands: logged, counted, new ones kept as working
+        orders, each published on ``orders`` when anyone listens."""
+        _log_orders(orders)
+        self.commands.add(orders)
+        working, placed = self.working, 0
+        for action, coid, order_id, plan_id, side, otype, qty, price, trigger, reason in zip(
+            orders["action"], orders["client_order_id"], orders["order_id"], orders["plan_id"],
+            orders["side"], orders["order_type"], orders["qty"], orders["price"],
+            orders["trigger"], orders["reason"], strict=True,
+        ):  # fmt: skip
+            if action != "PLACE":
+                continue
+            placed += 1
+            working[coid] = {
+                "plan_id": plan_id,
+                "client_order_id": coid,
+                "broker_order_id": str(order_id),
+                "role": order_role(coid.partition(":")[2], reason),
+                "side": side,
+                "order_type": otype,
+                "qty": qty,
+                "filled": 0,
+                "price": float(rupees(price)) if price else None,
+                "trigger": float(rupees(trigger)) if trigger else None,
+                "status": "NEW",
+            }
+        if placed:
+            self.metrics.orders_placed.inc(placed)
+        if self.bus.listens("orders"):
+            for o in rows({"orders": orders}, "orders"):
+                self.bus.publish("orders", self._order_event(o))
 
     def _on_fill(self, f: dict[str, Any]) -> None:
         plan = f["plan_id"]
