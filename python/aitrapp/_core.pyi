@@ -569,7 +569,11 @@ class OcoOrder:
 
 @final
 class AdoptedOrder:
-    """A child order of a bracket adopted after a restart, as the broker has it."""
+    """A child order of a bracket adopted after a restart, as the broker has it.
+
+    ``tag_name``: STOP / STOPn, TP (TP1, TP2 when scaling out), EXIT / EXITn. Dead
+    stops may be given (working=False): a lost stop is placed again under the
+    next stop id (STOP1, STOP2, ...), never under a dead one's."""
 
     def __new__(
         cls,

@@ -47,7 +47,7 @@ from uuid import UUID
 import pytest
 
 from aitrapp import AitrappError, Instrument, broker_tag, order_client_id
-from aitrapp.brokers.base import OrderStatus, OrderType
+from aitrapp.brokers.base import OrderRequest, OrderStatus, OrderType
 from aitrapp.calendar import IST
 from aitrapp.db import repo
 from aitrapp.db.pool import Conn, Pool
@@ -228,12 +228,6 @@ async def test_updates_route_by_broker_order_id_alone(restarted: Env) -> None:
     assert "STOP_LOST" in restarted.rig.codes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the replacement stop reuses the lost stop's client id; the journal finds "
-    "the cancelled order under its tag and returns its id, so nothing is placed and the "
-    "kernel takes the dead order for its stop (the position is unprotected)",
-)
 async def test_missing_stop_is_placed_exactly_once(db_pool: Pool) -> None:
     env = await _restarted(db_pool, lose_stop=True)
     broker, live = env.broker, env.rig.live
@@ -241,15 +235,57 @@ async def test_missing_stop_is_placed_exactly_once(db_pool: Pool) -> None:
         assert env.rig.adopted == [plan(1)]
         live.advance_time(T0 + 2 * SEC)
         await env.settle()
-        assert broker.placements(cid(1, "STOP")) == 2  # the lost one and its replacement
-        stop = broker.order(cid(1, "STOP"))
+        # The lost one and its replacement, under the next stop id (the journal holds
+        # STOP for the dead order; the broker's tag look-up would return it).
+        assert (broker.placements(cid(1, "STOP")), broker.placements(cid(1, "STOP1"))) == (1, 1)
+        assert broker.order(cid(1, "STOP")).status is OrderStatus.CANCELLED
+        stop = broker.order(cid(1, "STOP1"))
         assert (stop.is_live, stop.quantity, stop.trigger_paise) == (True, 10, 248_000)
+        assert stop.req.tag == broker_tag(cid(1, "STOP1")) != broker_tag(cid(1, "STOP"))
+        assert "STOP_REPLACED" in env.rig.codes() and "STOP_LOST" not in env.rig.codes()
         broker.fill(cid(1, "TP"))
         await env.settle()
         assert broker.live_orders() == []
         assert [t["gross_paise"] for t in env.rig.trades()] == [40_000]
     finally:
         await env.rig.close()
+
+
+async def test_a_replacement_found_dead_at_the_broker_is_never_taken_for_a_stop(
+    db_pool: Pool,
+) -> None:
+    """An earlier adopting process placed STOP1 and died; STOP1 was cancelled too, and
+    this adoption is told of neither dead stop, so the kernel asks for STOP1 again.
+    The journal finds the cancelled STOP1 under its tag: nothing is placed, and the
+    kernel hears that it is CANCELLED (the stop is lost: exit at market, STOP_LOST)
+    instead of taking the dead order for a working stop."""
+    broker = FakeBroker(clock=lambda: T0)
+    broker.set_price(TOKEN, 250_000)
+    rig = await live_rig(broker, db_pool, {TOKEN: RELIANCE})
+    try:
+        ids = await earlier_process(rig.earlier, RELIANCE, 1)
+        broker.cancel_externally(cid(1, "STOP"))
+        c = cid(1, "STOP1")
+        stop1 = OrderRequest(
+            client_order_id=c, tag=broker_tag(c), exchange="NSE", tradingsymbol="RELIANCE",
+            instrument_token=TOKEN, side="SELL", quantity=10, order_type=OrderType.SLM,
+            trigger_paise=248_000, market_protection=-1,
+        )  # fmt: skip
+        await rig.earlier.place_order(stop1)
+        await broker.settled()
+        broker.cancel_externally(c)
+        await broker.settled()
+        await adopt(rig, RELIANCE, 1, ids, working=("TP",))
+        env = Env(broker, rig)
+        await env.settle()
+        assert broker.placements(c) == 1  # the earlier process's, not a second
+        assert "STOP_LOST" in rig.codes()
+        assert broker.order(cid(1, "EXIT")).filled == 10
+        assert broker.order(cid(1, "TP")).status is OrderStatus.CANCELLED
+        assert broker.live_orders() == [] and broker.net_position(TOKEN) == 0
+        assert rig.live.live.open_brackets == 0
+    finally:
+        await rig.close()
 
 
 async def test_adopt_refuses_duplicates_and_bad_adoptions_naming_the_field(
@@ -277,18 +313,25 @@ async def test_adopt_refuses_duplicates_and_bad_adoptions_naming_the_field(
     assert restarted.broker.placements(cid(2, "STOP")) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: LiveKernelDriver.adopt_bracket ignores order_ids of another plan's "
-    "orders instead of refusing the adoption",
-)
 async def test_adopt_refuses_an_order_id_of_another_plan(restarted: Env) -> None:
     live = restarted.rig.live
-    with pytest.raises(ValueError, match="order_ids"):
+    calls = len(restarted.broker.calls)
+    with pytest.raises(ValueError, match=rf"order_ids.*{cid(1, 'STOP')}.*X1"):
         await live.adopt_bracket(
             spec(RELIANCE, 2), entry_filled=10, entry_avg=spec(RELIANCE).entry_price,
             children=[], order_ids={cid(1, "STOP"): "X1"},
         )  # fmt: skip
+    with pytest.raises(ValueError, match=r"order_ids.*not a client order id"):
+        await live.adopt_bracket(
+            spec(RELIANCE, 2), entry_filled=10, entry_avg=spec(RELIANCE).entry_price,
+            children=[], order_ids={"X": "X2"},
+        )  # fmt: skip
+    await restarted.settle()
+    # Refused before anything was adopted: no bracket, no order, nothing attached.
+    assert live.live.open_brackets == 1
+    assert live.live.order_id_of(cid(2, "STOP1")) is None
+    assert len(restarted.broker.calls) == calls
+    assert "X1" not in live.broker_ids.values()
 
 
 async def test_a_foreign_order_id_is_never_attached(restarted: Env) -> None:
@@ -464,16 +507,13 @@ async def test_open_positions_are_adopted_from_the_database(from_database: DbAdo
     assert not [r for r in from_database.broker.requests if r.client_order_id.startswith(p1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the kernel re-places a lost stop under its old client id; the journal "
-    "refuses it (journalled by the earlier session) or, when the broker lists the dead "
-    "order under the tag, hands back that cancelled order's id as the new stop's",
-)
 async def test_a_stop_lost_before_the_restart_is_placed_again(from_database: DbAdoption) -> None:
     p2 = from_database.plans[1]
-    # Only the lost stop was placed, for the whole position, at the plan's trigger.
+    # Only the lost stop was placed (under the next stop id: STOP is the dead order's),
+    # for the whole position, at the plan's trigger; it works.
     assert [
         (r.client_order_id, r.quantity, r.trigger_paise) for r in from_database.broker.requests
-    ] == [(order_client_id("STOP", p2), 10, 79_500)]
+    ] == [(order_client_id("STOP1", p2), 10, 79_500)]
+    assert from_database.broker.order(order_client_id("STOP1", p2)).is_live
     assert from_database.rig.live.live.open_brackets == 2
+    assert "STOP_LOST" not in from_database.rig.codes()

@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import pytest_asyncio
@@ -33,8 +34,9 @@ from aitrapp.db.embedded import free_port
 from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import OrderRow, SessionRow
 from aitrapp.db.writer import DbWriter
-from aitrapp.pipeline.journal import EntryRefusedError, JournaledBroker
+from aitrapp.pipeline.journal import EntryRefusedError, JournaledBroker, OrderFinishedError
 from aitrapp.ticks import Tick
+from fakes import FakeBroker
 
 from .helpers import LTP, T0, TEST_DAY, count, plan_id, reliance
 
@@ -233,6 +235,45 @@ async def test_an_unknown_outcome_is_looked_up_by_tag_before_placing_again(
     (only,) = await broker.orders()
     assert await journal.place_order(req) == only.order_id  # found by its tag, not re-sent
     assert len(await broker.orders()) == 1
+
+
+async def test_an_id_whose_order_is_over_at_the_broker_is_never_handed_back_as_placed(
+    db_pool: Pool, session_id: Any
+) -> None:
+    """The same client id again is the same order, so nothing is placed a second time;
+    but an order that is over without a fill (cancelled, or rejected once accepted) is
+    no answer to "place this": the caller gets OrderFinishedError with the broker's
+    report, never the dead order's id as if it were working. A live order found under
+    the tag is still handed back (a lost acknowledgement)."""
+    broker = FakeBroker(clock=lambda: T0)
+    broker.set_price(reliance().instrument_token, 145_000)
+    writer = DbWriter(db_pool)
+    stop, tp, entry = request("STOP"), request("TP"), request("ENTRY")
+    broker.reject_when(lambda r: r.client_order_id == entry.client_order_id, "RMS: margin")
+    first = JournaledBroker(broker, pool=db_pool, writer=writer, session_id=session_id)
+    ids = {r.client_order_id: await first.place_order(r) for r in (stop, tp, entry)}
+    broker.cancel_externally(stop.client_order_id)  # no one reads the stream: no settling
+    later = {"same session": session_id, "a later session": uuid4()}
+    for what, sid in later.items():
+        if sid != session_id:
+            await repo.create_session(
+                db_pool,
+                SessionRow(
+                    id=sid, trading_date=TEST_DAY, mode="LIVE", feed="kite",
+                    started_at=datetime.now(UTC),
+                ),
+            )  # fmt: skip
+        again = JournaledBroker(broker, pool=db_pool, writer=writer, session_id=sid)
+        for r, status in ((stop, OrderStatus.CANCELLED), (entry, OrderStatus.REJECTED)):
+            with pytest.raises(OrderFinishedError, match=f"{ids[r.client_order_id]}.*{status}"):
+                await again.place_order(r)
+            try:
+                await again.place_order(r)
+            except OrderFinishedError as exc:
+                assert (exc.order.order_id, exc.order.status) == (ids[r.client_order_id], status)
+        assert await again.place_order(tp) == ids[tp.client_order_id], what
+    for r in (stop, tp, entry):
+        assert broker.placements(r.client_order_id) == 1
 
 
 # ---------------------------------------------------------------- the pacer

@@ -410,6 +410,73 @@ async def test_missing_stop_is_placed_once_on_accept(
     assert len(await audits(db_pool, now)) == 3
 
 
+async def test_missing_stop_is_placed_once_on_accept_through_the_journal(
+    db_pool: Pool, fake: FakeKite, make_kite: KiteFactory
+) -> None:
+    """LIVE reconciles through the write-ahead journal. The earlier process wrote
+    the STOP row and died before Kite heard of it: the journal alone would refuse
+    that id (journalled by an earlier session, unknown to the broker); the
+    reconciliation has just seen the order is not at the broker, so it places it,
+    once, under its own row."""
+    before = await new_session(db_pool, T0 - timedelta(hours=1))
+    first = await make_kite()
+    ids = await open_bracket_at_kite(fake, first, stop=False)
+    await first.stop()
+    await record_open_bracket(db_pool, before, ids)  # the STOP row is NEW: never sent
+    now = await new_session(db_pool)
+    _, stop, _ = bracket()
+    writer = DbWriter(db_pool)
+    await writer.start()
+    try:
+        journal = JournaledBroker(await make_kite(), pool=db_pool, writer=writer, session_id=now)
+        for _ in range(2):  # run twice: placed once
+            rec = await reconcile_at_start(
+                pool=db_pool, broker=journal, session_id=now, accept=True, settle_s=SETTLE
+            )
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert rec.in_agreement, rec.lines()
+    assert not rec.errors
+    (placed,) = fake.by_tag(stop.tag)
+    assert (placed["order_type"], placed["trigger_price"]) == ("SL-M", 2480.0)
+    assert placed["quantity"] == 10
+    row = await order(db_pool, stop)
+    assert (row.broker_order_id, row.status) == (placed["order_id"], "TRIGGER PENDING")
+
+
+async def test_a_replacement_stop_is_the_plans_stop(
+    db_pool: Pool, fake: FakeKite, make_kite: KiteFactory
+) -> None:
+    """A process adopted the bracket after its STOP was cancelled at Kite and placed
+    the stop again as STOP1; it died too. The next start sees STOP1 protecting the
+    position: in agreement, nothing placed, nothing exited."""
+    before = await new_session(db_pool, T0 - timedelta(hours=2))
+    adopter = await new_session(db_pool, T0 - timedelta(hours=1))
+    first = await make_kite()
+    ids = await open_bracket_at_kite(fake, first)
+    await first.cancel_order(ids["STOP"])  # lost while no process watched
+    _, stop, _ = bracket()
+    stop1 = dataclasses.replace(
+        stop, client_order_id=order_client_id("STOP1", PLAN), tag=broker_tag(f"{PLAN}:STOP1")
+    )
+    stop1_id = await first.place_order(stop1)
+    await first.stop()
+    await record_open_bracket(db_pool, before, ids, stop_status="CANCELLED")
+    await write_order(db_pool, adopter, stop1, status="TRIGGER PENDING", broker_id=stop1_id)
+    placed_before = len(fake.placed())
+    now = await new_session(db_pool)
+    broker = await make_kite()
+    rec = await reconcile_at_start(
+        pool=db_pool, broker=broker, session_id=now, accept=True, settle_s=SETTLE
+    )
+    assert rec.in_agreement, rec.lines()
+    assert rec.summary()["unprotected"]["examples"] == []
+    assert len(fake.placed()) == placed_before
+    assert fake.order(stop1_id)["status"] == "TRIGGER PENDING"
+    assert fake.order(ids["TP"])["status"] == "OPEN"
+
+
 async def test_children_never_written_are_placed_from_the_transitions(
     db_pool: Pool, fake: FakeKite, make_kite: KiteFactory
 ) -> None:

@@ -26,7 +26,9 @@ pub enum IdError {
     BadField { field: &'static str, value: String },
     #[error("qty must be positive")]
     ZeroQty,
-    #[error("unknown order tag {0:?}: expected ENTRY, STOP, TP, TP1..TP99, EXIT or EXIT1..EXIT99")]
+    #[error(
+        "unknown order tag {0:?}: expected ENTRY, STOP, STOP1..STOP99, TP, TP1..TP99, EXIT or EXIT1..EXIT99"
+    )]
     BadTag(String),
     #[error("malformed order client id {0:?}: expected <24 hex plan id>:<TAG>")]
     BadClientId(String),
@@ -92,6 +94,11 @@ pub fn plan_client_id(key: &PlanKey<'_>) -> Result<String, IdError> {
 pub enum OrderTag {
     Entry,
     Stop,
+    /// Replacement stop n (1-based): a bracket adopted after a restart whose
+    /// stop was lost while no process watched gets a new stop under a new
+    /// id, so neither the journal nor the broker's tag look-up can take the
+    /// dead order for it. Numbered like EXITn, deterministic per plan.
+    StopN(u8),
     /// Single take-profit.
     Tp,
     /// Scale-out take-profit leg n (1-based).
@@ -108,10 +115,36 @@ impl OrderTag {
         match self {
             OrderTag::Entry => "EN".into(),
             OrderTag::Stop => "SL".into(),
+            OrderTag::StopN(n) => format!("SL{n}"),
             OrderTag::Tp => "TP".into(),
             OrderTag::TpN(n) => format!("TP{n}"),
             OrderTag::Exit => "EX".into(),
             OrderTag::ExitN(n) => format!("EX{n}"),
+        }
+    }
+}
+
+impl OrderTag {
+    /// The stop or one of its replacements.
+    pub fn is_stop(self) -> bool {
+        matches!(self, OrderTag::Stop | OrderTag::StopN(_))
+    }
+
+    /// 0 for STOP, n for STOPn; None for any other tag.
+    pub fn stop_generation(self) -> Option<u8> {
+        match self {
+            OrderTag::Stop => Some(0),
+            OrderTag::StopN(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The stop of generation `n` (0: STOP); None past STOP99.
+    pub fn stop_of_generation(n: u8) -> Option<OrderTag> {
+        match n {
+            0 => Some(OrderTag::Stop),
+            1..=99 => Some(OrderTag::StopN(n)),
+            _ => None,
         }
     }
 }
@@ -121,6 +154,7 @@ impl fmt::Display for OrderTag {
         match self {
             OrderTag::Entry => f.write_str("ENTRY"),
             OrderTag::Stop => f.write_str("STOP"),
+            OrderTag::StopN(n) => write!(f, "STOP{n}"),
             OrderTag::Tp => f.write_str("TP"),
             OrderTag::TpN(n) => write!(f, "TP{n}"),
             OrderTag::Exit => f.write_str("EXIT"),
@@ -150,7 +184,9 @@ impl FromStr for OrderTag {
             "TP" => OrderTag::Tp,
             "EXIT" => OrderTag::Exit,
             _ => {
-                if let Some(rest) = s.strip_prefix("TP") {
+                if let Some(rest) = s.strip_prefix("STOP") {
+                    OrderTag::StopN(numbered(rest).ok_or_else(bad)?)
+                } else if let Some(rest) = s.strip_prefix("TP") {
                     OrderTag::TpN(numbered(rest).ok_or_else(bad)?)
                 } else if let Some(rest) = s.strip_prefix("EXIT") {
                     OrderTag::ExitN(numbered(rest).ok_or_else(bad)?)
@@ -185,7 +221,7 @@ pub fn parse_order_client_id(client_id: &str) -> Result<(&str, OrderTag), IdErro
 }
 
 /// The Kite `tag` for an order: 16 hex chars of the plan id plus a role code
-/// (EN, SL, TP, TPn, EX, EXn), alphanumeric and at most 20 characters.
+/// (EN, SL, SLn, TP, TPn, EX, EXn), alphanumeric and at most 20 characters.
 /// Cutting the 24-char plan id to 20 would give siblings identical tags.
 pub fn broker_tag(order_client_id: &str) -> Result<String, IdError> {
     let (plan, tag) = parse_order_client_id(order_client_id)?;
@@ -247,7 +283,8 @@ mod tests {
         let plan = plan_client_id(&key(5)).unwrap();
         let mut tags = std::collections::HashSet::new();
         for t in [
-            "ENTRY", "STOP", "TP", "TP1", "TP2", "TP99", "EXIT", "EXIT1", "EXIT99",
+            "ENTRY", "STOP", "STOP1", "STOP2", "STOP99", "TP", "TP1", "TP2", "TP99", "EXIT",
+            "EXIT1", "EXIT99",
         ] {
             let cid = order_client_id(t.parse().unwrap(), &plan).unwrap();
             assert_eq!(cid, format!("{plan}:{t}"));
@@ -260,11 +297,34 @@ mod tests {
 
     #[test]
     fn tags_have_one_spelling() {
-        for bad in ["TP0", "TP01", "TP100", "EXIT0", "tp", "STOPX", "", "TP-1"] {
+        for bad in [
+            "TP0", "TP01", "TP100", "EXIT0", "tp", "STOPX", "", "TP-1", "STOP0", "STOP01",
+            "STOP100",
+        ] {
             assert!(bad.parse::<OrderTag>().is_err(), "{bad}");
         }
-        for good in ["ENTRY", "STOP", "TP", "TP7", "EXIT", "EXIT12"] {
+        for good in ["ENTRY", "STOP", "STOP3", "TP", "TP7", "EXIT", "EXIT12"] {
             assert_eq!(good.parse::<OrderTag>().unwrap().to_string(), good);
+        }
+    }
+
+    #[test]
+    fn stop_generations_count_up_from_the_stop() {
+        assert_eq!(OrderTag::stop_of_generation(0), Some(OrderTag::Stop));
+        assert_eq!(OrderTag::stop_of_generation(7), Some(OrderTag::StopN(7)));
+        assert_eq!(OrderTag::stop_of_generation(100), None);
+        for t in [OrderTag::Stop, OrderTag::StopN(1), OrderTag::StopN(99)] {
+            assert!(t.is_stop());
+            let n = t.stop_generation().unwrap();
+            assert_eq!(OrderTag::stop_of_generation(n), Some(t));
+        }
+        for t in [
+            OrderTag::Entry,
+            OrderTag::Tp,
+            OrderTag::TpN(1),
+            OrderTag::ExitN(1),
+        ] {
+            assert!(!t.is_stop() && t.stop_generation().is_none(), "{t}");
         }
     }
 

@@ -401,3 +401,98 @@ fn an_adopted_bracket_is_protected_and_completed() {
     assert_eq!(log.trades.gross_paise, vec![-20_000]);
     assert_eq!(k.open_brackets(), 0);
 }
+
+/// A stop cancelled at the broker while no process watched: the kernel
+/// places a new stop under the next stop id (STOP1, its own broker tag), so
+/// the journal never refuses it as the earlier session's and the broker's
+/// tag look-up never hands back the dead order. Reports of the dead order
+/// change nothing; the replacement protects like the stop.
+#[test]
+fn a_stop_lost_before_the_restart_is_placed_again_under_a_new_id() {
+    let mut k = kernel(MARKET);
+    let inst = instrument(101);
+    let plan = "0123456789abcdef01234567";
+    let spec = BracketSpec::for_instrument(
+        plan,
+        &inst,
+        Side::Buy,
+        10,
+        EntryKind::Market,
+        Price::from_paise(250_000),
+        Price::from_paise(248_000),
+        Price::from_paise(253_000),
+    )
+    .unwrap();
+    let child = |tag, working| AdoptedChild {
+        tag,
+        client_order_id: None,
+        qty: 10,
+        filled: 0,
+        avg_price: Price::ZERO,
+        price: None,
+        trigger: None,
+        working,
+    };
+    let t0 = common::OPEN + 3_600 * 1_000_000_000;
+    let ids = k
+        .adopt(
+            t0,
+            AdoptedBracket {
+                spec,
+                token: 101,
+                strategy: "EmaCross".into(),
+                entry_filled: 10,
+                entry_avg: Price::from_paise(250_000),
+                children: vec![
+                    (child(OrderTag::Stop, false), VenueStatus::Cancelled),
+                    (child(OrderTag::Tp, true), VenueStatus::Open),
+                ],
+            },
+        )
+        .unwrap();
+    let old_stop = format!("{plan}:STOP");
+    assert_eq!(ids.len(), 2);
+    let cmds = k.take_commands();
+    let [VenueCommand::Place { order_id, order }] = cmds.as_slice() else {
+        panic!("one placement expected: {cmds:?}");
+    };
+    assert_eq!(order.client_order_id, format!("{plan}:STOP1"));
+    assert_eq!(order.tag, "0123456789abcdefSL1");
+    assert_eq!(
+        (order.qty, order.trigger),
+        (10, Some(Price::from_paise(248_000)))
+    );
+    let stop_id = *order_id;
+    assert_ne!(Some(stop_id), k.venue().order_id_of(&old_stop));
+    let log = k.take_log();
+    assert_eq!(log.alerts.code, vec!["STOP_REPLACED"]);
+    // The dead order's report again: nothing.
+    assert!(!k
+        .on_order_update(report(&old_stop, t0 + MS, VenueStatus::Cancelled, 0, 0))
+        .unwrap());
+    assert!(k.take_commands().is_empty());
+    // The replacement works; the target fills: STOP1 is cancelled by its id.
+    let new_stop = order.client_order_id.clone();
+    k.on_order_update(report(
+        &new_stop,
+        t0 + MS,
+        VenueStatus::TriggerPending,
+        0,
+        0,
+    ))
+    .unwrap();
+    let tp = format!("{plan}:TP");
+    k.on_order_update(report(&tp, t0 + 2 * MS, VenueStatus::Complete, 10, 253_000))
+        .unwrap();
+    let cmds = k.take_commands();
+    assert!(
+        matches!(cmds.as_slice(), [VenueCommand::Cancel { order_id, .. }] if *order_id == stop_id),
+        "{cmds:?}"
+    );
+    k.on_order_update(report(&new_stop, t0 + 3 * MS, VenueStatus::Cancelled, 0, 0))
+        .unwrap();
+    let log = k.take_log();
+    assert_eq!(log.trades.exit_reason, vec!["TP"]);
+    assert_eq!(log.trades.gross_paise, vec![30_000]);
+    assert_eq!(k.open_brackets(), 0);
+}

@@ -193,14 +193,41 @@ fn flatten_cancels_both_and_exits_the_open_quantity() {
     );
 }
 
+fn alerts(cmds: &[Command]) -> Vec<&'static str> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::Alert(a) => Some(a.code.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn dead(tag: OrderTag) -> AdoptedChild {
+    AdoptedChild {
+        working: false,
+        ..child(tag, 10, 0, 0)
+    }
+}
+
+/// The entry filled, so the earlier process sent STOP: a stop missing at
+/// adoption is placed again under a new id (STOP1), never under STOP, which
+/// the journal holds for the lost order.
 #[test]
 fn missing_stop_is_placed_exactly_once() {
     let (mut b, cmds) =
         Bracket::adopt(long(), T0, 7, px(250_000), &[child(OrderTag::Tp, 7, 0, 0)]).unwrap();
-    assert_eq!(orders(&cmds), vec![(OrderTag::Stop, 7, false)]);
+    let s1 = OrderTag::StopN(1);
+    assert_eq!(orders(&cmds), vec![(s1, 7, false)]);
+    let placed = cmds.iter().find_map(|c| match c {
+        Command::PlaceOrder(o) => Some(o.client_order_id.clone()),
+        _ => None,
+    });
+    assert_eq!(placed, Some(format!("{PLAN}:STOP1")));
+    assert_eq!(alerts(&cmds), vec!["STOP_REPLACED"]);
     assert_eq!(b.state(), State::Open);
-    assert!(update(&mut b, OrderTag::Stop, OrderStatus::TriggerPending, 0, 0).is_empty());
-    assert!(update(&mut b, OrderTag::Stop, OrderStatus::TriggerPending, 0, 0).is_empty());
+    assert_eq!(b.stop_tag(), s1);
+    assert!(update(&mut b, s1, OrderStatus::TriggerPending, 0, 0).is_empty());
+    assert!(update(&mut b, s1, OrderStatus::TriggerPending, 0, 0).is_empty());
     assert!(b
         .handle(T0 + 2 * SEC, &Event::TimeAdvance)
         .unwrap()
@@ -213,26 +240,126 @@ fn missing_children_are_both_placed() {
     let (_, cmds) = Bracket::adopt(long(), T0, 10, px(250_000), &[]).unwrap();
     assert_eq!(
         orders(&cmds),
-        vec![(OrderTag::Stop, 10, false), (OrderTag::Tp, 10, false)]
+        vec![(OrderTag::StopN(1), 10, false), (OrderTag::Tp, 10, false)]
     );
 }
 
 #[test]
-fn dead_stop_exits_at_market_with_an_alert() {
-    let mut stop = child(OrderTag::Stop, 10, 0, 0);
-    stop.working = false;
+fn a_dead_stop_is_placed_again_under_the_next_id_with_an_alert() {
     let (b, cmds) = Bracket::adopt(
         long(),
         T0,
         10,
         px(250_000),
-        &[stop, child(OrderTag::Tp, 10, 0, 0)],
+        &[dead(OrderTag::Stop), child(OrderTag::Tp, 10, 0, 0)],
+    )
+    .unwrap();
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(orders(&cmds), vec![(OrderTag::StopN(1), 10, false)]);
+    assert!(cancels(&cmds).is_empty());
+    assert_eq!(alerts(&cmds), vec!["STOP_REPLACED"]);
+    // The dead one stays what it was; the replacement protects the position.
+    assert_eq!(b.working_legs().count(), 2);
+    assert!(!b.leg(OrderTag::Stop).unwrap().is_live());
+    // A stop lost twice (STOP and STOP1 dead) is placed as STOP2, whatever
+    // order the caller reports them in; a partly filled dead stop's fill
+    // counts, the replacement covers what is still open.
+    let mut partly = dead(OrderTag::Stop);
+    partly.filled = 4;
+    partly.avg_price = px(248_000);
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            dead(OrderTag::StopN(1)),
+            partly,
+            child(OrderTag::Tp, 6, 0, 0),
+        ],
+    )
+    .unwrap();
+    assert_eq!(b.net_qty(), 6);
+    assert_eq!(orders(&cmds), vec![(OrderTag::StopN(2), 6, false)]);
+    assert!(cmds.iter().any(|c| matches!(
+        c,
+        Command::PlaceOrder(o) if o.client_order_id == format!("{PLAN}:STOP2")
+            && o.trigger == Some(px(248_000))
+    )));
+}
+
+#[test]
+fn dead_stop_exits_at_market_with_an_alert_once_every_stop_id_is_used() {
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[dead(OrderTag::StopN(99)), child(OrderTag::Tp, 10, 0, 0)],
     )
     .unwrap();
     assert_eq!(b.state(), State::Closing);
     assert_eq!(orders(&cmds), vec![(OrderTag::Exit, 10, true)]);
     assert_eq!(cancels(&cmds), vec![OrderTag::Tp]);
-    assert!(cmds.iter().any(|c| matches!(c, Command::Alert(_))));
+    assert_eq!(alerts(&cmds), vec!["STOP_LOST"]);
+}
+
+#[test]
+fn an_adopted_replacement_stop_protects_like_the_stop() {
+    let mut s1 = child(OrderTag::StopN(1), 10, 0, 0);
+    s1.trigger = Some(px(248_500));
+    let (mut b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[dead(OrderTag::Stop), s1, child(OrderTag::Tp, 10, 0, 0)],
+    )
+    .unwrap();
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(
+        (b.stop_tag(), b.stop_target()),
+        (OrderTag::StopN(1), px(248_500))
+    );
+    // A partial target fill resizes STOP1, not the dead STOP.
+    let cmds = update(&mut b, OrderTag::Tp, OrderStatus::Open, 4, 254_000);
+    let modify: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modify, vec![(OrderTag::StopN(1), 6)]);
+    // A late report of the dead STOP changes nothing.
+    assert!(update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0).is_empty());
+    // STOP1's trigger is a trigger (the watchdog arms on it).
+    update(&mut b, OrderTag::StopN(1), OrderStatus::Open, 0, 0);
+    assert!(b.leg(OrderTag::StopN(1)).unwrap().triggered_ns.is_some());
+    // The target fills: STOP1 is cancelled, nothing else.
+    let cmds = update(&mut b, OrderTag::Tp, OrderStatus::Complete, 10, 254_000);
+    assert_eq!(cancels(&cmds), vec![OrderTag::StopN(1)]);
+}
+
+#[test]
+fn two_working_stops_are_refused_naming_the_field() {
+    let r = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            child(OrderTag::Stop, 10, 0, 0),
+            child(OrderTag::StopN(1), 10, 0, 0),
+        ],
+    );
+    match r {
+        Err(OcoError::BadAdoption { field, problem, .. }) => {
+            assert_eq!(field, "children.working");
+            assert!(problem.contains("STOP and STOP1"), "{problem}");
+        }
+        other => panic!("expected BadAdoption, got {other:?}"),
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use aitrapp_core::oco::OrderType;
 use aitrapp_core::venue::{
     ExternalUpdate, ExternalVenue, ExternalVenueConfig, Protection, VenueCommand, VenueStatus,
 };
-use aitrapp_core::{Engine, EngineConfig, EngineError, OrderTag, Price, RawTick};
+use aitrapp_core::{Engine, EngineConfig, EngineError, Price, RawTick};
 use aitrapp_core::{TickColumns, TradingState};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -327,7 +327,7 @@ impl PyLiveKernel {
             .map(|c| {
                 let c = c.core().clone();
                 let status = match (c.working, c.tag) {
-                    (true, OrderTag::Stop) if c.filled == 0 => VenueStatus::TriggerPending,
+                    (true, tag) if tag.is_stop() && c.filled == 0 => VenueStatus::TriggerPending,
                     (true, _) => VenueStatus::Open,
                     (false, _) if c.filled == c.qty => VenueStatus::Complete,
                     (false, _) => VenueStatus::Cancelled,

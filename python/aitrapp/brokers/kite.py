@@ -274,7 +274,7 @@ class KiteBroker:
             role = parse_order_client_id(req.client_order_id)[1]
         except AitrappError:
             return Priority.NORMAL
-        return Priority.PROTECTIVE if role == "STOP" or role.startswith("EXIT") else Priority.NORMAL
+        return Priority.PROTECTIVE if role.startswith(("STOP", "EXIT")) else Priority.NORMAL
 
     def _modify_priority(self, known: _Known, order_type: OrderType | None) -> Priority:
         """Turning an order into a market exit, or moving a stop, protects a position."""
@@ -286,7 +286,7 @@ class KiteBroker:
                 role = parse_order_client_id(cid)[1]
             except AitrappError:
                 return Priority.NORMAL
-            if role == "STOP" or role.startswith("EXIT"):
+            if role.startswith(("STOP", "EXIT")):  # STOPn: a lost stop placed again
                 return Priority.PROTECTIVE
         return Priority.NORMAL
 

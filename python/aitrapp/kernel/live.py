@@ -64,7 +64,12 @@ from aitrapp.kernel.evidence import ReportEvidence
 from aitrapp.kernel.persist import _Plan, utc
 from aitrapp.logs import order_log
 from aitrapp.pipeline.engine_restore import AdoptedPlan
-from aitrapp.pipeline.journal import ClientIdTakenError, EntryRefusedError, JournaledBroker
+from aitrapp.pipeline.journal import (
+    ClientIdTakenError,
+    EntryRefusedError,
+    JournaledBroker,
+    OrderFinishedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +395,13 @@ class LiveKernelDriver(KernelDriver):
             if req.client_order_id.endswith(":ENTRY"):
                 await self._plan_on_record()
             broker_id = await self.journal.place_order(req)
+        except OrderFinishedError as exc:
+            # This very order reached the broker before and is over (a duplicate):
+            # the kernel hears the broker's report of it, never a working order.
+            order_log(log, req.client_order_id).warning("%s", exc)
+            self._map(local, req.client_order_id, exc.order.order_id)
+            self.on_update(exc.order)
+            return
         except Exception as exc:  # every failure is judged below
             order_log(log, req.client_order_id).warning("placement failed: %s", exc)
             if not _certainly_not_placed(exc) and await self._found(local, req):
@@ -700,7 +712,13 @@ class LiveKernelDriver(KernelDriver):
         order_ids: Mapping[str, str],
     ) -> None:
         """Takes over an earlier process's bracket: its children keep their
-        broker ids; what is missing (a stop, a target) is placed."""
+        broker ids; what is missing (a stop, a target) is placed (a lost stop
+        under a new client id, STOP1, STOP2, ...).
+
+        Every key of ``order_ids`` must be a client order id of this plan:
+        another plan's order is refused (ValueError naming it), before
+        anything is adopted; it would otherwise be attached to this bracket."""
+        _check_order_ids(spec.plan_id, order_ids)
         ids, ev = self.live.adopt(
             self.now_ns(),
             spec,
@@ -715,6 +733,19 @@ class LiveKernelDriver(KernelDriver):
                 self._map(local, cid, broker_id)
         self.absorb(ev)
         self.dispatch()
+
+
+def _check_order_ids(plan_id: str, order_ids: Mapping[str, str]) -> None:
+    for cid in order_ids:
+        try:
+            owner, _ = parse_order_client_id(cid)
+        except (AitrappError, ValueError) as exc:
+            raise ValueError(f"order_ids: key {cid!r} is not a client order id: {exc}") from None
+        if owner != plan_id:
+            raise ValueError(
+                f"order_ids: key {cid!r} (broker order {order_ids[cid]}) belongs to plan "
+                f"{owner}, not {plan_id}: adoption refused"
+            )
 
 
 __all__ = ["ExchangeClock", "LiveKernelDriver"]

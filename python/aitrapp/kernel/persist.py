@@ -320,8 +320,10 @@ def order_role(tag: str, reason: str) -> str:
         return "CORRECTIVE"
     if tag.startswith("TP"):
         return "TAKE_PROFIT"
-    if tag in ("ENTRY", "STOP"):
+    if tag == "ENTRY":
         return tag
+    if tag.startswith("STOP"):  # STOP, or STOPn: a lost stop placed again
+        return "STOP"
     return "EXIT"
 
 

@@ -282,13 +282,14 @@ def _price(v: Any) -> Price | None:
 
 
 def _adopted(o: Any) -> AdoptedOrder | None:
-    """One child row as the machine adopts it; None when it is dead and did
-    nothing (a missing stop is then placed again)."""
+    """One child row as the machine adopts it; None when it is a dead target
+    that did nothing (a missing target is placed again)."""
     live, filled = o["status"] in _LIVE, int(o["filled_qty"])
     cid = str(o["client_order_id"])
     _, tag = parse_order_client_id(cid)
-    # Market exits are kept even unfilled: their ids are taken.
-    if not live and filled == 0 and not tag.startswith("EXIT"):
+    # Market exits and stops are kept even dead and unfilled: their ids are
+    # taken (a lost stop is placed again under the next stop id, STOP1, ...).
+    if not live and filled == 0 and not tag.startswith(("EXIT", "STOP")):
         return None
     return AdoptedOrder(
         tag,

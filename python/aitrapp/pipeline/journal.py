@@ -9,6 +9,14 @@ order row (status NEW) with ``ON CONFLICT (client_order_id) DO NOTHING``:
   at the broker by its tag; only if the broker has never seen it is it placed.
 
 So a duplicated message or a retried plan can never become a second order.
+
+A client id names one order for good: if the broker already has an order
+under its tag that is over without filling (CANCELLED, or REJECTED after it
+was accepted), a second call is still a duplicate, so nothing is placed; but
+it is not handed back as if it were a working order either:
+``OrderFinishedError`` carries the broker's report so the caller learns the
+order is dead. A protective order placed again (a stop lost while no process
+watched) therefore needs a new client id, and gets one (STOP1, STOP2, ...).
 If the database is unreachable an ENTRY is refused (``EntryRefusedError``): no new
 risk without a journal. Protective orders (STOP, TP, EXIT) are never held back
 by a database outage: they are journalled through the writer's retained queue
@@ -31,6 +39,7 @@ from aitrapp.brokers.base import (
     Broker,
     BrokerPosition,
     OrderRequest,
+    OrderStatus,
     OrderType,
     OrderUpdate,
 )
@@ -44,6 +53,8 @@ from aitrapp.logs import order_log
 log = logging.getLogger(__name__)
 
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# Over without a fill (a partly filled order that was cancelled counts as placed).
+_DEAD = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
 
 
 class EntryRefusedError(AitrappError):
@@ -57,6 +68,16 @@ class ClientIdTakenError(AitrappError):
 
 class PlacementInFlightError(AitrappError):
     """The same client id is being placed right now; the second call must not place it."""
+
+
+class OrderFinishedError(AitrappError):
+    """The client id was placed before and its order is over at the broker without a
+    fill (cancelled or rejected): not placed again, and no working order to return.
+    ``order`` is the broker's report of it."""
+
+    def __init__(self, message: str, order: OrderUpdate) -> None:
+        super().__init__(message)
+        self.order = order
 
 
 def _rupees(paise: int | None) -> Decimal | None:
@@ -146,6 +167,14 @@ class JournaledBroker:
             return known
         found = await self.inner.find_by_tag(req.tag)
         if found is not None:
+            if found.status in _DEAD and found.filled_quantity == 0:
+                # The same id again is the same order: never a second one. But a
+                # dead order is no answer to "place this order": say what it is.
+                raise OrderFinishedError(
+                    f"{req.client_order_id} is already at the broker as {found.order_id}, "
+                    f"{found.status.value}: not placed again (a new order needs a new client id)",
+                    found,
+                )
             return found.order_id
         try:
             row = await repo.get_order(self._pool, req.client_order_id)
@@ -175,8 +204,12 @@ class JournaledBroker:
             if known is not None:
                 olog.warning("duplicate placement suppressed; broker order %s", known)
                 return known
-            if self._placed.get(req.client_order_id, "") is None:
+            settled = self._placed.get(req.client_order_id, "")
+            if settled is None:
                 raise PlacementInFlightError(f"{req.client_order_id} placement already in flight")
+            if settled:  # a concurrent call placed it while this one looked it up
+                olog.warning("duplicate placement suppressed; broker order %s", settled)
+                return settled
             olog.warning("journalled before but never reached the broker: placing now")
         self._placed[req.client_order_id] = None
         try:

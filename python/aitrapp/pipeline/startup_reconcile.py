@@ -291,12 +291,10 @@ def _request_from_command(
     )
 
 
-def _request_from_decision(
-    role: Literal["STOP", "TP"], d: DecisionRow, entry: OrderRequest
-) -> OrderRequest:
+def _request_from_decision(role: str, d: DecisionRow, entry: OrderRequest) -> OrderRequest:
     cid = order_client_id(role, d.plan_id)
     what = f"decisions[{d.plan_id}]"
-    stop = role == "STOP"
+    stop = role.startswith("STOP")
     # The stop as the bracket planned it, as a stop-market: it must fill.
     order_type = OrderType.SLM if stop else OrderType.LIMIT
     price = _paise(d.stop if stop else d.tp, f"{what}.{'stop' if stop else 'tp'}")
@@ -317,7 +315,7 @@ def _request_from_decision(
 
 
 def _child(
-    role: Literal["STOP", "TP"], plan: _DbPlan, rows: Mapping[str, OrderRow], entry: OrderRequest
+    role: str, plan: _DbPlan, rows: Mapping[str, OrderRow], entry: OrderRequest
 ) -> OrderRequest | None:
     """The child as first requested: its order row, else the transition that commanded
     it, else the decision (a crash between the entry fill and the child's row)."""
@@ -331,13 +329,28 @@ def _child(
     return None
 
 
+def _stop_generation(role: str) -> int | None:
+    """0 for STOP, n for STOPn (a lost stop placed again by a later process)."""
+    if role == "STOP":
+        return 0
+    rest = role.removeprefix("STOP")
+    return int(rest) if rest != role and rest.isdigit() else None
+
+
+def _stop_role(roles: Iterable[str]) -> str:
+    """The stop that protects the plan now: the latest generation any row or
+    transition names (the earlier ones were lost before it was placed)."""
+    gens = [g for g in map(_stop_generation, roles) if g is not None]
+    return "STOP" if not gens or max(gens) == 0 else f"STOP{max(gens)}"
+
+
 def _build_bracket(plan: _DbPlan) -> tuple[LocalBracket, bool]:
     """The bracket as planned, and whether its stop had to be stood in for."""
     rows = {o.role: o for o in plan.orders}
     if "ENTRY" not in rows:
         raise _RowError(f"orders: plan {plan.plan_id} has no ENTRY order row")
     entry = _request_from_row(rows["ENTRY"])
-    stop = _child("STOP", plan, rows, entry)
+    stop = _child(_stop_role((*rows, *plan.placements)), plan, rows, entry)
     stand_in = stop is None
     if stop is None:
         # No row, transition or decision says where the stop was: a stand-in
@@ -947,11 +960,10 @@ async def _repair_db(pool: Pool, s: Survey, session_id: UUID, now: datetime) -> 
 
 # ---------------------------------------------------------------- broker repairs
 async def _journal_placements(
-    pool: Pool, report: ReconcileReport, broker: Broker, session_id: UUID, now: datetime
+    pool: Pool, report: ReconcileReport, session_id: UUID, now: datetime
 ) -> None:
-    """Write-ahead rows for placements, unless the broker journals them itself."""
-    if isinstance(broker, JournaledBroker):
-        return
+    """Write-ahead rows for placements (an earlier session's row of the same id is
+    kept: it is the same order, placed now for the first time)."""
     for p in report.to_place:
         req = p.request
         plan_id, role = parse_order_client_id(req.client_order_id)
@@ -1072,16 +1084,21 @@ async def reconcile_at_start(
     actions: list[AppliedAction] = []
     errors: list[str] = []
     survey, passes = first, 0
+    # Repairs go to the broker itself and are journalled here (the row before the
+    # call, every placement looked up by tag first). Not through the journal: it
+    # refuses an id an earlier session journalled that the broker does not have
+    # (a replay into the same database), yet that is exactly a child row whose
+    # process died before the call, which the comparison just found missing.
+    repairer = broker.inner if isinstance(broker, JournaledBroker) else broker
     while survey.report.actions and passes < max_passes:
         passes += 1
         now = datetime.now(UTC)
-        await _journal_placements(pool, survey.report, broker, session_id, now)
-        result = await apply(survey.report, broker)
+        await _journal_placements(pool, survey.report, session_id, now)
+        result = await apply(survey.report, repairer)
         actions += _broker_actions(survey.report, result)
         errors += result.errors
-        if not isinstance(broker, JournaledBroker):  # it records its own acks
-            for cid, oid in result.placed:
-                await repo.execute(pool, OrderAck(client_order_id=cid, broker_order_id=oid, ts=now))
+        for cid, oid in result.placed:
+            await repo.execute(pool, OrderAck(client_order_id=cid, broker_order_id=oid, ts=now))
         await asyncio.sleep(settle_s)  # let cancels and placements show in the order book
         survey = await _survey(pool, broker, session_id)
     if survey.report.actions:

@@ -29,7 +29,7 @@ class OrderState:
         role = self.role.upper()
         if role == "ENTRY":
             return "ENTRY"
-        if role == "STOP" or role.startswith("TP"):
+        if role.startswith(("STOP", "TP")):  # STOPn: a lost stop placed again
             return "LEG"
         if role.startswith("EXIT"):
             return "EXIT"

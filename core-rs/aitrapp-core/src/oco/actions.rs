@@ -31,7 +31,7 @@ impl Bracket {
             return self.close(ExitReason::Corrective, fx);
         }
         let net = net.unsigned_abs();
-        match self.idx(OrderTag::Stop) {
+        match self.stop_idx() {
             None => {
                 let trigger = self.stop_target;
                 if self.gapped(trigger) {
@@ -43,7 +43,7 @@ impl Bracket {
                 };
                 let side = self.spec.exit_side();
                 self.add_leg(
-                    OrderTag::Stop,
+                    self.stop_tag,
                     Role::Stop,
                     side,
                     net,
@@ -467,7 +467,7 @@ impl Bracket {
         let (Some(tr), Some(atr)) = (self.spec.trailing, atr) else {
             return false;
         };
-        let Some(i) = self.idx(OrderTag::Stop) else {
+        let Some(i) = self.stop_idx() else {
             return false;
         };
         if atr.paise() <= 0 || !self.legs[i].is_live() || self.legs[i].cancel_sent {

@@ -6,9 +6,17 @@
 //! prices and status, so later updates for it route and compare cumulative
 //! fills as usual. The machine then runs its usual sizing step: a missing
 //! stop or take-profit is placed, a stop of the wrong size is resized, a
-//! dead stop or a bracket past its square-off exits at market.
+//! bracket past its square-off exits at market.
+//!
+//! A stop lost while no process watched (cancelled or rejected at the
+//! broker, or never reported) is placed again under the next stop id
+//! (STOP1, STOP2, ... after the highest generation the caller reports, and
+//! never STOP itself: the entry filled, so the earlier process sent STOP).
+//! The dead order's id is never reused: the journal would refuse it (it was
+//! journalled by the earlier session) or the broker's tag look-up would hand
+//! back the dead order as if it were the new one.
 
-use super::command::{Command, ExitReason, OrderType};
+use super::command::{AlertCode, Command, ExitReason, OrderType, Severity};
 use super::error::OcoError;
 use super::leg::{Leg, LegStatus, Role};
 use super::machine::{Bracket, Fx, ENTRY};
@@ -20,7 +28,9 @@ use crate::price::Price;
 /// A child order of an adopted bracket as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptedChild {
-    /// STOP, TP, TP1, TP2 (or EXIT / EXITn for market exits already sent).
+    /// STOP / STOPn, TP, TP1, TP2 (or EXIT / EXITn for market exits already
+    /// sent). Dead stops may be given too: the replacement then takes the
+    /// next stop id after theirs.
     pub tag: OrderTag,
     /// Defaults to the canonical id of `tag` for the plan.
     pub client_order_id: Option<String>,
@@ -77,15 +87,17 @@ impl Bracket {
             let field_tag = c.tag.to_string();
             let allowed = matches!(
                 (c.tag, spec.scale_out.is_some()),
-                (OrderTag::Stop | OrderTag::Exit | OrderTag::ExitN(_), _)
-                    | (OrderTag::Tp, false)
+                (
+                    OrderTag::Stop | OrderTag::StopN(_) | OrderTag::Exit | OrderTag::ExitN(_),
+                    _
+                ) | (OrderTag::Tp, false)
                     | (OrderTag::TpN(1 | 2), true)
             );
             if !allowed {
                 let why = if spec.scale_out.is_some() {
-                    "expected STOP, TP1, TP2 or EXIT/EXITn (the spec scales out)"
+                    "expected STOP/STOPn, TP1, TP2 or EXIT/EXITn (the spec scales out)"
                 } else {
-                    "expected STOP, TP or EXIT/EXITn (the spec has one target)"
+                    "expected STOP/STOPn, TP or EXIT/EXITn (the spec has one target)"
                 };
                 return Err(bad("children.tag", format!("{field_tag}: {why}")));
             }
@@ -126,10 +138,26 @@ impl Bracket {
             }
         }
 
-        let square_off_ns = spec.square_off_ns(now_ns);
-        let stop_target = children
+        let working_stops: Vec<&AdoptedChild> = children
             .iter()
-            .find(|c| c.tag == OrderTag::Stop && c.working)
+            .filter(|c| c.tag.is_stop() && c.working)
+            .collect();
+        if let [first, second, ..] = working_stops.as_slice() {
+            return Err(bad(
+                "children.working",
+                format!(
+                    "{} and {} both working: one stop protects a position (cancel one first)",
+                    first.tag, second.tag
+                ),
+            ));
+        }
+        let stop_tag = match working_stops.first() {
+            Some(c) => c.tag,
+            None => replacement_stop_tag(children),
+        };
+        let square_off_ns = spec.square_off_ns(now_ns);
+        let stop_target = working_stops
+            .first()
             .and_then(|c| c.trigger)
             .unwrap_or(spec.stop);
         let mut b = Bracket {
@@ -140,6 +168,7 @@ impl Bracket {
             square_off_ns,
             first_fill_ns: Some(now_ns),
             legs: Vec::with_capacity(children.len() + 3),
+            stop_tag,
             stop_target,
             closing_reason: None,
             tp1_done: false,
@@ -176,7 +205,7 @@ impl Bracket {
         debug_assert_eq!(b.legs.len(), ENTRY + 1);
         for c in children {
             let (role, order_type, price, trigger, reason) = match c.tag {
-                OrderTag::Stop => {
+                OrderTag::Stop | OrderTag::StopN(_) => {
                     let trigger = c.trigger.unwrap_or(b.spec.stop);
                     let (t, p) = match b.spec.stop_kind {
                         StopKind::SlM => (OrderType::SlM, None),
@@ -249,7 +278,35 @@ impl Bracket {
         } else {
             b.protect(&mut fx)
         };
+        b.alert_replaced_stop(children, &mut fx);
         Ok((b, fx.commands))
+    }
+
+    /// Says so when adoption placed the stop again (first, before the order).
+    fn alert_replaced_stop(&self, children: &[AdoptedChild], fx: &mut Fx) {
+        let Some(stop) = fx.commands.iter().find_map(|c| match c {
+            Command::PlaceOrder(o) if o.tag == self.stop_tag => Some(o.client_order_id.clone()),
+            _ => None,
+        }) else {
+            return;
+        };
+        let dead: Vec<String> = children
+            .iter()
+            .filter(|c| c.tag.is_stop())
+            .map(|c| c.tag.to_string())
+            .collect();
+        let what = if dead.is_empty() {
+            "was not working at the broker".to_string()
+        } else {
+            format!("{} not working at the broker", dead.join(", "))
+        };
+        let msg = format!(
+            "adopted bracket {}: its stop {what} (lost while no process watched); placed again as {stop}",
+            self.spec.plan_id
+        );
+        let mut alert = Fx::default();
+        alert.alert(Severity::Warning, AlertCode::StopReplaced, msg);
+        fx.commands.splice(0..0, alert.commands);
     }
 
     /// A leg as the broker has it (no command: it exists already).
@@ -299,4 +356,19 @@ impl Bracket {
             reason,
         }
     }
+}
+
+/// The id a lost stop is placed again under: the generation after the
+/// highest one reported, at least STOP1. When all 99 are used, the highest
+/// reported (dead) stop: the machine then finds its stop gone and exits at
+/// market (STOP_LOST) rather than reuse an id.
+fn replacement_stop_tag(children: &[AdoptedChild]) -> OrderTag {
+    let highest = children
+        .iter()
+        .filter_map(|c| c.tag.stop_generation())
+        .max();
+    let next = highest.map_or(1, |n| n.saturating_add(1)).max(1);
+    OrderTag::stop_of_generation(next)
+        .or_else(|| highest.and_then(OrderTag::stop_of_generation))
+        .unwrap_or(OrderTag::Stop)
 }

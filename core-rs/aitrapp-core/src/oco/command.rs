@@ -131,6 +131,9 @@ pub enum AlertCode {
     /// A triggered stop still has not exited the position a second timeout
     /// later; exiting at market without waiting for its cancel (CRITICAL).
     StopUnfilled,
+    /// An adopted bracket's stop was not working at the broker (lost while
+    /// no process watched); it is placed again under a new id (WARNING).
+    StopReplaced,
 }
 
 impl AlertCode {
@@ -150,6 +153,7 @@ impl AlertCode {
             AlertCode::StopGapped => "STOP_GAPPED",
             AlertCode::StopFillTimeout => "STOP_FILL_TIMEOUT",
             AlertCode::StopUnfilled => "STOP_UNFILLED",
+            AlertCode::StopReplaced => "STOP_REPLACED",
         }
     }
 }

@@ -172,7 +172,7 @@ impl Event {
         } else {
             match status {
                 _ if partial && !status.is_terminal() => Event::ChildPartialFill { tag, fill },
-                OrderStatus::Open if tag == OrderTag::Stop => Event::ChildTriggered { tag },
+                OrderStatus::Open if tag.is_stop() => Event::ChildTriggered { tag },
                 OrderStatus::Pending | OrderStatus::Open | OrderStatus::TriggerPending => {
                     Event::ChildAck { tag }
                 }

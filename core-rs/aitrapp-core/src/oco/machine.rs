@@ -60,6 +60,9 @@ pub struct Bracket {
     pub(super) square_off_ns: i64,
     pub(super) first_fill_ns: Option<i64>,
     pub(super) legs: Vec<Leg>,
+    /// The tag of the stop that protects the position: STOP, or STOPn when an
+    /// adopted bracket's stop was lost and is placed again under a new id.
+    pub(super) stop_tag: OrderTag,
     /// Desired stop trigger: the plan's stop, then breakeven / trailed; only tightens.
     pub(super) stop_target: Price,
     pub(super) closing_reason: Option<ExitReason>,
@@ -106,6 +109,7 @@ impl Bracket {
             square_off_ns,
             first_fill_ns: None,
             legs: Vec::with_capacity(6),
+            stop_tag: OrderTag::Stop,
             stop_target,
             closing_reason: None,
             tp1_done: false,
@@ -632,6 +636,12 @@ impl Bracket {
         self.legs.iter().position(|l| l.tag == tag)
     }
 
+    /// The leg of the stop that protects the position (earlier, dead
+    /// generations of an adopted bracket are legs of their own).
+    pub(super) fn stop_idx(&self) -> Option<usize> {
+        self.idx(self.stop_tag)
+    }
+
     fn any_leg(&self, tag: OrderTag, event: &'static str) -> Result<usize, OcoError> {
         self.idx(tag).ok_or_else(|| OcoError::UnknownOrder {
             plan_id: self.spec.plan_id.clone(),
@@ -929,6 +939,12 @@ impl Bracket {
 
     pub fn leg(&self, tag: OrderTag) -> Option<&Leg> {
         self.legs.iter().find(|l| l.tag == tag)
+    }
+
+    /// The stop that protects (or is to protect) the position: STOP, or a
+    /// replacement STOPn of an adopted bracket whose stop was lost.
+    pub fn stop_tag(&self) -> OrderTag {
+        self.stop_tag
     }
 
     /// Orders the broker may still execute.

@@ -19,7 +19,6 @@
 use super::command::{AlertCode, ExitReason, Severity};
 use super::machine::{Bracket, Fx};
 use super::state::State;
-use crate::ids::OrderTag;
 use crate::price::Price;
 
 /// `5`, `2.5`, `0.25`: a duration in seconds for messages (integer arithmetic).
@@ -73,7 +72,7 @@ impl Bracket {
         let timeout = self.spec.stop_fill_timeout_ns;
         match self.watchdog_escalations {
             0 => {
-                let stop = self.leg(OrderTag::Stop).filter(|l| l.is_live())?;
+                let stop = self.leg(self.stop_tag).filter(|l| l.is_live())?;
                 stop.triggered_ns.map(|t| t.saturating_add(timeout))
             }
             1 if self.net_qty() > 0 => self
@@ -94,7 +93,7 @@ impl Bracket {
         self.watchdog_escalations += 1;
         self.watchdog_escalated_ns = Some(self.now_ns);
         fx.changed = true;
-        let stop = self.idx(OrderTag::Stop);
+        let stop = self.stop_idx();
         if self.watchdog_escalations == 1 {
             // `due` came from the working, triggered stop.
             let Some(i) = stop else {
