@@ -119,6 +119,7 @@ class _Failure:
     op: Op
     applied: bool
     message: str
+    code: int | None = None
 
 
 class FakeBroker:
@@ -202,11 +203,14 @@ class FakeBroker:
         self._modify_rejects.clear()
         self._failures.clear()
 
-    def fail_next(self, op: Op, *, applied: bool = False, message: str = "timeout") -> None:
-        """The next `op` call raises BrokerError; `applied`: it happened anyway."""
+    def fail_next(
+        self, op: Op, *, applied: bool = False, message: str = "timeout", code: int | None = None
+    ) -> None:
+        """The next `op` call raises BrokerError; `applied`: it happened anyway;
+        `code`: the HTTP status it carries (429: refused on arrival, as Kite does)."""
         if op not in ("place", "modify", "cancel", "find_by_tag"):
             raise ValueError(f"unknown op {op!r}")
-        self._failures.append(_Failure(op, applied, message))
+        self._failures.append(_Failure(op, applied, message, code))
 
     def hold(self) -> None:
         """Delay delivery of every update from now on until `release`."""
@@ -276,7 +280,9 @@ class FakeBroker:
         self.calls.append(("place", req.client_order_id))
         failure = self._take_failure("place")
         if failure is not None and not failure.applied:
-            raise BrokerError(f"place {req.tag}: {failure.message}", retryable=True)
+            raise BrokerError(
+                f"place {req.tag}: {failure.message}", retryable=True, code=failure.code
+            )
         self.requests.append(req)
         order_id = f"F{self._next_id}"
         self._next_id += 1

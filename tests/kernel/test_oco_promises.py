@@ -193,6 +193,28 @@ async def test_a_rejected_stop_exits_at_market_with_stop_lost(env: Env) -> None:
     assert b.net_position(TOKEN) == 0
 
 
+async def test_a_stop_refused_for_the_rate_is_placed_again_not_exited(env: Env) -> None:
+    """Kite's 429 refuses an order on arrival (it is certainly not placed): the stop
+    is sent again after a short wait, and the position keeps its stop; it is not
+    exited at market as for a stop the broker rejected."""
+    b = env.broker
+    env.driver.rate_limited_backoff_s = 0.01
+    d = await env.open()
+    plan, q = str(d["plan_id"]), int(d["qty"])
+    b.set_price(TOKEN, int(d["entry"]) + 100)
+    b.fail_next("place", message="Too many requests", code=429)  # the first child
+    b.fail_next("place", message="Too many requests", code=429)  # and its first retry
+    b.fill(cid(plan, "ENTRY"))
+    await env.settle()
+    stop = b.order(cid(plan, "STOP"))
+    assert stop.is_live and stop.req.quantity == q
+    assert b.order(cid(plan, "TP")).is_live
+    assert [c for c in b.calls if c[0] == "place"].count(("place", cid(plan, "STOP"))) >= 2
+    assert ("CRITICAL", "STOP_LOST") not in env.codes()
+    assert not [o for o in b.requests if o.client_order_id.startswith(f"{plan}:EXIT")]
+    assert env.state(plan) == "OPEN"
+
+
 async def test_an_entry_filling_as_its_timeout_cancels_it_is_exited(env: Env) -> None:
     b = env.broker
     d = await env.open()

@@ -89,6 +89,10 @@ LOOKUP_DELAY_S = 0.5
 # A cancel with an unknown outcome is sent again (backoff doubling) this often.
 CANCEL_ATTEMPTS = 5
 CANCEL_BACKOFF_S = 0.2
+# Kite's 429 refuses an order on arrival: a stop, target or exit is sent again
+# this many times (doubling backoff) before the kernel hears it was rejected.
+RATE_LIMITED_ATTEMPTS = 4
+RATE_LIMITED_BACKOFF_S = 0.25
 # Exits of orders that turned up after the kernel was told they do not exist are
 # numbered down from the highest exit tag (the kernel numbers its own up from 1).
 _LAST_EXIT_N = 99
@@ -155,6 +159,8 @@ class LiveKernelDriver(KernelDriver):
         self.lookup_delay_s = LOOKUP_DELAY_S
         self.cancel_attempts = CANCEL_ATTEMPTS
         self.cancel_backoff_s = CANCEL_BACKOFF_S
+        self.rate_limited_attempts = RATE_LIMITED_ATTEMPTS
+        self.rate_limited_backoff_s = RATE_LIMITED_BACKOFF_S
         # Orders the kernel was told do not exist (client id -> request), what of
         # each was squared already, and the orders cancelled for that reason.
         self._absent: dict[str, OrderRequest] = {}
@@ -342,7 +348,7 @@ class LiveKernelDriver(KernelDriver):
         for cmd in self.live.take_commands():
             local = int(cmd["order_id"])
             before = self._chains.get(local)
-            task = asyncio.get_running_loop().create_task(self._run(cmd, before))
+            task = asyncio.get_running_loop().create_task(self._execute(cmd, before))
             self._chains[local] = task
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -357,7 +363,7 @@ class LiveKernelDriver(KernelDriver):
     def commands_in_flight(self) -> int:
         return len(self._inflight)
 
-    async def _run(self, cmd: dict[str, Any], before: asyncio.Task[None] | None) -> None:
+    async def _execute(self, cmd: dict[str, Any], before: asyncio.Task[None] | None) -> None:
         if before is not None:
             with contextlib.suppress(BaseException):
                 await before
@@ -394,7 +400,7 @@ class LiveKernelDriver(KernelDriver):
         try:
             if req.client_order_id.endswith(":ENTRY"):
                 await self._plan_on_record()
-            broker_id = await self.journal.place_order(req)
+            broker_id = await self._place_through_rate_limit(req)
         except OrderFinishedError as exc:
             # This very order reached the broker before and is over (a duplicate):
             # the kernel hears the broker's report of it, never a working order.
@@ -416,6 +422,26 @@ class LiveKernelDriver(KernelDriver):
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
             return  # the REJECTED report (with Kite's reason) is on the stream
         self._map(local, req.client_order_id, broker_id)
+
+    async def _place_through_rate_limit(self, req: OrderRequest) -> str:
+        """A protective order refused for the rate (429, certainly not placed) is
+        sent again after a short wait: a lost stop would make the kernel exit a
+        healthy position at market. An entry is given up at once (the kernel's
+        plan is cancelled; the next signal may trade)."""
+        protective = not req.client_order_id.endswith(":ENTRY")
+        delay = self.rate_limited_backoff_s
+        for attempt in range(1, self.rate_limited_attempts + 1):
+            try:
+                return await self.journal.place_order(req)
+            except BrokerError as exc:
+                if exc.code != 429 or not protective or attempt == self.rate_limited_attempts:
+                    raise
+                order_log(log, req.client_order_id).warning(
+                    "rate limited (429), attempt %d: placing again in %.2f s", attempt, delay
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _entry_refused(self, req: OrderRequest, reason: str) -> None:
         """The journal could not record an entry (the database went away before the
