@@ -19,8 +19,9 @@ outcome (flat, clean, no 429, every bracket closed for FLATTEN).
 
 Run with ``make bench`` (or ``pytest benches/bench_flatten_kernel.py
 --benchmark-enable -s``); under plain ``pytest`` each scenario runs once as a
-test, the Kite one on 6 brackets (its flatten still sends 18 requests, over
-Kite's 10 a second: only the pacing keeps the 429s away).
+test, the Kite one on 6 brackets (its flatten still sends 12 requests, one
+modify and one cancel a bracket, over Kite's 10 a second: only the pacing
+keeps the 429s away).
 """
 
 from __future__ import annotations
@@ -268,8 +269,9 @@ def test_kernel_flatten_brackets_kite_paced(benchmark: Any) -> None:
     assert doc["http_429"] == 0
     assert doc["broker_net"] == 0 and doc["working_at_broker"] == 0
     assert (doc["trades"], doc["exit_reasons"], doc["open_brackets"]) == (n, ["FLATTEN"], 0)
-    # Today's kernel: each stop and target cancelled, each position exited at market.
-    assert doc["cancels"] == 2 * n and doc["placements"] == n
+    # Each SL-M stop becomes its position's market exit by one modify, then
+    # each target is cancelled: two requests a bracket, no new order.
+    assert (doc["modifies"], doc["cancels"], doc["placements"]) == (n, n, 0)
     assert doc["flat_after_s"] is not None and doc["clean_after_s"] is not None
 
 

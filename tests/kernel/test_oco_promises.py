@@ -389,8 +389,11 @@ async def test_a_flatten_the_broker_never_confirms_leaves_the_plan_visible(env: 
     env.kernel.set_trading_state("HALTED")
     env.driver.flatten(env.clock.now)
     await env.driver.drain()
-    sent = [(o["action"], o["client_order_id"]) for o in env.rows("orders", plan)][3:]
-    assert sent == [("CANCEL", cid(plan, "STOP")), ("CANCEL", cid(plan, "TP"))]
+    rows = env.rows("orders", plan)[3:]
+    sent = [(o["action"], o["client_order_id"], o["order_type"]) for o in rows]
+    # The stop is turned into the market exit (one modify, answered), then the
+    # target is cancelled; no fill or cancel is ever reported back.
+    assert sent == [("MODIFY", cid(plan, "STOP"), "MARKET"), ("CANCEL", cid(plan, "TP"), "")]
     assert env.kernel.open_brackets == 1 and env.state(plan) == "CLOSING"
     assert [p["plan_id"] for p in env.driver.open_positions()] == [plan]
     assert {w["plan_id"] for w in env.driver.working_orders()} == {plan}

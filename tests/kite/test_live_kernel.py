@@ -204,11 +204,14 @@ async def test_the_kill_switch_flattens_through_the_kernel(
         result = await rt.flatten(actor="test", timeout_s=10.0)
         assert result.ok, result
         assert rt.trading_state == "HALTED"
-        exits = _tags(fake, "EX")
-        assert len(exits) == 1 and exits[0]["status"] == "COMPLETE"
-        assert exits[0]["transaction_type"] == "SELL"
-        assert exits[0]["quantity"] == o["entry"]["quantity"]
-        assert fake.order(o["stop"]["order_id"])["status"] == "CANCELLED"
+        # One exit for the position: the stop itself, turned MARKET by one
+        # modify (no new market order), filled for the entry's quantity.
+        assert _tags(fake, "EX") == []
+        stop = fake.order(o["stop"]["order_id"])
+        assert (stop["order_type"], stop["status"]) == ("MARKET", "COMPLETE")
+        assert stop["transaction_type"] == "SELL"
+        assert stop["filled_quantity"] == o["entry"]["quantity"]
+        assert (result.converted_stops, result.exit_orders) == (1, 1)
         assert fake.order(o["tp"]["order_id"])["status"] == "CANCELLED"
         assert rt.kernel is not None and rt.kernel.kernel.open_brackets == 0
     finally:

@@ -17,11 +17,10 @@ Promises of the OCO manager's adoption tests, now checked on the kernel
 - tests/test_oco_adopt.py::test_partial_tp_fill_resizes_the_stop
   -> test_partial_tp_fill_resizes_the_stop
 - tests/test_oco_adopt.py::test_flatten_cancels_both_and_exits_at_market
-  -> test_flatten_cancels_both_and_exits_at_market
+  -> test_flatten_cancels_both_and_exits_at_market (the old test turned the
+  conversion off; the kernel always tries it, so the broker refuses it here)
 - tests/test_oco_adopt.py::test_flatten_turns_the_adopted_stop_into_the_exit
-  -> test_flatten_turns_the_adopted_stop_into_the_exit (strict xfail: the
-  kernel's flatten cancels the stop and exits with a new market order; see
-  tests/kite/test_live_kernel_flatten.py)
+  -> test_flatten_turns_the_adopted_stop_into_the_exit
 - tests/test_oco_adopt.py::test_updates_route_by_broker_order_id_alone
   -> test_updates_route_by_broker_order_id_alone
 - tests/test_oco_adopt.py::test_missing_stop_is_placed_exactly_once
@@ -181,6 +180,10 @@ async def test_partial_tp_fill_resizes_the_stop(restarted: Env) -> None:
 
 async def test_flatten_cancels_both_and_exits_at_market(restarted: Env) -> None:
     b = restarted.broker
+    # The stop is not turned into the exit (the kernel has no switch for that,
+    # as the OCO manager's convert_stops=False was: the broker refuses the
+    # modification), so the flatten cancels both and exits at market.
+    b.reject_modify_when(lambda o: True, "modification refused")
     restarted.rig.live.flatten(T0 + SEC)
     await restarted.settle()
     assert b.order(cid(1, "STOP")).status is OrderStatus.CANCELLED
@@ -191,11 +194,6 @@ async def test_flatten_cancels_both_and_exits_at_market(restarted: Env) -> None:
     assert [t["exit_reason"] for t in restarted.rig.trades()] == ["FLATTEN"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the kernel's Flatten cancels the stop and places a new market exit; "
-    "it never turns the stop into the exit with one modify",
-)
 async def test_flatten_turns_the_adopted_stop_into_the_exit(restarted: Env) -> None:
     b = restarted.broker
     restarted.rig.live.flatten(T0 + SEC)

@@ -12,27 +12,27 @@ Promises of the OCO manager's flatten tests, checked on the kernel
 
 - tests/test_oco_flatten.py::test_every_stop_becomes_the_exit_before_any_target_is_cancelled
   -> test_every_stop_becomes_the_exit_by_one_modify_before_any_target_is_cancelled
-  (strict xfail: the kernel's Flatten cancels stops and targets together and
-  exits with new market orders once each stop's cancel is confirmed) and
-  test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_exit
-  (what the kernel keeps: flat, clean, every exit FLATTEN, no 429, no exit
-  sent before its stop's cancel was answered); the pending entry the old test
-  cancelled: core-rs/aitrapp-core/src/oco/tests.rs::flatten_from_pending_cancels_the_entry
+  and test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_exit
+  (flat, clean, every exit FLATTEN, no 429; SL-M: each stop is its bracket's
+  only exit; SL: no exit sent before its stop's cancel was answered); the
+  pending entry the old test cancelled:
+  core-rs/aitrapp-core/src/oco/tests.rs::flatten_from_pending_cancels_the_entry
+  and src/oco/tests/flatten.rs (an ENTERING bracket)
 - tests/test_oco_flatten.py::test_without_conversion_the_stop_is_cancelled_then_exited
-  -> test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_exit
-  (the kernel's only way: cancel, then exit)
+  -> test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_exit[SL]
+  (stop-limits are never converted) and test_a_stop_kite_will_not_modify_is_cancelled_and_exited
 - tests/test_oco_flatten.py::test_a_refused_conversion_falls_back_to_cancel_and_exit
-  -> test_a_stop_kite_will_not_modify_is_cancelled_and_exited (the fallback),
-  and the conversion of the other stops: the strict xfail above
+  -> test_a_stop_kite_will_not_modify_is_cancelled_and_exited
 - tests/test_oco_flatten.py::test_a_stop_limit_without_protection_is_cancelled_and_exited
   -> test_a_stop_limit_is_cancelled_and_exited
 - tests/test_oco_flatten.py::test_a_converted_stop_that_hangs_is_cancelled_and_exited
-  -> test_a_converted_stop_that_hangs_is_cancelled_and_exited (strict xfail:
-  nothing is converted)
+  -> test_a_converted_stop_that_hangs_is_cancelled_and_exited (the bounded wait
+  is the bracket's stop_fill_timeout, on the kernel's clock)
 - tests/test_oco_flatten.py::test_split_keeps_exits_first_and_targets_last
-  -> the strict xfail above (the ordering on the wire) and, for what the
-  kernel's machine emits on Flatten,
-  core-rs/aitrapp-core/tests/oco_adopt.rs::flatten_cancels_both_and_exits_the_open_quantity
+  -> test_every_stop_becomes_the_exit_by_one_modify_before_any_target_is_cancelled
+  (the order on the wire) and, for what the machine emits on Flatten,
+  core-rs/aitrapp-core/src/oco/tests/flatten.rs and
+  core-rs/aitrapp-core/tests/oco_adopt.rs::flatten_turns_the_adopted_stop_into_the_exit
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from .live_rig import SEC, T0, LiveRig, adopt, earlier_process, live_rig, plan
 
 pytestmark = pytest.mark.integration
 
-BRACKETS = 6  # 18 order requests for the flatten: over Kite's 10 a second
+BRACKETS = 6  # 18 order requests for a cancel-and-exit flatten: over Kite's 10 a second
+STOP_FILL_TIMEOUT_NS = 5 * SEC  # the bracket template's default stop_fill_timeout_s
 
 
 def _tag(n: int, role: str) -> str:
@@ -115,15 +116,28 @@ async def _flatten(rig: LiveRig, fake: FakeKite) -> list[tuple[str, str, dict[st
     return _wire(fake, before)
 
 
+@pytest.mark.parametrize("stop_type", ["SL-M", "SL"])
 async def test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_exit(
-    fake: FakeKite, open_brackets: Opener
+    fake: FakeKite, open_brackets: Opener, stop_type: str
 ) -> None:
-    rig = await open_brackets()
+    rig = await open_brackets(stop_type=stop_type)
     wire = await _flatten(rig, fake)
     assert fake.too_many == []
     for n in range(1, BRACKETS + 1):
-        stop, tp, exit_ = (_order(fake, n, r) for r in ("STOP", "TP", "EXIT"))
-        assert (stop["status"], tp["status"]) == ("CANCELLED", "CANCELLED")
+        stop, tp = _order(fake, n, "STOP"), _order(fake, n, "TP")
+        assert tp["status"] == "CANCELLED"
+        if stop_type == "SL-M":
+            # The stop itself became the exit (one modify): it was never
+            # cancelled, and no second exit was placed for the position.
+            assert (stop["order_type"], stop["status"], stop["filled_quantity"]) == (
+                "MARKET",
+                "COMPLETE",
+                10,
+            )
+            assert fake.by_tag(_tag(n, "EXIT")) == []
+            continue
+        exit_ = _order(fake, n, "EXIT")
+        assert stop["status"] == "CANCELLED"
         assert (exit_["order_type"], exit_["transaction_type"], exit_["status"]) == (
             "MARKET",
             "SELL",
@@ -141,19 +155,13 @@ async def test_flatten_exits_every_bracket_and_no_stop_is_cancelled_before_its_e
         )
         assert cancel < place
     assert _net(fake) == 0 and _working(fake) == []
-    assert [m for m, _, _ in wire].count("POST") == BRACKETS
+    posts = 0 if stop_type == "SL-M" else BRACKETS  # a stop-limit is exited by a market order
+    assert [m for m, _, _ in wire].count("POST") == posts
     assert rig.live.live.open_brackets == 0 and rig.live.live.working_orders == 0
     assert [t["exit_reason"] for t in rig.trades()] == ["FLATTEN"] * BRACKETS
     assert sorted(t["plan_id"] for t in rig.trades()) == sorted(rig.adopted)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: the kernel's Flatten on the external venue cancels every stop and target "
-    "at once and exits with new market orders; it never turns a stop into the exit with "
-    "one modify, so targets are cancelled while stops are still being cancelled, and a "
-    "flatten costs 3 order requests a bracket instead of 2",
-)
 async def test_every_stop_becomes_the_exit_by_one_modify_before_any_target_is_cancelled(
     fake: FakeKite, open_brackets: Opener
 ) -> None:
@@ -206,16 +214,18 @@ async def test_a_stop_limit_is_cancelled_and_exited(fake: FakeKite, open_bracket
     assert _net(fake) == 0 and _working(fake) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: nothing is converted on the kernel (see the modify-before-cancel test)",
-)
 async def test_a_converted_stop_that_hangs_is_cancelled_and_exited(
     fake: FakeKite, open_brackets: Opener
 ) -> None:
     rig = await open_brackets(1)
     del fake.ltp[RELIANCE]  # market orders now rest until the test fills them
     rig.live.flatten(T0 + SEC)
+    await eventually(lambda: _order(fake, 1, "STOP")["order_type"] == "MARKET", within=10)
+    await rig.settle()
+    assert fake.by_tag(_tag(1, "EXIT")) == []  # the converted stop is the exit, for now
+    # The kernel's time runs (the session clock does this in production): the
+    # stop-fill timeout after the conversion, the hanging stop is cancelled.
+    rig.live.advance_time(T0 + SEC + STOP_FILL_TIMEOUT_NS)
     await eventually(lambda: bool(fake.by_tag(_tag(1, "EXIT"))), within=10)
     stop = _order(fake, 1, "STOP")
     assert (stop["order_type"], stop["status"]) == ("MARKET", "CANCELLED")

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use aitrapp_core::oco::{
-    AdoptedChild, Bracket, BracketSpec, Command, EntryKind, Event, Fill, OcoError, OrderStatus,
-    State,
+    AdoptedChild, Bracket, BracketSpec, Command, EntryKind, Event, ExitReason, Fill, OcoError,
+    OrderStatus, OrderType, State,
 };
 use aitrapp_core::{Instrument, OrderTag, Price, Segment, Side};
 
@@ -176,7 +176,15 @@ fn flatten_cancels_both_and_exits_the_open_quantity() {
     ];
     let (mut b, cmds) = Bracket::adopt(long(), T0, 10, px(250_000), &children).unwrap();
     assert!(cmds.is_empty(), "{cmds:?}");
-    let cmds = b.handle(T0 + SEC, &Event::Flatten).unwrap().commands;
+    let cmds = b
+        .handle(
+            T0 + SEC,
+            &Event::Flatten {
+                convert_stop: false,
+            },
+        )
+        .unwrap()
+        .commands;
     let mut c = cancels(&cmds);
     c.sort_by_key(|t| t.to_string());
     assert_eq!(c, vec![OrderTag::Stop, OrderTag::Tp]);
@@ -187,6 +195,56 @@ fn flatten_cancels_both_and_exits_the_open_quantity() {
     update(&mut b, OrderTag::Tp, OrderStatus::Cancelled, 4, 254_000);
     update(&mut b, OrderTag::Exit, OrderStatus::Complete, 6, 249_000);
     assert_eq!(b.state(), State::Closed);
+    assert_eq!(
+        b.realized_pnl_paise(),
+        Some(4 * 254_000 + 6 * 249_000 - 10 * 250_000)
+    );
+}
+
+/// The kill switch on an adopted bracket: its SL-M stop becomes the exit by
+/// one modification to MARKET; the target is cancelled only once that is
+/// answered, and no market order is placed.
+#[test]
+fn flatten_turns_the_adopted_stop_into_the_exit() {
+    let children = vec![
+        child(OrderTag::Stop, 6, 0, 0),
+        child(OrderTag::Tp, 10, 4, 254_000),
+    ];
+    let (mut b, _) = Bracket::adopt(long(), T0, 10, px(250_000), &children).unwrap();
+    let cmds = b
+        .handle(T0 + SEC, &Event::Flatten { convert_stop: true })
+        .unwrap()
+        .commands;
+    let to_market: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty, m.order_type, m.trigger)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        to_market,
+        vec![(OrderTag::Stop, 6, Some(OrderType::Market), None)]
+    );
+    assert!(cancels(&cmds).is_empty(), "the target waits for the answer");
+    assert!(orders(&cmds).is_empty());
+    let cmds = b
+        .handle(
+            T0 + SEC,
+            &Event::ModifyAck {
+                tag: OrderTag::Stop,
+                seq: 1,
+            },
+        )
+        .unwrap()
+        .commands;
+    assert_eq!(cancels(&cmds), vec![OrderTag::Tp]);
+    assert_eq!(b.leg(OrderTag::Stop).unwrap().order_type, OrderType::Market);
+    update(&mut b, OrderTag::Tp, OrderStatus::Cancelled, 4, 254_000);
+    let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Complete, 6, 249_000);
+    assert!(orders(&cmds).is_empty(), "the converted stop was the exit");
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.closing_reason(), Some(ExitReason::Flatten));
     assert_eq!(
         b.realized_pnl_paise(),
         Some(4 * 254_000 + 6 * 249_000 - 10 * 250_000)
@@ -411,7 +469,13 @@ fn next_market_exit_follows_adopted_exits() {
     )
     .unwrap();
     assert_eq!(b.net_qty(), 8);
-    b.handle(T0 + SEC, &Event::Flatten).unwrap();
+    b.handle(
+        T0 + SEC,
+        &Event::Flatten {
+            convert_stop: false,
+        },
+    )
+    .unwrap();
     let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
     assert_eq!(orders(&cmds), vec![(OrderTag::ExitN(1), 8, true)]);
 }

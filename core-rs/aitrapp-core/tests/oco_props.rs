@@ -18,7 +18,8 @@
 
 use aitrapp_core::oco::{
     AlertCode, Bracket, BracketSpec, Command, EntryKind, Event, Fill, ModifyOrder, NewOrder,
-    OrderStatus, Role, ScaleOut, Severity, State, StopKind, Trailing, Transition,
+    OrderStatus, OrderType, Role, ScaleOut, Severity, State, StopKind, StopToMarket, Trailing,
+    Transition,
 };
 use aitrapp_core::{Instrument, OrderTag, Price, Segment, Side};
 use proptest::prelude::*;
@@ -66,7 +67,11 @@ enum Action {
     Trigger(usize),
     Advance(u32),
     Price(i32, u16),
-    Flatten,
+    /// The kill switch (true: the stop may be turned into the market exit).
+    Flatten(bool),
+    /// The broker refuses a queued modification (e.g. a stop out of
+    /// modifications, or one it will not turn into a market order).
+    RefuseModify(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +94,8 @@ struct SimOrder {
     trigger: Option<Price>,
     status: SimStatus,
     triggered: bool,
+    /// A stop modified into a market order (flatten): it fills like one.
+    market: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -378,8 +385,32 @@ impl Sim {
             State::Closing => {
                 // Everything not a market order is being cancelled, and the
                 // working stop plus market orders exactly square the position.
+                // A flatten's stop turned MARKET is the exit, and the targets
+                // wait for the answer to that modification.
+                let conv = b.stop_conversion();
+                let stop_live = b.leg(OrderTag::Stop).is_some_and(|l| l.is_live());
                 for l in legs.iter().filter(|l| l.is_live() && !l.role.is_market()) {
-                    assert!(l.cancel_sent, "{} still working {}", l.tag, ctx());
+                    let exit = l.role == Role::Stop && conv.standing_since().is_some();
+                    let waiting = l.role == Role::TakeProfit
+                        && stop_live
+                        && matches!(conv, StopToMarket::Asked { .. })
+                        && targets <= net;
+                    assert!(
+                        l.cancel_sent || exit || waiting,
+                        "{} still working {}",
+                        l.tag,
+                        ctx()
+                    );
+                }
+                // The converted stop never exits more than is open.
+                if let Some(stop) = b.leg(OrderTag::Stop) {
+                    if stop.is_live() && conv.standing_since().is_some() {
+                        assert!(
+                            i64::try_from(stop.commanded_remaining()).unwrap() <= net.max(0),
+                            "converted stop larger than the position {}",
+                            ctx()
+                        );
+                    }
                 }
                 if !blocked {
                     assert_eq!(b.exit_shortfall(), 0, "unexited quantity {}", ctx());
@@ -466,6 +497,15 @@ impl Sim {
                     assert!(stop.cancel_sent, "triggered stop not escalated {}", ctx());
                     assert!(b.watchdog_escalations() >= 1, "{}", ctx());
                 }
+                // A stop turned MARKET that has not filled a timeout after
+                // the modification was sent is being cancelled too.
+                let since = b.stop_conversion().standing_since();
+                let hung = since.is_some_and(|t| self.now >= t + b.spec().stop_fill_timeout_ns);
+                assert!(
+                    !(stop.is_live() && hung),
+                    "converted stop not escalated {}",
+                    ctx()
+                );
             }
         }
         // The entry never outlives its timeout uncancelled.
@@ -510,6 +550,7 @@ impl Sim {
                     price: o.price,
                     trigger: o.trigger,
                     triggered: false,
+                    market: false,
                     status: if reject {
                         SimStatus::Rejected
                     } else {
@@ -531,8 +572,15 @@ impl Sim {
                     });
                 } else {
                     o.qty = m.qty;
-                    o.trigger = m.trigger;
-                    o.price = m.price;
+                    if m.order_type == Some(OrderType::Market) {
+                        // The trigger is gone; it works (and fills) at market.
+                        o.market = true;
+                        o.trigger = None;
+                        o.price = None;
+                    } else {
+                        o.trigger = m.trigger;
+                        o.price = m.price;
+                    }
                     self.inbox.push(Event::ModifyAck {
                         tag: m.tag,
                         seq: m.seq,
@@ -578,6 +626,7 @@ impl Sim {
         let share = left * u64::from(pct) / 100 / lot * lot;
         let q = share.max(lot).min(left);
         let price = match o.role {
+            Role::Stop if o.market => market,
             Role::Stop => o.trigger.unwrap(),
             Role::TakeProfit => o.price.unwrap(),
             Role::Entry => o.price.unwrap_or(market),
@@ -679,7 +728,16 @@ impl Sim {
                     atr,
                 });
             }
-            Action::Flatten => self.step(Event::Flatten),
+            Action::Flatten(convert_stop) => self.step(Event::Flatten {
+                convert_stop: *convert_stop,
+            }),
+            Action::RefuseModify(i) => {
+                if let Some(k) = self.queued_index(*i) {
+                    if matches!(self.requests[k], Req::Modify(_)) {
+                        self.process(k, true);
+                    }
+                }
+            }
         }
     }
 
@@ -700,7 +758,7 @@ impl Sim {
             let markets: Vec<usize> = self
                 .live_orders()
                 .into_iter()
-                .filter(|&i| self.orders[i].role.is_market())
+                .filter(|&i| self.orders[i].role.is_market() || self.orders[i].market)
                 .collect();
             for i in markets {
                 let o = &mut self.orders[i];
@@ -721,7 +779,7 @@ impl Sim {
                     self.step(Event::TimeAdvance);
                 } else {
                     flattened = true;
-                    self.step(Event::Flatten);
+                    self.step(Event::Flatten { convert_stop: true });
                 }
             }
         }
@@ -827,10 +885,11 @@ fn action() -> impl Strategy<Value = Action> {
         3 => i.clone().prop_map(Action::Replay),
         5 => (i.clone(), 1u8..=100).prop_map(|(i, p)| Action::Fill(i, p)),
         1 => i.clone().prop_map(Action::ExternalCancel),
-        2 => i.prop_map(Action::Trigger),
+        2 => i.clone().prop_map(Action::Trigger),
         2 => (0u32..900).prop_map(Action::Advance),
         3 => (-300i32..600, 0u16..100).prop_map(|(t, a)| Action::Price(t, a)),
-        1 => Just(Action::Flatten),
+        1 => any::<bool>().prop_map(Action::Flatten),
+        1 => i.prop_map(Action::RefuseModify),
     ]
 }
 

@@ -313,6 +313,7 @@ impl PyOcoCommand {
                 out.qty = Some(m.qty);
                 out.price = price_opt(m.price);
                 out.trigger = price_opt(m.trigger);
+                out.order_type = m.order_type.map(|t| t.as_str());
             }
             Command::Cancel {
                 client_order_id,
@@ -739,10 +740,16 @@ impl PyOcoBracket {
         Ok(self.run(now_ns, e)?)
     }
 
-    /// Cancel everything and exit any open quantity at market.
+    /// Cancel everything and exit any open quantity at market (a stop's part
+    /// once its cancel is confirmed). The stop is not converted here: the
+    /// OCO manager turns stops into exits in its own shell; the kernel's
+    /// flatten has the machine convert them.
     #[pyo3(signature = (*, now_ns))]
     fn flatten(&mut self, now_ns: i64) -> PyResult<PyOcoTransition> {
-        Ok(self.run(now_ns, Event::Flatten)?)
+        let cancel_all = Event::Flatten {
+            convert_stop: false,
+        };
+        Ok(self.run(now_ns, cancel_all)?)
     }
 
     /// Timers: entry timeout, time stop, end-of-day square-off, exit retries.

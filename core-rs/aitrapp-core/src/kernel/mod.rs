@@ -223,13 +223,17 @@ impl<V: Venue> Kernel<V> {
         self.engine.set_trading_state(state);
     }
 
-    /// Every open bracket exits at market now (the kill switch). The caller
-    /// halts the engine first so that nothing new can open.
+    /// Every open bracket exits at market now (the kill switch): each
+    /// working SL-M stop becomes its bracket's market exit by one
+    /// modification, the targets are cancelled once that is answered (see
+    /// `oco/flatten.rs`). The caller halts the engine first so that nothing
+    /// new can open.
     pub fn flatten(&mut self, ts_ns: i64) {
         self.advance_time(ts_ns);
         let now = self.now_ns;
+        let event = crate::oco::Event::Flatten { convert_stop: true };
         for ix in self.book.open().to_vec() {
-            self.handle(ix, now, &crate::oco::Event::Flatten);
+            self.handle(ix, now, &event);
         }
     }
 

@@ -313,7 +313,7 @@ impl<V: Venue> Kernel<V> {
                         qty: Some(m.qty),
                         price: m.price,
                         trigger: m.trigger,
-                        order_type: None,
+                        order_type: m.order_type,
                     };
                     let answer = self.venue.modify(t, order_id, change);
                     self.log_order(
@@ -324,7 +324,7 @@ impl<V: Venue> Kernel<V> {
                         order_id,
                         "",
                         m.qty,
-                        "",
+                        m.order_type.map_or("", OrderType::as_str),
                         m.price,
                         m.trigger,
                         answer.as_ref().err(),

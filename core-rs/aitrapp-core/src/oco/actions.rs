@@ -275,11 +275,16 @@ impl Bracket {
     /// CLOSING: cancel every working entry/stop/target, then bring the
     /// position to zero at market. A working stop still covers its part until
     /// its cancel is confirmed, so that part exits only then (no double fill
-    /// of our own making); an uncovered part exits at once.
+    /// of our own making); an uncovered part exits at once. A stop a flatten
+    /// turned into the market exit is that exit, not cancelled, and the
+    /// targets wait until the conversion is answered (`flatten.rs`).
     pub(super) fn wind_down(&mut self, fx: &mut Fx) -> State {
+        self.check_conversion();
+        let hold = self.holds_targets();
         for i in 0..self.legs.len() {
             let leg = &self.legs[i];
-            if leg.is_live() && !leg.cancel_sent && !leg.role.is_market() {
+            let keep = self.keeps_working(i, hold);
+            if leg.is_live() && !leg.cancel_sent && !leg.role.is_market() && !keep {
                 self.cancel(i, fx);
             }
         }
@@ -437,6 +442,7 @@ impl Bracket {
             qty,
             price,
             trigger,
+            order_type: None,
         });
         leg.max_qty = leg.max_qty.max(qty);
         fx.changed = true;
@@ -447,6 +453,7 @@ impl Bracket {
             qty,
             price,
             trigger,
+            order_type: None,
         }));
     }
 

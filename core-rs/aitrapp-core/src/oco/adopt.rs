@@ -180,6 +180,7 @@ impl Bracket {
             last_ltp: None,
             watchdog_escalations: 0,
             watchdog_escalated_ns: None,
+            stop_to_market: super::flatten::StopToMarket::No,
         };
         let (entry_type, entry_price) = match b.spec.entry {
             EntryKind::Limit => (OrderType::Limit, Some(b.spec.entry_price)),

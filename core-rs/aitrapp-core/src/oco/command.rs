@@ -192,6 +192,9 @@ pub struct ModifyOrder {
     pub qty: u64,
     pub price: Option<Price>,
     pub trigger: Option<Price>,
+    /// A new order type, or None to keep it: `Some(Market)` turns a stop
+    /// into the bracket's market exit (flatten).
+    pub order_type: Option<OrderType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

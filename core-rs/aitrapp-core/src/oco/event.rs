@@ -83,7 +83,15 @@ pub enum Event {
         reason: String,
     },
     // ---- local signals ----
-    Flatten,
+    /// The kill switch: every position exits at market now. With
+    /// `convert_stop` a working SL-M stop becomes the exit itself by one
+    /// modification to MARKET, and the take-profits are cancelled once that
+    /// modification is answered (exits first, then clean-up); a stop that
+    /// cannot be converted, and every stop without `convert_stop`, is
+    /// cancelled and its part exits at market once the cancel is confirmed.
+    Flatten {
+        convert_stop: bool,
+    },
     TimeAdvance,
     /// Last price, and the current ATR if the caller tracks one (trailing).
     PriceUpdate {
@@ -132,7 +140,7 @@ impl Event {
             Event::CancelRejectedFilled { .. } => "CANCEL_REJECTED_FILLED",
             Event::ModifyAck { .. } => "MODIFY_ACK",
             Event::ModifyRejected { .. } => "MODIFY_REJECTED",
-            Event::Flatten => "FLATTEN",
+            Event::Flatten { .. } => "FLATTEN",
             Event::TimeAdvance => "TIME_ADVANCE",
             Event::PriceUpdate { .. } => "PRICE_UPDATE",
         }
@@ -198,7 +206,7 @@ impl fmt::Display for Event {
             write!(f, " filled={} avg={}", x.filled, x.avg_price)
         };
         match self {
-            Event::EntryAck | Event::Flatten | Event::TimeAdvance => Ok(()),
+            Event::EntryAck | Event::Flatten { .. } | Event::TimeAdvance => Ok(()),
             Event::EntryPartialFill(x)
             | Event::EntryFilled(x)
             | Event::EntryCancelled(x)

@@ -78,6 +78,8 @@ pub struct PendingModify {
     pub qty: u64,
     pub price: Option<Price>,
     pub trigger: Option<Price>,
+    /// A new order type (None keeps it).
+    pub order_type: Option<OrderType>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

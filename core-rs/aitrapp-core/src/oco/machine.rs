@@ -10,6 +10,7 @@ use super::command::{
 };
 use super::error::OcoError;
 use super::event::{Event, Fill};
+use super::flatten::StopToMarket;
 use super::leg::{Leg, LegStatus, Role};
 use super::spec::{BracketSpec, EntryKind};
 use super::state::State;
@@ -81,6 +82,8 @@ pub struct Bracket {
     /// last one happened (the next is due a timeout after it).
     pub(super) watchdog_escalations: u32,
     pub(super) watchdog_escalated_ns: Option<i64>,
+    /// Flatten: the stop turned into the market exit by one modification.
+    pub(super) stop_to_market: StopToMarket,
 }
 
 /// Quantities are bounded (spec validation), so they fit an i64.
@@ -121,6 +124,7 @@ impl Bracket {
             last_ltp: None,
             watchdog_escalations: 0,
             watchdog_escalated_ns: None,
+            stop_to_market: StopToMarket::No,
         };
         let (order_type, price) = match b.spec.entry {
             EntryKind::Limit => (OrderType::Limit, Some(b.spec.entry_price)),
@@ -485,6 +489,8 @@ impl Bracket {
                     return Ok(st);
                 }
                 fx.changed = true;
+                // A flatten's stop is now the market exit: the targets may go.
+                self.conversion_answered(i, *seq, None, fx);
                 Ok(if st == S::Closing {
                     self.wind_down(fx)
                 } else {
@@ -498,12 +504,14 @@ impl Bracket {
                     None => Ok(st),
                 }
             }
-            (S::Closing | S::Closed | S::Cancelled, E::ModifyRejected { tag, seq, .. }) => {
+            (S::Closing | S::Closed | S::Cancelled, E::ModifyRejected { tag, seq, reason }) => {
                 let i = self.child(*tag, kind)?;
                 if self.take_pending(i, *seq, false, kind)?.is_none() {
                     return Ok(st);
                 }
                 fx.changed = true;
+                // A refused conversion: the stop is cancelled and exited instead.
+                self.conversion_answered(i, *seq, Some(reason), fx);
                 Ok(if st == S::Closing {
                     self.wind_down(fx)
                 } else {
@@ -512,12 +520,14 @@ impl Bracket {
             }
 
             // ───────────── local signals ─────────────
-            (S::Pending | S::Entering | S::Open, E::Flatten) => {
-                Ok(self.close(ExitReason::Flatten, fx))
+            // The kill switch: exits first (the stop turned into the market
+            // exit where it can be), then clean-up (`flatten.rs`).
+            (S::Pending | S::Entering | S::Open, E::Flatten { convert_stop }) => {
+                Ok(self.flatten(*convert_stop, fx))
             }
             // Already winding down or done: nothing to add, and the reason
             // the bracket is closing must not be overwritten.
-            (S::Closing | S::Closed | S::Cancelled, E::Flatten) => Ok(st),
+            (S::Closing | S::Closed | S::Cancelled, E::Flatten { .. }) => Ok(st),
             (S::Pending, E::TimeAdvance) => {
                 if self.now_ns >= self.square_off_ns {
                     Ok(self.close(ExitReason::Eod, fx))
@@ -909,6 +919,9 @@ impl Bracket {
                 leg.qty = p.qty;
                 leg.price = p.price;
                 leg.trigger = p.trigger;
+                if let Some(t) = p.order_type {
+                    leg.order_type = t;
+                }
             }
         }
         Ok(Some(p))

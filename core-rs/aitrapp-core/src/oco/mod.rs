@@ -35,6 +35,7 @@ mod adopt;
 mod command;
 mod error;
 mod event;
+mod flatten;
 mod leg;
 mod machine;
 mod spec;
@@ -50,6 +51,7 @@ pub use command::{
 };
 pub use error::OcoError;
 pub use event::{Event, Fill, OrderStatus};
+pub use flatten::StopToMarket;
 pub use leg::{Leg, LegStatus, PendingModify, Role};
 pub use machine::{Bracket, Transition};
 pub use spec::{

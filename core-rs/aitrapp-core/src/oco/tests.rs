@@ -7,6 +7,7 @@ use crate::instrument::{Instrument, Segment};
 use crate::price::Price;
 use crate::side::Side;
 
+mod flatten;
 mod protection;
 
 const PLAN: &str = "0123456789abcdef01234567";
@@ -412,7 +413,7 @@ fn closing_waits_for_the_stop_cancel_before_exiting() {
 fn stop_filling_during_closing_needs_no_exit() {
     let (mut h, _) = H::open(long());
     h.entry(10, true);
-    h.ev(Event::Flatten);
+    h.ev(Event::Flatten { convert_stop: true });
     let t = h.child(OrderTag::Stop, 10, 248_000, true);
     assert!(places(&t).is_empty());
     assert_eq!(h.cancelled(OrderTag::Tp, 0, 0).to, State::Closed);
@@ -530,7 +531,7 @@ fn entry_rejected_and_externally_cancelled() {
 #[test]
 fn flatten_from_pending_cancels_the_entry() {
     let (mut h, _) = H::open(long());
-    let t = h.ev(Event::Flatten);
+    let t = h.ev(Event::Flatten { convert_stop: true });
     assert_eq!((t.to, cancels(&t)), (State::Closing, vec![OrderTag::Entry]));
     assert_eq!(h.ev(Event::EntryCancelled(Fill::NONE)).to, State::Cancelled);
 }
@@ -976,7 +977,9 @@ fn in_state(s: State) -> H {
         }
         State::Closing => {
             h.entry(10, true);
-            h.ev(Event::Flatten);
+            h.ev(Event::Flatten {
+                convert_stop: false,
+            });
         }
         State::Closed => {
             h.entry(10, true);
@@ -1027,7 +1030,7 @@ fn one_of_each() -> Vec<Event> {
             seq: 1,
             reason: "r".into(),
         },
-        Event::Flatten,
+        Event::Flatten { convert_stop: true },
         Event::TimeAdvance,
         Event::PriceUpdate {
             ltp: px(251_000),

@@ -72,8 +72,15 @@ impl Bracket {
         let timeout = self.spec.stop_fill_timeout_ns;
         match self.watchdog_escalations {
             0 => {
+                // A stop a flatten turned MARKET should fill at once, like a
+                // triggered one: it is watched from the conversion on.
                 let stop = self.leg(self.stop_tag).filter(|l| l.is_live())?;
-                stop.triggered_ns.map(|t| t.saturating_add(timeout))
+                let converted = self.stop_to_market.standing_since();
+                let since = match (stop.triggered_ns, converted) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                since.map(|t| t.saturating_add(timeout))
             }
             1 if self.net_qty() > 0 => self
                 .watchdog_escalated_ns
@@ -99,10 +106,17 @@ impl Bracket {
             let Some(i) = stop else {
                 return Some(self.state);
             };
+            // A converted stop that hangs is cancelled like a triggered one.
+            let converted = self.drop_conversion();
             let leg = &self.legs[i];
             let msg = format!(
-                "stop {} triggered but filled only {} of {} within {secs} s; {}",
+                "stop {} {} but filled only {} of {} within {secs} s; {}",
                 leg.client_order_id,
+                if converted {
+                    "was turned into the flatten's market exit"
+                } else {
+                    "triggered"
+                },
                 leg.filled,
                 leg.wanted_qty(),
                 if leg.cancel_sent {

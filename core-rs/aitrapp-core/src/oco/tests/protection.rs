@@ -344,7 +344,9 @@ fn duplicate_trigger_reports_keep_the_first_time() {
 fn a_trigger_reported_while_closing_is_watched_too() {
     let (mut h, _) = H::open(long());
     h.entry(10, true);
-    h.ev(Event::Flatten);
+    h.ev(Event::Flatten {
+        convert_stop: false,
+    });
     h.ev(Event::ChildTriggered {
         tag: OrderTag::Stop,
     });
