@@ -177,3 +177,22 @@ def test_impossible_events_raise() -> None:
 def test_cannot_open_after_square_off() -> None:
     with pytest.raises(OcoError, match="square-off"):
         OcoBracket.open(spec(), T0 + 6 * 60 * MIN)
+
+
+def test_flatten_turns_the_stop_into_the_exit_or_cancels_everything() -> None:
+    def opened() -> OcoBracket:
+        b, _ = OcoBracket.open(spec(), T0)
+        b.on_order("ENTRY", "COMPLETE", 10, 2500.0, now_ns=T0)
+        b.on_order("STOP", "TRIGGER PENDING", 0, 0, now_ns=T0 + 1)
+        b.on_order("TP", "OPEN", 0, 0, now_ns=T0 + 1)
+        return b
+
+    # The kernel's kill switch: the stop becomes the market exit by one modify;
+    # the target waits for that modify's answer.
+    t = opened().flatten(now_ns=T0 + 2, convert_stop=True)
+    assert [(c.kind, c.tag, c.order_type, c.qty) for c in t.commands] == [
+        ("MODIFY", "STOP", "MARKET", 10)
+    ]
+    # Without conversion: both cancelled, the stop's part exits once its cancel is in.
+    t = opened().flatten(now_ns=T0 + 2)
+    assert sorted((c.kind, c.tag) for c in t.commands) == [("CANCEL", "STOP"), ("CANCEL", "TP")]

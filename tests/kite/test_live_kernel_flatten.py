@@ -37,6 +37,7 @@ Promises of the OCO manager's flatten tests, checked on the kernel
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -49,6 +50,7 @@ from aitrapp.db.pool import Pool
 from .conftest import RELIANCE, eventually
 from .fake_kite import FakeKite
 from .live_rig import SEC, T0, LiveRig, adopt, earlier_process, live_rig, plan
+from .test_pacing import max_in_window
 
 pytestmark = pytest.mark.integration
 
@@ -232,3 +234,32 @@ async def test_a_converted_stop_that_hangs_is_cancelled_and_exited(
     await fake.fill(_order(fake, 1, "EXIT")["order_id"], price="2499.90")
     await rig.settle()
     assert _net(fake) == 0 and _working(fake) == []
+
+
+async def test_a_flatten_over_a_jittered_network_draws_no_429_and_exits_first(
+    fake: FakeKite, open_brackets: Opener
+) -> None:
+    """(tests/kite/test_pacing.py's flatten of 5 brackets through the OCO manager, on
+    the kernel) Kite's arrivals jittered by up to 80 ms (seeded): no request is
+    refused for the rate, at most 10 order requests reach Kite in any second, and
+    every stop becomes its exit before any target is cancelled."""
+    rig = await open_brackets(5)
+    jitter = random.Random(5)
+    fake.ingress_delay = lambda method, path: jitter.uniform(0.0, 0.08)
+    wire = await _flatten(rig, fake)
+    assert fake.too_many == []
+    assert max_in_window(fake.order_arrivals()) <= 10
+    changes = [m for m, _, _ in wire]
+    puts = [i for i, m in enumerate(changes) if m == "PUT"]
+    deletes = [i for i, m in enumerate(changes) if m == "DELETE"]
+    assert len(puts) == 5 and len(deletes) == 5 and "POST" not in changes
+    assert max(puts) < min(deletes)
+    for n in range(1, 6):
+        stop = _order(fake, n, "STOP")
+        assert (stop["order_type"], stop["status"], stop["filled_quantity"]) == (
+            "MARKET",
+            "COMPLETE",
+            10,
+        )
+        assert _order(fake, n, "TP")["status"] == "CANCELLED"
+    assert _net(fake) == 0

@@ -12,14 +12,12 @@ import asyncio
 import random
 from bisect import bisect_left
 
-from aitrapp import Instrument
 from aitrapp.brokers.base import OrderType
 from aitrapp.kite.client import KiteRest
 from aitrapp.kite.errors import KiteRateLimitError
 from aitrapp.kite.rate_limit import RateLimiter
-from aitrapp.oco import BracketSpec, OCOManager
 
-from .conftest import RELIANCE, BrokerFactory, eventually, request
+from .conftest import BrokerFactory, eventually, request
 from .fake_kite import FakeKite
 
 T0 = 1_767_240_000_000_000_000  # 2026-01-01 09:30 IST: far from the square-off
@@ -153,61 +151,3 @@ async def test_a_stop_goes_ahead_of_queued_entries(
     assert 10 <= tags.index(stop.tag) < 15
     assert fake.too_many == []
     assert max_in_window(fake.order_arrivals()) <= 10
-
-
-async def test_a_flatten_of_5_brackets_draws_no_429_and_exits_first(
-    fake: FakeKite, make_broker: BrokerFactory, instruments: dict[int, Instrument]
-) -> None:
-    """Five brackets opened in a burst (15 order requests), then flattened at once
-    (10 more): every stop turned into a market exit before any target is cancelled,
-    and no request refused."""
-    fake.set_ltp(RELIANCE, "2500.00")  # the entries cross and fill at once
-    jitter = random.Random(5)  # seeded network delay, up to 80 ms on the way in
-    fake.ingress_delay = lambda method, path: jitter.uniform(0.0, 0.08)
-    broker = await make_broker()
-    mgr = OCOManager(broker, clock=lambda: T0, retry_delay_s=0.05)
-    pump = asyncio.create_task(mgr.pump(broker.updates()))
-    try:
-        specs = [
-            BracketSpec(
-                plan_id=plan(n),
-                instrument=instruments[RELIANCE],
-                side="BUY",
-                qty=10,
-                entry_price="2500.00",
-                stop="2480.00",
-                take_profit="2540.00",
-            )
-            for n in range(1, 6)
-        ]
-        await asyncio.gather(*(mgr.open_bracket(s) for s in specs))
-        await eventually(
-            lambda: all(
-                [o.status for o in b.working_orders] == ["WORKING", "WORKING"]
-                for b in mgr.brackets()
-            ),
-            within=10,
-        )
-        before = len(fake.requests)
-        report = await mgr.flatten(timeout_s=10, tick_s=0.05)
-    finally:
-        pump.cancel()
-    assert fake.too_many == [] and broker.stats["rate_limited"] == 0
-    assert max_in_window(fake.order_arrivals()) <= 10
-    changes = [m for m, path, _ in fake.requests[before:] if m in ("PUT", "DELETE", "POST")]
-    puts = [i for i, m in enumerate(changes) if m == "PUT"]
-    deletes = [i for i, m in enumerate(changes) if m == "DELETE"]
-    assert len(puts) == 5 and len(deletes) == 5 and "POST" not in changes
-    assert max(puts) < min(deletes)
-    for n in range(1, 6):
-        (stop,) = fake.by_tag(f"{plan(n)[:16]}SL")
-        (tp,) = fake.by_tag(f"{plan(n)[:16]}TP")
-        assert (stop["order_type"], stop["status"], stop["filled_quantity"]) == (
-            "MARKET",
-            "COMPLETE",
-            10,
-        )
-        assert tp["status"] == "CANCELLED"
-    assert sum(p.quantity for p in await broker.positions()) == 0
-    assert (report.converted_stops, report.market_exits, report.cancels) == (5, 0, 5)
-    assert report.flat_after_s is not None and report.clean_after_s is not None

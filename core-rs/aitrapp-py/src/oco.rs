@@ -740,16 +740,14 @@ impl PyOcoBracket {
         Ok(self.run(now_ns, e)?)
     }
 
-    /// Cancel everything and exit any open quantity at market (a stop's part
-    /// once its cancel is confirmed). The stop is not converted here: the
-    /// OCO manager turns stops into exits in its own shell; the kernel's
-    /// flatten has the machine convert them.
-    #[pyo3(signature = (*, now_ns))]
-    fn flatten(&mut self, now_ns: i64) -> PyResult<PyOcoTransition> {
-        let cancel_all = Event::Flatten {
-            convert_stop: false,
-        };
-        Ok(self.run(now_ns, cancel_all)?)
+    /// The kill switch. ``convert_stop``: a working SL-M stop becomes the
+    /// market exit by one modify (targets cancelled once it is answered), as
+    /// the kernel's flatten does; otherwise everything is cancelled and the
+    /// open quantity exits at market (a stop's part once its cancel is
+    /// confirmed).
+    #[pyo3(signature = (*, now_ns, convert_stop = false))]
+    fn flatten(&mut self, now_ns: i64, convert_stop: bool) -> PyResult<PyOcoTransition> {
+        Ok(self.run(now_ns, Event::Flatten { convert_stop })?)
     }
 
     /// Timers: entry timeout, time stop, end-of-day square-off, exit retries.
