@@ -2,9 +2,9 @@
 
 The live view starts from ``runtime.state()`` (what ``GET /state`` returns)
 and adds what an operator needs beside it: the risk limits of the engine
-config, risk blocks by reason (from the metrics), and the brackets with
-their states when the runtime exposes its OCO manager. Everything the
-runtime does not offer is left out rather than guessed.
+config, risk blocks by reason (from the metrics), and the open brackets with
+their states and working orders. Everything the runtime does not offer is
+left out rather than guessed.
 """
 
 from __future__ import annotations
@@ -73,30 +73,13 @@ def risk_blocks_by_reason(runtime: RuntimeHandle) -> list[tuple[str, int]]:
     return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def brackets(runtime: RuntimeHandle, state: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Live brackets with their state, newest last (from the OCO manager if exposed)."""
-    oco = getattr(runtime, "oco", None)
-    snapshots = getattr(oco, "brackets", None)
-    if callable(snapshots):
-        out = []
-        for b in snapshots():
-            if b.is_terminal:
-                continue
-            out.append(
-                {
-                    "plan_id": b.bracket_id,
-                    "tradingsymbol": b.tradingsymbol,
-                    "side": b.side,
-                    "state": b.state,
-                    "planned_qty": b.planned_qty,
-                    "filled": b.entry_filled,
-                    "net_qty": b.net_qty,
-                    "stop_trigger": b.stop_trigger,
-                    "orders": len(b.working_orders),
-                }
-            )
-        return out
-    # Without the manager: the positions' brackets, as /state reports them.
+def brackets(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Open brackets with their state, newest last: the positions of ``/state``
+    (the kernel's O(open) read-outs), each with its working orders counted."""
+    working: dict[str, int] = {}
+    for o in state.get("working_orders", []):
+        plan = o.get("plan_id")
+        working[plan] = working.get(plan, 0) + 1
     return [
         {
             "plan_id": p.get("plan_id"),
@@ -107,7 +90,7 @@ def brackets(runtime: RuntimeHandle, state: Mapping[str, Any]) -> list[dict[str,
             "filled": p.get("qty"),
             "net_qty": p.get("qty"),
             "stop_trigger": p.get("stop_trigger"),
-            "orders": None,
+            "orders": working.get(p.get("plan_id"), 0),
         }
         for p in state.get("positions", [])
     ]
@@ -154,7 +137,7 @@ def live_view(runtime: RuntimeHandle) -> dict[str, Any]:
             str(risk.max_trades_per_day),
         ),
     ]
-    live = brackets(runtime, state)
+    live = brackets(state)
     by_state = {s: sum(1 for b in live if b["state"] == s) for s in BRACKET_STATES}
     unrealized = sum(
         (to_decimal(p.get("unrealized_pnl")) or Decimal(0) for p in positions), Decimal(0)
