@@ -213,6 +213,25 @@ class WallClock:
         return self._feed_lag_ns
 
 
+# The live exchange clock runs this far behind now: Kite stamps ticks in whole
+# seconds and they arrive late, so a tick stamped before the clock must still
+# land in its bar.
+EXCHANGE_CLOCK_LAG_NS = 2_000_000_000
+
+
+class ExchangeClock:
+    """Exchange time now (UTC ns) for a live session's kernel: the wall clock read
+    once, then moved by the monotonic clock (a stepped system clock cannot move it
+    back or jump it), ``lag_ns`` behind."""
+
+    def __init__(self, lag_ns: int = EXCHANGE_CLOCK_LAG_NS) -> None:
+        self._anchor = time.time_ns() - lag_ns
+        self._mono = time.monotonic_ns()
+
+    def __call__(self) -> int:
+        return self._anchor + time.monotonic_ns() - self._mono
+
+
 def clock_for(
     kind: FeedKind, speed: Speed | str | float = MAX_SPEED, *, start_ns: int = 0
 ) -> ReplayClock | WallClock:

@@ -47,7 +47,7 @@ from aitrapp.calendar import (
     previous_trading_day,
 )
 from aitrapp.charges import ChargeSchedule, charge_kind
-from aitrapp.clock import ReplayClock, WallClock, clock_for
+from aitrapp.clock import ExchangeClock, ReplayClock, WallClock, clock_for
 from aitrapp.config import EngineConfig
 from aitrapp.control import (
     ComponentHealth,
@@ -66,7 +66,7 @@ from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
 from aitrapp.kernel.driver import KernelDriver
-from aitrapp.kernel.live import ExchangeClock, LiveKernelDriver
+from aitrapp.kernel.live import LiveKernelDriver
 from aitrapp.kernel.options import BracketOptions, bracket_template
 from aitrapp.kernel.persist import utc
 from aitrapp.metrics import Metrics

@@ -247,7 +247,7 @@ async def make_env(
         fill_scope="live:test",
     )
     driver.lookup_delay_s = 0.0
-    driver.cancel_backoff_s = 0.0
+    driver.cancel_retry.backoff_s = 0.0
     driver.start()
     await asyncio.sleep(0)
     return Env(broker, driver, clock, writer, bus, metrics)

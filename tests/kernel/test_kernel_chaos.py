@@ -131,7 +131,7 @@ async def run_session(seed: int) -> None:
         assert all(o["step"] < len(walk) for o in env.rows("orders", plan))
     # The kernel's booked P&L is the broker's for the kernel's own orders (averages
     # are carried in paise: up to one paisa per unit of rounding).
-    absent = set(env.driver._absent)  # told REJECTED; squared by the shell if they filled
+    absent = set(env.driver.orphans.absent)  # told REJECTED; squared by the shell if they filled
     ours = [
         o
         for o in broker.orders_by_id.values()

@@ -40,12 +40,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aitrapp import broker_tag, order_client_id, parse_order_client_id
+from aitrapp import broker_tag, parse_order_client_id
 from aitrapp._core import AdoptedOrder, BracketSpec, Instrument, LiveKernel, Price
 from aitrapp.brokers.base import (
     LOCAL_REJECT_PREFIX,
@@ -53,7 +52,6 @@ from aitrapp.brokers.base import (
     OrderRequest,
     OrderType,
     OrderUpdate,
-    Side,
 )
 from aitrapp.db.pool import Pool
 from aitrapp.db.repo import OrderAck, RiskEventRow
@@ -61,6 +59,7 @@ from aitrapp.exceptions import AitrappError
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.events import EventBatch
 from aitrapp.kernel.evidence import ReportEvidence
+from aitrapp.kernel.live_orphans import OrphanOrders, Retry
 from aitrapp.kernel.persist import _Plan, utc
 from aitrapp.logs import order_log
 from aitrapp.pipeline.engine_restore import AdoptedPlan
@@ -77,9 +76,6 @@ _ORDER_TABLES = ("updates", "fills")
 # The clock task's period: a timer between ticks fires at most this late.
 CLOCK_INTERVAL_S = 0.2
 _CLOCK_STEP_NS = 1_000_000
-# The wall clock runs this far behind now: Kite stamps ticks in whole seconds and
-# they arrive late, so a tick stamped before the clock must still land in its bar.
-CLOCK_LAG_NS = 2_000_000_000
 # How long an entry waits for its plan's rows to be written before it is refused.
 PLAN_RECORD_TIMEOUT_S = 2.0
 # A placement with an unknown outcome: looked up by tag this often, this far apart,
@@ -93,22 +89,6 @@ CANCEL_BACKOFF_S = 0.2
 # this many times (doubling backoff) before the kernel hears it was rejected.
 RATE_LIMITED_ATTEMPTS = 4
 RATE_LIMITED_BACKOFF_S = 0.25
-# Exits of orders that turned up after the kernel was told they do not exist are
-# numbered down from the highest exit tag (the kernel numbers its own up from 1).
-_LAST_EXIT_N = 99
-
-
-class ExchangeClock:
-    """Exchange time now (UTC ns): the wall clock read once, then moved by the
-    monotonic clock (a stepped system clock cannot move it back or jump it),
-    ``lag_ns`` behind."""
-
-    def __init__(self, lag_ns: int = CLOCK_LAG_NS) -> None:
-        self._anchor = time.time_ns() - lag_ns
-        self._mono = time.monotonic_ns()
-
-    def __call__(self) -> int:
-        return self._anchor + time.monotonic_ns() - self._mono
 
 
 def _certainly_not_placed(exc: BaseException) -> bool:
@@ -157,16 +137,13 @@ class LiveKernelDriver(KernelDriver):
         self.plan_record_timeout_s = PLAN_RECORD_TIMEOUT_S
         self.lookup_attempts = LOOKUP_ATTEMPTS
         self.lookup_delay_s = LOOKUP_DELAY_S
-        self.cancel_attempts = CANCEL_ATTEMPTS
-        self.cancel_backoff_s = CANCEL_BACKOFF_S
+        self.cancel_retry = Retry(CANCEL_ATTEMPTS, CANCEL_BACKOFF_S)
         self.rate_limited_attempts = RATE_LIMITED_ATTEMPTS
         self.rate_limited_backoff_s = RATE_LIMITED_BACKOFF_S
-        # Orders the kernel was told do not exist (client id -> request), what of
-        # each was squared already, and the orders cancelled for that reason.
-        self._absent: dict[str, OrderRequest] = {}
-        self._squared: dict[str, int] = {}
-        self._orphans_cancelled: set[str] = set()
-        self._exit_n: dict[str, int] = {}
+        # Orders the kernel was told do not exist, should they turn up at Kite.
+        self.orphans = OrphanOrders(
+            journal, alert=self._critical, spawn=self._spawn, retry=self.cancel_retry
+        )
         self._done: set[int] = set()  # venue-local ids the broker reported over
         self.persister.orders_journalled = True
         self.broker_ids: dict[int, str] = {}  # venue-local id -> broker order id
@@ -307,8 +284,10 @@ class LiveKernelDriver(KernelDriver):
                 self.evidence.ignored_report(u, cid)
             return
         real = not u.order_id.startswith(LOCAL_REJECT_PREFIX)
-        if real and cid in self._absent:
-            self._orphan(cid, u)
+        if real and cid in self.orphans.absent:
+            self.reports_ignored += 1
+            self._cid_of_broker.setdefault(u.order_id, cid)
+            self.orphans.report(cid, u)
             return
         if real:
             self._map(local, cid, u.order_id)
@@ -416,7 +395,7 @@ class LiveKernelDriver(KernelDriver):
                 self._entry_refused(req, str(exc))
             # The kernel hears REJECTED; should the order turn up after all, its
             # reports are handled as an orphan's (see _orphan), never dropped.
-            self._absent[req.client_order_id] = req
+            self.orphans.mark_absent(req)
             self._answer(self.live.on_place_failed(local, self.now_ns(), str(exc)))
             return
         if broker_id.startswith(LOCAL_REJECT_PREFIX):
@@ -513,7 +492,7 @@ class LiveKernelDriver(KernelDriver):
         saw acknowledged (a crash between Kite's answer and the journal) is looked
         up by its tag once rather than left working unseen."""
         known = self.broker_ids.get(local)
-        if known is not None or client_order_id in self._absent:
+        if known is not None or client_order_id in self.orphans.absent:
             return known
         try:
             found = await self.journal.find_by_tag(broker_tag(client_order_id))
@@ -581,41 +560,25 @@ class LiveKernelDriver(KernelDriver):
         broker_id = await self._broker_id(local, cmd["client_order_id"])
         if broker_id is None:
             return  # never placed: the kernel heard the placement fail
-        for attempt in range(self.cancel_attempts):
+        for attempt in range(self.cancel_retry.attempts):
             try:
                 await self.journal.cancel_order(broker_id)
                 return
             except BrokerError as exc:
                 if local in self._done:
                     return  # its final report came meanwhile: nothing left to cancel
-                if exc.retryable and attempt + 1 < self.cancel_attempts:
+                if exc.retryable and attempt + 1 < self.cancel_retry.attempts:
                     # Unknown outcome or rate limited: a stop left working after its
                     # position is flat opens a position of its own. Send it again.
                     order_log(log, cmd["client_order_id"]).warning(
                         "cancel %s: %s; sending it again", broker_id, exc
                     )
-                    await asyncio.sleep(self.cancel_backoff_s * 2**attempt)
+                    await asyncio.sleep(self.cancel_retry.backoff_s * 2**attempt)
                     continue
                 self._answer(self.live.on_cancel_refused(local, self.now_ns(), str(exc)))
                 return
 
-    # ---------------------------------------------------------------- orphans
-    def _orphan(self, cid: str, u: OrderUpdate) -> None:
-        """A report of an order the kernel was told does not exist: the kernel has
-        moved on (its bracket cancelled or exited), so what still works at Kite is
-        cancelled and what filled is squared at market."""
-        self.reports_ignored += 1
-        self._cid_of_broker.setdefault(u.order_id, cid)
-        req = self._absent[cid]
-        if not u.status.is_terminal and u.order_id not in self._orphans_cancelled:
-            self._orphans_cancelled.add(u.order_id)
-            self._spawn(self._cancel_orphan(cid, u.order_id))
-        squared = self._squared.get(cid, 0)
-        if u.filled_quantity > squared:
-            self._squared[cid] = u.filled_quantity
-            self._spawn(self._square_orphan(req, u.filled_quantity - squared, u.order_id))
-
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -626,58 +589,6 @@ class LiveKernelDriver(KernelDriver):
             {"ts_ns": self.now_ns(), "plan_id": plan_id, "severity": "CRITICAL", "code": code,
              "reason": message}
         )  # fmt: skip
-
-    async def _cancel_orphan(self, cid: str, broker_id: str) -> None:
-        self._critical(
-            cid,
-            "ORPHAN_ORDER",
-            f"{cid} is at the broker as {broker_id} after it was taken as never placed: "
-            "cancelling it",
-        )
-        for attempt in range(self.cancel_attempts):
-            try:
-                await self.journal.cancel_order(broker_id)
-                return
-            except BrokerError as exc:
-                if not exc.retryable or attempt + 1 == self.cancel_attempts:
-                    if "complete" not in str(exc).lower():  # filled: squared on its report
-                        self._critical(
-                            cid, "ORPHAN_ORDER", f"cancel of {broker_id} ({cid}) failed: {exc}"
-                        )
-                    return
-                await asyncio.sleep(self.cancel_backoff_s * 2**attempt)
-
-    async def _square_orphan(self, req: OrderRequest, qty: int, broker_id: str) -> None:
-        plan_id, role = parse_order_client_id(req.client_order_id)
-        n = self._exit_n.get(plan_id, _LAST_EXIT_N + 1) - 1
-        self._exit_n[plan_id] = n
-        cid = order_client_id(f"EXIT{n}", plan_id)
-        side: Side = "SELL" if req.side == "BUY" else "BUY"
-        self._critical(
-            req.client_order_id,
-            "ORPHAN_FILL",
-            f"{role.lower()} {req.client_order_id} filled {qty} at the broker ({broker_id}) "
-            f"after it was taken as never placed: squaring it at market ({cid}, {side} {qty})",
-        )
-        exit_req = OrderRequest(
-            client_order_id=cid,
-            tag=broker_tag(cid),
-            exchange=req.exchange,
-            tradingsymbol=req.tradingsymbol,
-            instrument_token=req.instrument_token,
-            side=side,
-            quantity=qty,
-            order_type=OrderType.MARKET,
-            market_protection=-1,
-        )
-        try:
-            await self.journal.place_order(exit_req)
-        except Exception as exc:  # told, never silent
-            self._critical(
-                req.client_order_id,
-                "ORPHAN_FILL",
-                f"squaring {req.client_order_id} failed ({exc}): square it by hand",
-            )
 
     def _answer(self, ev: EventBatch | None) -> None:
         self.absorb(ev)
@@ -774,4 +685,4 @@ def _check_order_ids(plan_id: str, order_ids: Mapping[str, str]) -> None:
             )
 
 
-__all__ = ["ExchangeClock", "LiveKernelDriver"]
+__all__ = ["LiveKernelDriver"]
