@@ -31,20 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
-import numpy as np
-
 from aitrapp._core import Instrument, Kernel, LiveKernel
 from aitrapp.brokers.base import Broker
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
 from aitrapp.calendar import (
-    DAY_NS,
     IST,
-    IST_OFFSET_NS,
-    is_trading_day,
     ist_ns,
-    previous_trading_day,
 )
 from aitrapp.charges import ChargeSchedule, charge_kind
 from aitrapp.clock import ExchangeClock, ReplayClock, WallClock, clock_for
@@ -64,7 +58,7 @@ from aitrapp.db.pool import Database, open_database
 from aitrapp.db.repo import AuditRow, InstrumentRow, SessionEnd, SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
-from aitrapp.feeds.base import ArrayFeed, Feed, FeedKind, TickBatch
+from aitrapp.feeds.base import Feed, FeedKind, TickBatch
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.live import LiveKernelDriver
 from aitrapp.kernel.options import BracketOptions, bracket_template
@@ -76,6 +70,7 @@ from aitrapp.pipeline.crash_recovery import AbortedSession, abort_dead_sessions,
 from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
 from aitrapp.pipeline.journal import JournaledBroker
 from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
+from aitrapp.session_day import feed_info, make_feed, pick_day, refuse_rerun
 from aitrapp.settings import AppSettings
 from aitrapp.universe import Universe, load_universe
 
@@ -168,7 +163,7 @@ class Runtime:
         self._writer: DbWriter | None = None
         self._bus: EventBus | None = None
         self._session_id: UUID | None = None
-        self.replay_sha: str | None = None  # content hash of a replay (see _refuse_rerun)
+        self.replay_sha: str | None = None  # content hash of a replay (see refuse_rerun)
         self.day: date = options.day or date.today()
         self.universe: Universe | None = None
         self.instruments: dict[int, Instrument] = {}
@@ -264,7 +259,7 @@ class Runtime:
             await self._pass_live_gate()
 
         engine_cfg = o.engine or EngineConfig()
-        self.day = await self._pick_day(engine_cfg.config_sha)
+        self.day = await pick_day(self._db.pool, o, engine_cfg.config_sha)
         universe = o.universe if o.universe is not None else load_universe(on=self.day)
         if o.feed == "kite":  # only rows with Kite's own tokens can be streamed
             from aitrapp.kite.session import kite_universe
@@ -274,8 +269,16 @@ class Runtime:
             self.universe = universe.select(o.symbols) if o.symbols else universe.defaults()
         self.instruments = {i.instrument_token: i for i in self.universe.instruments}
         await self._record_instruments()
-        self.feed = o.feed_factory(self.universe, self.day) if o.feed_factory else self._make_feed()
-        await self._refuse_rerun(engine_cfg.config_sha)
+        self.feed = make_feed(o, self.universe, self.day)
+        replay = await refuse_rerun(
+            self._db.pool,
+            self.feed,
+            o,
+            self.day,
+            engine_cfg.config_sha,
+            o.paper or default_paper_config(),
+        )
+        self.day, self.replay_sha = replay.day, replay.sha
         # Sessions of killed processes would stay RUNNING for ever: ABORTED, at their last event.
         self.aborted_sessions = await abort_dead_sessions(self._db.pool)
         session = SessionRow(
@@ -448,105 +451,6 @@ class Runtime:
             slo_ms=o.slo_ms,
         )
 
-    async def _pick_day(self, config_sha: str) -> date:
-        """The day to replay. Client ids are deterministic, so the same synthetic day,
-        seed and config must not run twice into one database: without --date the
-        latest trading day not yet run is taken; with --date a rerun is refused."""
-        o = self.options
-        if o.feed == "kite":  # a live feed streams today's (IST) session
-            from aitrapp.kite.session import live_trading_day
-
-            return o.day or live_trading_day(datetime.now(UTC))
-        candidate = o.day or _latest_trading_day(date.today())
-        if o.feed != "synthetic":
-            return candidate
-        for _ in range(500):
-            taken = await self.pool.fetchval(
-                "SELECT id FROM sessions WHERE trading_date = $1 AND feed = 'synthetic' "
-                "AND config_sha = $2 AND summary->'feed'->>'seed' = $3 LIMIT 1",
-                candidate,
-                config_sha,
-                str(o.seed),
-            )
-            if taken is None:
-                return candidate
-            if o.day is not None:
-                raise ConfigError(
-                    _rerun_message(f"synthetic day {candidate} (seed {o.seed})", taken)
-                )
-            candidate = previous_trading_day(candidate)
-        raise ConfigError("no synthetic trading day left to run: use another --seed")
-
-    async def _refuse_rerun(self, config_sha: str) -> None:
-        """A replay is identified by its content (ticks, instruments, simulation settings)
-        and config_sha, not by its file name. Only a run that placed orders blocks a
-        rerun (client ids are deterministic, so they would come back); a run that failed
-        before any order leaves nothing to collide with. The data is loaded here, so a
-        bad file fails before any session row exists."""
-        feed = self._require(self.feed)
-        if feed.kind != "replay":
-            return
-        label_day = self.day
-        if isinstance(feed, ArrayFeed):
-            from aitrapp.backtest.hashing import replay_sha
-
-            await feed.start()
-            self._adopt_replay_day(feed)
-            o = self.options
-            paper = o.paper or default_paper_config()
-            self.replay_sha = replay_sha(feed.data, feed.instruments, paper, o.bracket)
-        # Sessions from before content hashes (replay_sha NULL) are matched by label.
-        taken = await self.pool.fetchval(
-            "SELECT s.id FROM sessions s WHERE s.feed = 'replay' AND s.config_sha = $1 "
-            "AND (s.replay_sha = $2 OR (s.replay_sha IS NULL AND s.trading_date = $3 "
-            "AND s.summary->'feed'->>'label' = $4)) "
-            "AND EXISTS (SELECT 1 FROM orders o WHERE o.session_id = s.id) LIMIT 1",
-            config_sha,
-            self.replay_sha,
-            label_day,
-            feed.label,
-        )
-        if taken is not None:
-            what = f"replay {feed.label}"
-            if self.replay_sha is not None:
-                what += f" (content {self.replay_sha[:12]})"
-            raise ConfigError(_rerun_message(what, taken))
-
-    def _adopt_replay_day(self, feed: ArrayFeed) -> None:
-        """Without --date a replay is stamped with the day its data holds; data of
-        several days is refused (one session per day: that is `aitrapp backtest`)."""
-        if self.options.day is not None or not len(feed.data):
-            return
-        days = np.unique((feed.data.ts_ns + IST_OFFSET_NS) // DAY_NS)
-        if len(days) > 1:
-            first, last = (date.fromordinal(_EPOCH_ORDINAL + int(d)) for d in (days[0], days[-1]))
-            raise ConfigError(
-                f"replay: the data covers {len(days)} days ({first}..{last}); pick one with "
-                "--date, or run each as its own session with `aitrapp backtest --replay ...`"
-            )
-        self.day = date.fromordinal(_EPOCH_ORDINAL + int(days[0]))
-
-    def _make_feed(self) -> Feed:
-        o = self.options
-        universe = self._require(self.universe)
-        if o.feed == "synthetic":
-            from aitrapp.feeds.synthetic import SyntheticFeed, SyntheticParams
-
-            params = SyntheticParams(ticks_per_second=o.ticks_per_second)
-            return SyntheticFeed(universe, day=self.day, seed=o.seed, params=params)
-        if o.feed == "replay":
-            from aitrapp.feeds.replay import ReplayFeed
-
-            if not o.replay_paths:
-                raise ConfigError("feed 'replay' needs replay_paths (files or folders)")
-            return ReplayFeed(list(o.replay_paths), instruments=universe.instruments, day=o.day)
-        if o.feed == "kite":  # credentials and the token file from the environment
-            from aitrapp.kite.session import kite_access_from_env, kite_feed_factory
-
-            access = kite_access_from_env(now=datetime.now(UTC))
-            return kite_feed_factory(access)(universe, self.day)
-        raise ConfigError(f"feed {o.feed!r}: expected synthetic, replay or kite")
-
     def _build_broker(self) -> None:
         """LIVE: Kite (or the injected broker) behind the write-ahead journal.
         KiteBroker keeps to Kite's order-rate limits itself (protective orders first)."""
@@ -590,18 +494,7 @@ class Runtime:
         await repo.upsert_instruments(self.pool, rows)
 
     def _feed_info(self) -> dict[str, Any]:
-        f = self.feed
-        if f is None:
-            return {}
-        info: dict[str, Any] = {
-            "kind": f.kind,
-            "label": f.label,
-            "synthetic": f.is_synthetic,
-            "name": f.name,
-        }
-        if f.kind == "synthetic":
-            info["seed"] = self.options.seed
-        return info
+        return feed_info(self.feed, self.options.seed)
 
     # ------------------------------------------------------------------ time
     def now_ns(self) -> int:
@@ -1128,18 +1021,6 @@ class Runtime:
             await self._bus.close()
         if self._db is not None:
             await self._db.close()
-
-
-def _rerun_message(what: str, session_id: object) -> str:
-    return (
-        f"the {what} with this config already ran as session {session_id} in this database; "
-        "client order ids are deterministic, so running it again would reuse them. Pick "
-        "another --date or --seed, or a fresh data dir (AITRAPP_DATA_DIR)."
-    )
-
-
-def _latest_trading_day(today: date) -> date:
-    return today if is_trading_day(today) else previous_trading_day(today)
 
 
 async def start_runtime(settings: AppSettings, options: RuntimeOptions | None = None) -> Runtime:
