@@ -558,9 +558,7 @@ class Runtime:
                 await feed.stop()
 
     async def _process_batch(self, batch: TickBatch) -> None:
-        # Columns in, one call, on the kernel's thread: the writer's round trips and
-        # the API go on meanwhile; the events are absorbed back here, in order.
-        await self._require(self.kernel).run_batch_off_loop(batch)
+        self._require(self.kernel).run_batch(batch)  # columns in, one call
         await asyncio.sleep(0)  # let the API and other tasks in between batches
 
     async def _process(

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -102,17 +100,6 @@ class CommandCounts:
                 self.market_exits += 1
 
 
-@dataclass(slots=True)
-class _OffLoop:
-    """One batch in the paper kernel on the kernel's own thread."""
-
-    batch: TickBatch
-    done: threading.Event = field(default_factory=threading.Event)
-    events: EventBatch | None = None
-    dt_ns: int = 0
-    error: BaseException | None = None
-
-
 class KernelDriver:
     def __init__(
         self,
@@ -127,10 +114,7 @@ class KernelDriver:
         charges: ChargeSchedule | None = None,
         slo_ms: float = 1.0,
     ) -> None:
-        self._kernel = kernel
-        # A batch running on the kernel's thread (run_batch_off_loop), not yet absorbed.
-        self._off_loop: _OffLoop | None = None
-        self._kernel_thread: ThreadPoolExecutor | None = None
+        self.kernel = kernel
         self.writer = writer
         self.bus = bus
         self.metrics = metrics
@@ -161,78 +145,19 @@ class KernelDriver:
         # Risk events the shell recorded itself (an entry the journal could not write).
         self.shell_risk_events = 0
 
-    @property
-    def kernel(self) -> Kernel | LiveKernel:
-        """The kernel, free for a call from the event loop: a batch still running on
-        the kernel's thread is waited for (at most what the loop would have spent
-        running it itself) and its events absorbed first, so every call and read
-        comes after them, in order."""
-        if self._off_loop is not None:
-            self._settle()
-        return self._kernel
-
     # ---------------------------------------------------------------- feeding
     def run_batch(self, batch: TickBatch) -> None:
-        kernel = self.kernel
-        if not isinstance(kernel, Kernel):
+        if not isinstance(self.kernel, Kernel):
             raise TypeError("run_batch: a replay runs on the paper kernel")
         t0 = time.perf_counter_ns()
-        ev = self._run(kernel, batch)
-        self._absorb_run(len(batch), ev, time.perf_counter_ns() - t0)
-
-    async def run_batch_off_loop(self, batch: TickBatch) -> None:
-        """:meth:`run_batch` with the kernel on its own thread (``Kernel.run``
-        releases the GIL), so the event loop (the writer's round trips, the API)
-        goes on meanwhile; the events are absorbed on the loop afterwards, or by
-        the first kernel call from the loop that comes sooner (:attr:`kernel`)."""
-        kernel = self.kernel
-        if not isinstance(kernel, Kernel):
-            raise TypeError("run_batch: a replay runs on the paper kernel")
-        if self._kernel_thread is None:  # its own thread: a batch never queues behind others
-            self._kernel_thread = ThreadPoolExecutor(1, thread_name_prefix="kernel")
-        job = self._off_loop = _OffLoop(batch)
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._kernel_thread, self._run_off_loop, kernel, job)
-        finally:  # cancelled too: the batch the kernel ran is absorbed, as a sync run's is
-            self._settle()  # nothing left to do when a kernel call settled it already
-        if job.error is not None:
-            raise job.error
-
-    @staticmethod
-    def _run(kernel: Kernel, batch: TickBatch) -> EventBatch:
-        return kernel.run(
+        ev = self.kernel.run(
             batch.token, batch.ts_ns, batch.last_price, batch.last_qty,
             batch.volume, batch.bid, batch.ask, batch.oi,
         )  # fmt: skip
-
-    def _run_off_loop(self, kernel: Kernel, job: _OffLoop) -> None:
-        """On the kernel's thread: runs the batch, touches nothing else."""
-        try:
-            t0 = time.perf_counter_ns()
-            job.events = self._run(kernel, job.batch)
-            job.dt_ns = time.perf_counter_ns() - t0
-        except BaseException as exc:  # the feed raises it (run_batch_off_loop)
-            job.error = exc
-        finally:
-            job.done.set()
-
-    def _settle(self) -> None:
-        """On the loop: waits for the batch on the kernel's thread and absorbs it."""
-        job = self._off_loop
-        if job is None:
-            return
-        self._off_loop = None
-        job.done.wait()
-        if job.error is None and job.events is not None:
-            try:
-                self._absorb_run(len(job.batch), job.events, job.dt_ns)
-            except Exception as exc:  # the feed's error, whoever absorbed its batch
-                job.error = exc
-
-    def _absorb_run(self, n: int, ev: EventBatch, dt_ns: int) -> None:
+        dt = time.perf_counter_ns() - t0
+        n = len(batch)
         if n:
-            self.latency.record_many(dt_ns // n, n)
+            self.latency.record_many(dt // n, n)
         self.absorb(ev)
 
     def on_tick(
@@ -248,9 +173,7 @@ class KernelDriver:
         recv_ns: int,
     ) -> None:
         self.latency_measured = LIVE_LATENCY
-        if self._off_loop is not None:  # (the property's check, inline: the live path)
-            self._settle()
-        ev = self._kernel.on_tick(token, ts_ns, last_price, last_qty, volume, bid, ask, oi)
+        ev = self.kernel.on_tick(token, ts_ns, last_price, last_qty, volume, bid, ask, oi)
         done = time.perf_counter_ns()
         self.latency.record(done - recv_ns)
         self.metrics.observe_tick_to_decision_ns(recv_ns, done)
