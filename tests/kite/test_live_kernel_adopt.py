@@ -27,9 +27,8 @@ Promises of the OCO manager's adoption tests, now checked on the kernel
   -> test_missing_stop_is_placed_exactly_once
 - tests/test_oco_adopt.py::test_adopt_refuses_duplicates_and_foreign_ids
   -> test_adopt_refuses_duplicates_and_bad_adoptions_naming_the_field, and
-  test_adopt_refuses_an_order_id_of_another_plan (strict xfail: the driver
-  ignores an id of another plan's order instead of refusing the adoption; it
-  is never attached, which test_a_foreign_order_id_is_never_attached checks)
+  test_adopt_refuses_an_order_id_of_another_plan (refused naming it, before
+  anything is adopted) and test_a_foreign_order_id_is_never_attached
 - tests/test_oco_adopt.py::test_open_positions_are_adopted_from_the_database
   -> test_open_positions_are_adopted_from_the_database
 """
