@@ -84,8 +84,9 @@ def trade(sid: UUID, i: int) -> Record:
     """A trade of this session's plan: its decision is this session's (an adopted
     plan's trade names the earlier process's decision instead)."""
     return (
-        sid, bulk_id(sid, "decision", _plan(i)), _plan(i), "EmaCross", "NSE", "SYN101", "BUY", 24, Decimal("2500.05"),
-        Decimal("2510.00"), Decimal("238.80"), Decimal("40.00"), Decimal("198.80"), "TP",
+        sid, bulk_id(sid, "decision", _plan(i)), _plan(i), "EmaCross", "NSE", "SYN101", "BUY",
+        24, Decimal("2500.05"), Decimal("2510.00"), Decimal("238.80"), Decimal("40.00"),
+        Decimal("198.80"), "TP",
         T0_NS + i, T0_NS + i + 60_000_000_000,
     )  # fmt: skip
 
