@@ -160,6 +160,23 @@ async def test_an_entry_that_lands_after_the_lookups_gave_up_is_squared(
             a["severity"] == "CRITICAL" and a["code"] == "ORPHAN_FILL" for a in live.alerts
         ), live.alerts
         assert len(_tags(fake, "EN")) == 1
+        # Both executions are on record (the account's fills add up): the entry
+        # that lived unmanaged and the market order that squared it.
+        (entry,) = _tags(fake, "EN")
+        (square,) = exits()
+        qty = int(entry["filled_quantity"])
+
+        async def recorded() -> list[tuple[str, int]]:
+            await rt.writer.flush()
+            rows = await rt.pool.fetch("SELECT broker_order_id, qty FROM fills")
+            return sorted((str(r["broker_order_id"]), int(r["qty"])) for r in rows)
+
+        want = sorted([(str(entry["order_id"]), qty), (str(square["order_id"]), qty)])
+        for _ in range(100):  # the square's report travels through the stream
+            if await recorded() == want:
+                break
+            await asyncio.sleep(0.05)
+        assert await recorded() == want
     finally:
         await rt.stop()
 

@@ -1,11 +1,13 @@
 """Broker reports the live kernel does not act on, kept as evidence.
 
-Kite's order stream repeats, reorders and sometimes reports orders this
-process never placed (a manual order in the same account, another app). The
-kernel ignores what changes nothing, but the history is evidence: every
-report becomes an ``order_events`` row, and a fill of an order we did not
-place is recorded by the broker's id (its key is the broker's order id and
-cumulative quantity, as every fill's), so the account's executions add up.
+Kite's order stream repeats, reorders and sometimes reports orders the kernel
+does not manage: one this process never placed (a manual order in the same
+account, another app), an order the kernel was told was never placed that
+turned up after all, or the market order that squared it. The kernel ignores
+what changes nothing, but the history is evidence: every report becomes an
+``order_events`` row, and the fills of unmanaged orders are recorded (keyed by
+the broker's order id and cumulative quantity, as every fill is), so the
+account's executions add up.
 """
 
 from __future__ import annotations
@@ -74,17 +76,18 @@ class ReportEvidence:
         self.ignored += 1
         self.writer.submit(event_row(u, client_order_id))
 
-    def foreign_report(self, u: OrderUpdate) -> None:
-        """An order this process did not place: kept, and its fills recorded by the
-        broker's id (derived from the cumulative figures, as Kite reports them)."""
-        self.foreign += 1
-        rows: list[Write] = [event_row(u)]
+    def unmanaged_report(self, u: OrderUpdate, client_order_id: str | None = None) -> None:
+        """An order the kernel does not manage (``client_order_id`` None: one this
+        process did not place): kept, and its fills recorded (derived from the
+        cumulative figures, as Kite reports them)."""
+        self.foreign += client_order_id is None
+        rows: list[Write] = [event_row(u, client_order_id)]
         seen = self._foreign.setdefault(u.order_id, _Seen())
         if u.filled_quantity > seen.filled:
-            fill = self._fill(u, seen)
+            fill = self._fill(u, seen, client_order_id)
             if fill is not None:
                 rows.append(fill)
-        if self.foreign == 1 or u.status.is_terminal:
+        if client_order_id is None and (self.foreign == 1 or u.status.is_terminal):
             order_log(log, f"broker:{u.order_id}", order_id=u.order_id).warning(
                 "report of an order this process did not place (%s, %d filled): recorded",
                 u.status.value,
@@ -92,7 +95,7 @@ class ReportEvidence:
             )
         self.writer.submit_many(rows, atomic=True)
 
-    def _fill(self, u: OrderUpdate, seen: _Seen) -> FillRow | None:
+    def _fill(self, u: OrderUpdate, seen: _Seen, client_order_id: str | None) -> FillRow | None:
         qty = u.filled_quantity - seen.filled
         if u.last_fill_qty == qty and u.last_fill_price:
             price = Decimal(repr(u.last_fill_price))
@@ -110,6 +113,6 @@ class ReportEvidence:
             qty=qty,
             price=price.quantize(_PRICE, rounding=ROUND_HALF_UP),
             ts=u.exchange_timestamp or datetime.now(UTC),
-            client_order_id=None,
+            client_order_id=client_order_id,
             broker_order_id=u.order_id,
         )

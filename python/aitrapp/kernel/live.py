@@ -278,8 +278,8 @@ class LiveKernelDriver(KernelDriver):
         local = None if cid is None else self.live.order_id_of(cid)
         if cid is None or local is None:  # not an order of this kernel: kept as evidence
             self.reports_ignored += 1
-            if cid is None:
-                self.evidence.foreign_report(u)
+            if cid is None or cid in self.orphans.squares:  # its fills are recorded here
+                self.evidence.unmanaged_report(u, cid)
             else:  # ours, from an earlier process: its fills were recorded then
                 self.evidence.ignored_report(u, cid)
             return
@@ -287,6 +287,7 @@ class LiveKernelDriver(KernelDriver):
         if real and cid in self.orphans.absent:
             self.reports_ignored += 1
             self._cid_of_broker.setdefault(u.order_id, cid)
+            self.evidence.unmanaged_report(u, cid)  # a real execution: recorded
             self.orphans.report(cid, u)
             return
         if real:
@@ -305,12 +306,12 @@ class LiveKernelDriver(KernelDriver):
             )
         except (AitrappError, ValueError) as exc:  # kept, said, and nothing changed
             order_log(log, cid, order_id=u.order_id).error("malformed order report: %s", exc)
-            self.evidence.ignored_report(u)
+            self.evidence.ignored_report(u, cid)
             self.alert(now, "ERROR", "MACHINE_ERROR", f"malformed order report of {cid}: {exc}")
             return
         if ev is None:
             self.reports_ignored += 1  # a duplicate or stale report: nothing changed
-            self.evidence.ignored_report(u)
+            self.evidence.ignored_report(u, cid)
             return
         self.reports += 1
         if u.exchange_timestamp is not None:  # its history row: the time Kite gave it

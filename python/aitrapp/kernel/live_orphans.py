@@ -52,6 +52,7 @@ class OrphanOrders:
         self._squared: dict[str, int] = {}  # client id -> quantity squared so far
         self._cancelled: set[str] = set()  # broker ids whose cancel was sent
         self._exit_n: dict[str, int] = {}  # plan -> the last squaring EXITn used
+        self.squares: set[str] = set()  # client ids of the squaring market orders
 
     def mark_absent(self, req: OrderRequest) -> None:
         self.absent[req.client_order_id] = req
@@ -92,6 +93,7 @@ class OrphanOrders:
         n = self._exit_n.get(plan_id, _LAST_EXIT_N + 1) - 1
         self._exit_n[plan_id] = n
         cid = order_client_id(f"EXIT{n}", plan_id)
+        self.squares.add(cid)
         side: Side = "SELL" if req.side == "BUY" else "BUY"
         self._alert(
             req.client_order_id,
