@@ -571,9 +571,10 @@ class OcoOrder:
 class AdoptedOrder:
     """A child order of a bracket adopted after a restart, as the broker has it.
 
-    ``tag_name``: STOP / STOPn, TP (TP1, TP2 when scaling out), EXIT / EXITn. Dead
-    stops may be given (working=False): a lost stop is placed again under the
-    next stop id (STOP1, STOP2, ...), never under a dead one's."""
+    ``tag_name``: STOP / STOPn, TP (TP1, TP2 when scaling out) / TARGETn, EXIT / EXITn.
+    Dead stops and targets may be given (working=False): a lost stop is placed again
+    under the next stop id (STOP1, STOP2, ...), a lost final target (TP, or TP2 when
+    scaling out) under the next target id (TARGET1, ...), never under a dead one's."""
 
     def __new__(
         cls,

@@ -217,10 +217,14 @@ async def adopt(
     stop_type: str = "SL-M",
     qty: int = 10,
     working: tuple[str, ...] = ("STOP", "TP"),
+    dead: tuple[str, ...] = (),
 ) -> None:
     """The driver takes the bracket over: entry filled ``qty`` at 2500.00, the
-    ``working`` children as the broker has them (by their broker ids)."""
-    children = []
+    ``working`` children as the broker has them (by their broker ids), and the
+    ``dead`` ones (over at the broker unfilled) as the database names them."""
+    children = [
+        AdoptedOrder(tag, qty, working=False, client_order_id=cid(n, tag)) for tag in dead
+    ]
     for tag in working:
         children.append(
             AdoptedOrder(
@@ -232,7 +236,7 @@ async def adopt(
                 trigger=STOP if tag == "STOP" else None,
             )
         )
-    order_ids = {cid(n, t): ids[t] for t in working}
+    order_ids = {cid(n, t): ids[t] for t in (*working, *dead)}
     rig.live.book_adopted(
         AdoptedPlan(
             plan_id=plan(n),

@@ -285,6 +285,42 @@ async def test_a_replacement_found_dead_at_the_broker_is_never_taken_for_a_stop(
         await rig.close()
 
 
+async def test_a_target_lost_before_the_restart_is_placed_again_under_a_new_id(
+    db_pool: Pool,
+) -> None:
+    """The TP was cancelled at the broker while no process watched. The adoption is
+    told of it (dead): the kernel places the target again as TARGET1, its own tag,
+    for the open quantity at the planned price, never as TP (the journal would hand
+    back the dead TP, TAKE_PROFIT_LOST, and the position would ride on its stop with
+    no target). TARGET1 then closes the bracket like the TP."""
+    broker = FakeBroker(clock=lambda: T0)
+    broker.set_price(TOKEN, 250_000)
+    rig = await live_rig(broker, db_pool, {TOKEN: RELIANCE})
+    try:
+        ids = await earlier_process(rig.earlier, RELIANCE, 1)
+        await broker.settled()
+        broker.cancel_externally(cid(1, "TP"))  # lost while no process watched
+        await broker.settled()
+        await adopt(rig, RELIANCE, 1, ids, working=("STOP",), dead=("TP",))
+        env = Env(broker, rig)
+        await env.settle()
+        rig.live.advance_time(T0 + 2 * SEC)
+        await env.settle()
+        c = cid(1, "TARGET1")
+        assert (broker.placements(cid(1, "TP")), broker.placements(c)) == (1, 1)
+        target = broker.order(c)
+        assert (target.is_live, target.quantity, target.price_paise) == (True, 10, 254_000)
+        assert target.req.tag == broker_tag(c) != broker_tag(cid(1, "TP"))
+        assert "TARGET_REPLACED" in rig.codes() and "TAKE_PROFIT_LOST" not in rig.codes()
+        broker.fill(c)
+        await env.settle()
+        assert broker.live_orders() == [] and broker.net_position(TOKEN) == 0
+        assert broker.order(cid(1, "STOP")).status is OrderStatus.CANCELLED
+        assert _trades(env) == [("TP", 40_000)]
+    finally:
+        await rig.close()
+
+
 async def test_adopt_refuses_duplicates_and_bad_adoptions_naming_the_field(
     restarted: Env,
 ) -> None:
@@ -514,3 +550,39 @@ async def test_a_stop_lost_before_the_restart_is_placed_again(from_database: DbA
     assert from_database.broker.order(order_client_id("STOP1", p2)).is_live
     assert from_database.rig.live.live.open_brackets == 2
     assert "STOP_LOST" not in from_database.rig.codes()
+
+
+async def test_a_target_lost_before_the_restart_is_placed_again_from_the_database(
+    db_pool: Pool,
+) -> None:
+    """From the database: the TP row is CANCELLED (lost while no process watched), the
+    stop works. The dead row is handed to the kernel (its id is taken), so only a
+    TARGET1 is placed, for the open 10, at the plan's target (810.00, not the dead
+    order's price)."""
+    s = by_symbol()
+    session = SessionRow(trading_date=TEST_DAY, mode="PAPER", feed="kite", started_at=at(9, 15))
+    assert await repo.create_session(db_pool, session)
+    inst = s["SBIN"]
+    pid = await write_plan(db_pool, session.id, inst, 4, at(10, 1), entry=Decimal(800))
+    await child_row(db_pool, session.id, inst, pid, "STOP", "TRIGGER PENDING")
+    await child_row(db_pool, session.id, inst, pid, "TP", "CANCELLED")
+    t_day = int(at(10, 30).timestamp()) * 1_000_000_000
+    broker = FakeBroker(clock=lambda: t_day)
+    instruments = {inst.instrument_token: inst}
+    rig = await live_rig(broker, db_pool, instruments, start_ns=t_day)
+    try:
+        await rig.live.load_transitions(db_pool)
+        adopted, skipped = await adopt_open_brackets(
+            rig.live, db_pool, instruments, {"entry_type": "LIMIT", "stop_type": "SL-M"},
+            book=rig.live.book_adopted,
+        )  # fmt: skip
+        await broker.settled()
+        await rig.settle()
+        assert (adopted, skipped) == ((pid,), ())
+        assert [
+            (r.client_order_id, r.quantity, r.price_paise) for r in broker.requests
+        ] == [(order_client_id("TARGET1", pid), 10, 81_000)]
+        assert broker.order(order_client_id("TARGET1", pid)).is_live
+        assert "TARGET_REPLACED" in rig.codes() and "TAKE_PROFIT_LOST" not in rig.codes()
+    finally:
+        await rig.close()

@@ -27,7 +27,7 @@ pub enum IdError {
     #[error("qty must be positive")]
     ZeroQty,
     #[error(
-        "unknown order tag {0:?}: expected ENTRY, STOP, STOP1..STOP99, TP, TP1..TP99, EXIT or EXIT1..EXIT99"
+        "unknown order tag {0:?}: expected ENTRY, STOP, STOP1..STOP99, TP, TP1..TP99, TARGET1..TARGET99, EXIT or EXIT1..EXIT99"
     )]
     BadTag(String),
     #[error("malformed order client id {0:?}: expected <24 hex plan id>:<TAG>")]
@@ -103,6 +103,11 @@ pub enum OrderTag {
     Tp,
     /// Scale-out take-profit leg n (1-based).
     TpN(u8),
+    /// Replacement target n (1-based): the final target (TP, or TP2 when
+    /// scaling out) of a bracket adopted after a restart, lost while no
+    /// process watched, placed again under a new id (the TPn spelling is
+    /// taken by the scale-out legs). Deterministic per plan, like STOPn.
+    TargetN(u8),
     /// Market exit (flatten, time stop, corrective).
     Exit,
     /// Further market exits of the same bracket, numbered.
@@ -118,6 +123,7 @@ impl OrderTag {
             OrderTag::StopN(n) => format!("SL{n}"),
             OrderTag::Tp => "TP".into(),
             OrderTag::TpN(n) => format!("TP{n}"),
+            OrderTag::TargetN(n) => format!("TG{n}"),
             OrderTag::Exit => "EX".into(),
             OrderTag::ExitN(n) => format!("EX{n}"),
         }
@@ -147,6 +153,28 @@ impl OrderTag {
             _ => None,
         }
     }
+
+    /// 0 for the planned final target (TP; TP2 when `scale_out`), n for
+    /// TARGETn; None for any other tag (TP1 is a scale-out step, not the
+    /// final target).
+    pub fn target_generation(self, scale_out: bool) -> Option<u8> {
+        match (self, scale_out) {
+            (OrderTag::Tp, false) | (OrderTag::TpN(2), true) => Some(0),
+            (OrderTag::TargetN(n), _) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The final target of generation `n` (0: TP, or TP2 when `scale_out`);
+    /// None past TARGET99.
+    pub fn target_of_generation(n: u8, scale_out: bool) -> Option<OrderTag> {
+        match n {
+            0 if scale_out => Some(OrderTag::TpN(2)),
+            0 => Some(OrderTag::Tp),
+            1..=99 => Some(OrderTag::TargetN(n)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for OrderTag {
@@ -157,6 +185,7 @@ impl fmt::Display for OrderTag {
             OrderTag::StopN(n) => write!(f, "STOP{n}"),
             OrderTag::Tp => f.write_str("TP"),
             OrderTag::TpN(n) => write!(f, "TP{n}"),
+            OrderTag::TargetN(n) => write!(f, "TARGET{n}"),
             OrderTag::Exit => f.write_str("EXIT"),
             OrderTag::ExitN(n) => write!(f, "EXIT{n}"),
         }
@@ -186,6 +215,8 @@ impl FromStr for OrderTag {
             _ => {
                 if let Some(rest) = s.strip_prefix("STOP") {
                     OrderTag::StopN(numbered(rest).ok_or_else(bad)?)
+                } else if let Some(rest) = s.strip_prefix("TARGET") {
+                    OrderTag::TargetN(numbered(rest).ok_or_else(bad)?)
                 } else if let Some(rest) = s.strip_prefix("TP") {
                     OrderTag::TpN(numbered(rest).ok_or_else(bad)?)
                 } else if let Some(rest) = s.strip_prefix("EXIT") {
@@ -221,7 +252,7 @@ pub fn parse_order_client_id(client_id: &str) -> Result<(&str, OrderTag), IdErro
 }
 
 /// The Kite `tag` for an order: 16 hex chars of the plan id plus a role code
-/// (EN, SL, SLn, TP, TPn, EX, EXn), alphanumeric and at most 20 characters.
+/// (EN, SL, SLn, TP, TPn, TGn, EX, EXn), alphanumeric and at most 20 characters.
 /// Cutting the 24-char plan id to 20 would give siblings identical tags.
 pub fn broker_tag(order_client_id: &str) -> Result<String, IdError> {
     let (plan, tag) = parse_order_client_id(order_client_id)?;
@@ -283,8 +314,8 @@ mod tests {
         let plan = plan_client_id(&key(5)).unwrap();
         let mut tags = std::collections::HashSet::new();
         for t in [
-            "ENTRY", "STOP", "STOP1", "STOP2", "STOP99", "TP", "TP1", "TP2", "TP99", "EXIT",
-            "EXIT1", "EXIT99",
+            "ENTRY", "STOP", "STOP1", "STOP2", "STOP99", "TP", "TP1", "TP2", "TP99", "TARGET1",
+            "TARGET2", "TARGET99", "EXIT", "EXIT1", "EXIT99",
         ] {
             let cid = order_client_id(t.parse().unwrap(), &plan).unwrap();
             assert_eq!(cid, format!("{plan}:{t}"));
@@ -298,12 +329,28 @@ mod tests {
     #[test]
     fn tags_have_one_spelling() {
         for bad in [
-            "TP0", "TP01", "TP100", "EXIT0", "tp", "STOPX", "", "TP-1", "STOP0", "STOP01",
+            "TP0",
+            "TP01",
+            "TP100",
+            "EXIT0",
+            "tp",
+            "STOPX",
+            "",
+            "TP-1",
+            "STOP0",
+            "STOP01",
             "STOP100",
+            "TARGET",
+            "TARGET0",
+            "TARGET01",
+            "TARGET100",
+            "TARGETX",
         ] {
             assert!(bad.parse::<OrderTag>().is_err(), "{bad}");
         }
-        for good in ["ENTRY", "STOP", "STOP3", "TP", "TP7", "EXIT", "EXIT12"] {
+        for good in [
+            "ENTRY", "STOP", "STOP3", "TP", "TP7", "TARGET4", "EXIT", "EXIT12",
+        ] {
             assert_eq!(good.parse::<OrderTag>().unwrap().to_string(), good);
         }
     }
@@ -326,6 +373,27 @@ mod tests {
         ] {
             assert!(!t.is_stop() && t.stop_generation().is_none(), "{t}");
         }
+    }
+
+    #[test]
+    fn target_generations_count_up_from_the_final_target() {
+        for so in [false, true] {
+            let planned = if so { OrderTag::TpN(2) } else { OrderTag::Tp };
+            assert_eq!(OrderTag::target_of_generation(0, so), Some(planned));
+            assert_eq!(planned.target_generation(so), Some(0));
+            assert_eq!(
+                OrderTag::target_of_generation(5, so),
+                Some(OrderTag::TargetN(5))
+            );
+            assert_eq!(OrderTag::target_of_generation(100, so), None);
+            assert_eq!(OrderTag::TargetN(99).target_generation(so), Some(99));
+            for t in [OrderTag::TpN(1), OrderTag::Stop, OrderTag::Exit] {
+                assert_eq!(t.target_generation(so), None, "{t}");
+            }
+        }
+        // TP is no final target of a scaled-out bracket, nor TP2 of a single one.
+        assert_eq!(OrderTag::Tp.target_generation(true), None);
+        assert_eq!(OrderTag::TpN(2).target_generation(false), None);
     }
 
     #[test]

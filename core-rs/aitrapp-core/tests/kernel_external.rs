@@ -496,3 +496,95 @@ fn a_stop_lost_before_the_restart_is_placed_again_under_a_new_id() {
     assert_eq!(log.trades.gross_paise, vec![30_000]);
     assert_eq!(k.open_brackets(), 0);
 }
+
+/// A target cancelled at the broker while no process watched: the kernel
+/// places a new target under the next target id (TARGET1, broker tag
+/// <plan16>TG1) at the planned price for the open quantity, never under TP
+/// (the journal holds that id for the dead order, and the broker's tag
+/// look-up would hand it back). The replacement is the target.
+#[test]
+fn a_target_lost_before_the_restart_is_placed_again_under_a_new_id() {
+    let mut k = kernel(MARKET);
+    let inst = instrument(101);
+    let plan = "0123456789abcdef01234567";
+    let spec = BracketSpec::for_instrument(
+        plan,
+        &inst,
+        Side::Buy,
+        10,
+        EntryKind::Market,
+        Price::from_paise(250_000),
+        Price::from_paise(248_000),
+        Price::from_paise(253_000),
+    )
+    .unwrap();
+    let child = |tag, working| AdoptedChild {
+        tag,
+        client_order_id: None,
+        qty: 10,
+        filled: 0,
+        avg_price: Price::ZERO,
+        price: None,
+        trigger: None,
+        working,
+    };
+    let t0 = common::OPEN + 3_600 * 1_000_000_000;
+    k.adopt(
+        t0,
+        AdoptedBracket {
+            spec,
+            token: 101,
+            strategy: "EmaCross".into(),
+            entry_filled: 10,
+            entry_avg: Price::from_paise(250_000),
+            children: vec![
+                (child(OrderTag::Stop, true), VenueStatus::TriggerPending),
+                (child(OrderTag::Tp, false), VenueStatus::Cancelled),
+            ],
+        },
+    )
+    .unwrap();
+    let old_tp = format!("{plan}:TP");
+    let cmds = k.take_commands();
+    let [VenueCommand::Place { order_id, order }] = cmds.as_slice() else {
+        panic!("one placement expected: {cmds:?}");
+    };
+    assert_eq!(order.client_order_id, format!("{plan}:TARGET1"));
+    assert_eq!(order.tag, "0123456789abcdefTG1");
+    assert_eq!(
+        (order.qty, order.price),
+        (10, Some(Price::from_paise(253_000)))
+    );
+    let target_id = *order_id;
+    assert_ne!(Some(target_id), k.venue().order_id_of(&old_tp));
+    assert_eq!(k.take_log().alerts.code, vec!["TARGET_REPLACED"]);
+    // The dead order's report again: nothing.
+    assert!(!k
+        .on_order_update(report(&old_tp, t0 + MS, VenueStatus::Cancelled, 0, 0))
+        .unwrap());
+    assert!(k.take_commands().is_empty());
+    // TARGET1 works and fills: the stop is cancelled, the trade is a TP.
+    let target = order.client_order_id.clone();
+    k.on_order_update(report(&target, t0 + MS, VenueStatus::Open, 0, 0))
+        .unwrap();
+    k.on_order_update(report(
+        &target,
+        t0 + 2 * MS,
+        VenueStatus::Complete,
+        10,
+        253_000,
+    ))
+    .unwrap();
+    let cmds = k.take_commands();
+    assert!(
+        matches!(cmds.as_slice(), [VenueCommand::Cancel { .. }]),
+        "{cmds:?}"
+    );
+    let stop = format!("{plan}:STOP");
+    k.on_order_update(report(&stop, t0 + 3 * MS, VenueStatus::Cancelled, 0, 0))
+        .unwrap();
+    let log = k.take_log();
+    assert_eq!(log.trades.exit_reason, vec!["TP"]);
+    assert_eq!(log.trades.gross_paise, vec![30_000]);
+    assert_eq!(k.open_brackets(), 0);
+}

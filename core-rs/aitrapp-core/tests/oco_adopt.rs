@@ -5,7 +5,7 @@
 
 use aitrapp_core::oco::{
     AdoptedChild, Bracket, BracketSpec, Command, EntryKind, Event, ExitReason, Fill, OcoError,
-    OrderStatus, OrderType, State,
+    OrderStatus, OrderType, ScaleOut, State,
 };
 use aitrapp_core::{Instrument, OrderTag, Price, Segment, Side};
 
@@ -523,4 +523,257 @@ fn inconsistent_adoptions_are_refused_naming_the_field() {
         err(Bracket::adopt(long(), T0, 10, px(250_000), &no_avg)),
         "children.avg_price"
     );
+}
+
+/// (tag, client id, qty, limit price) of each placement.
+fn placed(cmds: &[Command]) -> Vec<(OrderTag, String, u64, Option<Price>)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::PlaceOrder(o) => Some((o.tag, o.client_order_id.clone(), o.qty, o.price)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A target cancelled at the broker while no process watched is placed again
+/// under a new id (TARGET1), never under TP, which the journal holds for the
+/// dead order: the position no longer rides on its stop alone.
+#[test]
+fn a_dead_target_is_placed_again_under_the_next_id_with_an_alert() {
+    let stop = child(OrderTag::Stop, 10, 0, 0);
+    let (mut b, cmds) =
+        Bracket::adopt(long(), T0, 10, px(250_000), &[stop, dead(OrderTag::Tp)]).unwrap();
+    let t1 = OrderTag::TargetN(1);
+    assert_eq!(
+        placed(&cmds),
+        vec![(t1, format!("{PLAN}:TARGET1"), 10, Some(px(254_000)))]
+    );
+    assert_eq!(alerts(&cmds), vec!["TARGET_REPLACED"]);
+    assert_eq!((b.state(), b.target_tag()), (State::Open, t1));
+    // A late report of the dead TP changes nothing; TARGET1 is the target.
+    assert!(update(&mut b, OrderTag::Tp, OrderStatus::Cancelled, 0, 0).is_empty());
+    assert!(update(&mut b, t1, OrderStatus::Open, 0, 0).is_empty());
+    let cmds = update(&mut b, t1, OrderStatus::Open, 4, 254_000);
+    let modify: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modify, vec![(OrderTag::Stop, 6)]);
+    let cmds = update(&mut b, t1, OrderStatus::Complete, 10, 254_000);
+    assert_eq!(cancels(&cmds), vec![OrderTag::Stop]);
+    update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.closing_reason(), Some(ExitReason::Tp));
+    assert_eq!(b.realized_pnl_paise(), Some((254_000 - 250_000) * 10));
+}
+
+/// Lost twice (TP and TARGET1 dead, in any order): TARGET2, for what is
+/// still open (a partly filled dead target's fill counts), at the planned
+/// price, not the dead one's.
+#[test]
+fn a_target_lost_twice_takes_the_next_id_for_the_open_quantity() {
+    let mut partly = dead(OrderTag::Tp);
+    partly.filled = 4;
+    partly.avg_price = px(254_000);
+    let mut moved = dead(OrderTag::TargetN(1));
+    moved.qty = 6;
+    moved.price = Some(px(255_000));
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[moved, child(OrderTag::Stop, 6, 0, 0), partly],
+    )
+    .unwrap();
+    assert_eq!(b.net_qty(), 6);
+    assert_eq!(
+        placed(&cmds),
+        vec![(
+            OrderTag::TargetN(2),
+            format!("{PLAN}:TARGET2"),
+            6,
+            Some(px(254_000))
+        )]
+    );
+    assert!(cancels(&cmds).is_empty());
+}
+
+#[test]
+fn stop_and_target_both_lost_are_both_placed_again_with_their_alerts() {
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[dead(OrderTag::Stop), dead(OrderTag::Tp)],
+    )
+    .unwrap();
+    assert_eq!(
+        orders(&cmds),
+        vec![
+            (OrderTag::StopN(1), 10, false),
+            (OrderTag::TargetN(1), 10, false)
+        ]
+    );
+    assert_eq!(alerts(&cmds), vec!["STOP_REPLACED", "TARGET_REPLACED"]);
+    assert_eq!(b.state(), State::Open);
+}
+
+/// With every target id up to TARGET99 used the position rides on its stop
+/// (as after a target lost in session): no id is used twice.
+#[test]
+fn a_dead_target_is_not_reused_once_every_target_id_is_used() {
+    let (b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[child(OrderTag::Stop, 10, 0, 0), dead(OrderTag::TargetN(99))],
+    )
+    .unwrap();
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(b.state(), State::Open);
+}
+
+/// An adopted, working replacement target is the target: nothing placed.
+#[test]
+fn an_adopted_replacement_target_is_the_target() {
+    let (mut b, cmds) = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            dead(OrderTag::Tp),
+            child(OrderTag::Stop, 10, 0, 0),
+            child(OrderTag::TargetN(1), 10, 0, 0),
+        ],
+    )
+    .unwrap();
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(b.target_tag(), OrderTag::TargetN(1));
+    // The stop fills: TARGET1 is cancelled, not the dead TP.
+    let cmds = update(&mut b, OrderTag::Stop, OrderStatus::Complete, 10, 248_000);
+    assert_eq!(cancels(&cmds), vec![OrderTag::TargetN(1)]);
+}
+
+#[test]
+fn two_working_targets_are_refused_naming_the_field() {
+    let r = Bracket::adopt(
+        long(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            child(OrderTag::Tp, 10, 0, 0),
+            child(OrderTag::TargetN(1), 10, 0, 0),
+        ],
+    );
+    match r {
+        Err(OcoError::BadAdoption { field, problem, .. }) => {
+            assert_eq!(field, "children.working");
+            assert!(problem.contains("TP and TARGET1"), "{problem}");
+        }
+        other => panic!("expected BadAdoption, got {other:?}"),
+    }
+}
+
+/// Long 10 @ 2500.00, stop 2480.00 (R = 20): TP1 5 @ 2524.00, TP2 @ 2540.00.
+fn scaled() -> BracketSpec {
+    let mut s = long();
+    s.scale_out = Some(ScaleOut::default());
+    s
+}
+
+/// Scale-out: a lost TP2 is placed again as TARGET1 at TP2's price for what
+/// a working TP1 does not cover; a TARGET1 fill closes as TP2 would.
+#[test]
+fn scale_out_a_lost_tp2_is_placed_again_for_the_rest_at_its_price() {
+    let spec = scaled();
+    let tp2_price = spec.target_for(OrderTag::TpN(2));
+    assert_eq!(tp2_price, px(254_000));
+    let (mut b, cmds) = Bracket::adopt(
+        spec,
+        T0,
+        10,
+        px(250_000),
+        &[
+            child(OrderTag::Stop, 10, 0, 0),
+            child(OrderTag::TpN(1), 5, 0, 0),
+            dead(OrderTag::TpN(2)),
+        ],
+    )
+    .unwrap();
+    let t1 = OrderTag::TargetN(1);
+    assert_eq!(
+        placed(&cmds),
+        vec![(t1, format!("{PLAN}:TARGET1"), 5, Some(tp2_price))]
+    );
+    assert_eq!(alerts(&cmds), vec!["TARGET_REPLACED"]);
+    // TP1 fills: the stop goes to breakeven; TARGET1 then fills and closes.
+    update(&mut b, OrderTag::TpN(1), OrderStatus::Complete, 5, 252_400);
+    assert_eq!(b.stop_target(), px(250_000));
+    let cmds = update(&mut b, t1, OrderStatus::Complete, 5, 254_000);
+    assert_eq!(cancels(&cmds), vec![OrderTag::Stop]);
+    update(&mut b, OrderTag::Stop, OrderStatus::Cancelled, 0, 0);
+    assert_eq!(b.closing_reason(), Some(ExitReason::Tp2));
+    assert_eq!(b.state(), State::Closed);
+}
+
+/// Scale-out: a lost TP1 is not placed again (the scale-out step is given
+/// up, as when TP1 is lost in session): the final target takes the whole
+/// open quantity, TP2 resized when it works, a TARGET1 for it all when
+/// TP2 is lost too.
+#[test]
+fn scale_out_a_lost_tp1_hands_its_share_to_the_final_target() {
+    let (_, cmds) = Bracket::adopt(
+        scaled(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            child(OrderTag::Stop, 10, 0, 0),
+            dead(OrderTag::TpN(1)),
+            child(OrderTag::TpN(2), 5, 0, 0),
+        ],
+    )
+    .unwrap();
+    assert!(placed(&cmds).is_empty(), "{cmds:?}");
+    let modify: Vec<_> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Modify(m) => Some((m.tag, m.qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modify, vec![(OrderTag::TpN(2), 10)]);
+    let (b, cmds) = Bracket::adopt(
+        scaled(),
+        T0,
+        10,
+        px(250_000),
+        &[
+            child(OrderTag::Stop, 10, 0, 0),
+            dead(OrderTag::TpN(1)),
+            dead(OrderTag::TpN(2)),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        placed(&cmds),
+        vec![(
+            OrderTag::TargetN(1),
+            format!("{PLAN}:TARGET1"),
+            10,
+            Some(px(254_000))
+        )]
+    );
+    assert_eq!(b.target_tag(), OrderTag::TargetN(1));
+    // TP is no tag of a scaled-out bracket, TARGETn is.
+    let tp = [child(OrderTag::Tp, 10, 0, 0)];
+    assert!(Bracket::adopt(scaled(), T0, 10, px(250_000), &tp).is_err());
 }

@@ -318,7 +318,7 @@ def order_role(tag: str, reason: str) -> str:
     """The role an order plays in its bracket (as the orders table and /state name it)."""
     if reason == "CORRECTIVE":
         return "CORRECTIVE"
-    if tag.startswith("TP"):
+    if tag.startswith(("TP", "TARGET")):  # TARGETn: a lost target placed again
         return "TAKE_PROFIT"
     if tag == "ENTRY":
         return tag

@@ -281,16 +281,14 @@ def _price(v: Any) -> Price | None:
     return None if v is None else Price(_paise(Decimal(v)))
 
 
-def _adopted(o: Any) -> AdoptedOrder | None:
-    """One child row as the machine adopts it; None when it is a dead target
-    that did nothing (a missing target is placed again)."""
+def _adopted(o: Any) -> AdoptedOrder:
+    """One child row as the machine adopts it. Dead ones too, filled or not:
+    their ids are taken. A lost stop is placed again under the next stop id
+    (STOP1, ...), a lost target under the next target id (TARGET1, ...); a
+    lost scale-out TP1 is not placed again (TP2 takes its share)."""
     live, filled = o["status"] in _LIVE, int(o["filled_qty"])
     cid = str(o["client_order_id"])
     _, tag = parse_order_client_id(cid)
-    # Market exits and stops are kept even dead and unfilled: their ids are
-    # taken (a lost stop is placed again under the next stop id, STOP1, ...).
-    if not live and filled == 0 and not tag.startswith(("EXIT", "STOP")):
-        return None
     return AdoptedOrder(
         tag,
         int(o["qty"]),
@@ -369,7 +367,7 @@ async def _adopt_one(
     inst = instruments.get(int(r["instrument_token"]))
     if inst is None:
         return f"instrument {r['instrument_token']} is not in this session's universe"
-    adopted = [a for a in map(_adopted, orders) if a is not None]
+    adopted = [_adopted(o) for o in orders]
     if entry is not None and int(entry["filled_qty"]) > 0 and entry["avg_price"] is not None:
         entry_filled, entry_avg = (
             int(entry["filled_qty"]),

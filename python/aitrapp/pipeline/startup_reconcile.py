@@ -344,6 +344,21 @@ def _stop_role(roles: Iterable[str]) -> str:
     return "STOP" if not gens or max(gens) == 0 else f"STOP{max(gens)}"
 
 
+def _target_generation(role: str) -> int | None:
+    """0 for TP, n for TARGETn (a lost target placed again by a later process)."""
+    if role == "TP":
+        return 0
+    rest = role.removeprefix("TARGET")
+    return int(rest) if rest != role and rest.isdigit() else None
+
+
+def _target_role(roles: Iterable[str]) -> str:
+    """The target of the plan now: the latest generation any row or transition
+    names (the earlier ones were lost before it was placed)."""
+    gens = [g for g in map(_target_generation, roles) if g is not None]
+    return "TP" if not gens or max(gens) == 0 else f"TARGET{max(gens)}"
+
+
 def _build_bracket(plan: _DbPlan) -> tuple[LocalBracket, bool]:
     """The bracket as planned, and whether its stop had to be stood in for."""
     rows = {o.role: o for o in plan.orders}
@@ -370,7 +385,7 @@ def _build_bracket(plan: _DbPlan) -> tuple[LocalBracket, bool]:
     scale_out = any(r.startswith("TP") and r != "TP" for r in (*rows, *plan.placements))
     # Scale-out children (TP1/TP2) are not modelled by reconcile: they count as
     # exits in flight, and the unprotected check in _compare still applies.
-    tp = None if scale_out else _child("TP", plan, rows, entry)
+    tp = None if scale_out else _child(_target_role((*rows, *plan.placements)), plan, rows, entry)
     for name, child in (("STOP", stop), ("TP", tp)):
         if child is not None and child.side == entry.side:
             raise _RowError(

@@ -29,7 +29,8 @@ class OrderState:
         role = self.role.upper()
         if role == "ENTRY":
             return "ENTRY"
-        if role.startswith(("STOP", "TP")):  # STOPn: a lost stop placed again
+        # STOPn / TARGETn: a lost stop / target placed again
+        if role.startswith(("STOP", "TP", "TARGET")):
             return "LEG"
         if role.startswith("EXIT"):
             return "EXIT"

@@ -110,9 +110,12 @@ impl Bracket {
             Some(i) => self.legs[i].is_live() && !self.legs[i].cancel_sent,
         };
         match self.spec.scale_out {
-            None => vec![(OrderTag::Tp, if usable(OrderTag::Tp) { net } else { 0 })],
+            None => {
+                let tp = self.target_tag;
+                vec![(tp, if usable(tp) { net } else { 0 })]
+            }
             Some(so) => {
-                let (t1, t2) = (OrderTag::TpN(1), OrderTag::TpN(2));
+                let (t1, t2) = (OrderTag::TpN(1), self.target_tag);
                 let tp1_filled = self.leg(t1).map_or(0, |l| l.filled);
                 let planned =
                     u128::from(self.entry_filled()) * u128::from(so.fraction_bps) / 10_000;
@@ -135,11 +138,7 @@ impl Bracket {
         match self.idx(tag) {
             None if remaining > 0 => {
                 let price = self.spec.target_for(tag);
-                let reason = match tag {
-                    OrderTag::TpN(1) => ExitReason::Tp1,
-                    OrderTag::TpN(_) => ExitReason::Tp2,
-                    _ => ExitReason::Tp,
-                };
+                let reason = self.target_reason(tag);
                 let side = self.spec.exit_side();
                 self.add_leg(
                     tag,

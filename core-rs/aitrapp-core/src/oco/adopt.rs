@@ -15,6 +15,18 @@
 //! The dead order's id is never reused: the journal would refuse it (it was
 //! journalled by the earlier session) or the broker's tag look-up would hand
 //! back the dead order as if it were the new one.
+//!
+//! A final target (TP; TP2 when scaling out) reported not working (dead, or
+//! over) is placed again the same way, under TARGET1, TARGET2, ... after the
+//! highest target generation reported, at the planned target price (TP2's
+//! when scaling out), sized like the target it replaces: the open quantity
+//! the stop protects, less what a working TP1 still covers. With all 99
+//! used, the position rides on its stop (as a target lost in session does).
+//! A final target nobody reported is placed under its planned id: if the
+//! broker has it working, the journal's tag look-up finds it (no second
+//! target); if it is dead there, the kernel hears so and the stop still
+//! protects. A lost TP1 is not placed again: the scale-out step is given
+//! up and the final target takes its share, as when TP1 is lost in session.
 
 use super::command::{AlertCode, Command, ExitReason, OrderType, Severity};
 use super::error::OcoError;
@@ -28,9 +40,9 @@ use crate::price::Price;
 /// A child order of an adopted bracket as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptedChild {
-    /// STOP / STOPn, TP, TP1, TP2 (or EXIT / EXITn for market exits already
-    /// sent). Dead stops may be given too: the replacement then takes the
-    /// next stop id after theirs.
+    /// STOP / STOPn, TP / TARGETn, TP1, TP2 / TARGETn (or EXIT / EXITn for
+    /// market exits already sent). Dead stops and targets may be given too:
+    /// the replacement then takes the next id after theirs.
     pub tag: OrderTag,
     /// Defaults to the canonical id of `tag` for the plan.
     pub client_order_id: Option<String>,
@@ -88,16 +100,20 @@ impl Bracket {
             let allowed = matches!(
                 (c.tag, spec.scale_out.is_some()),
                 (
-                    OrderTag::Stop | OrderTag::StopN(_) | OrderTag::Exit | OrderTag::ExitN(_),
+                    OrderTag::Stop
+                        | OrderTag::StopN(_)
+                        | OrderTag::TargetN(_)
+                        | OrderTag::Exit
+                        | OrderTag::ExitN(_),
                     _
                 ) | (OrderTag::Tp, false)
                     | (OrderTag::TpN(1 | 2), true)
             );
             if !allowed {
                 let why = if spec.scale_out.is_some() {
-                    "expected STOP/STOPn, TP1, TP2 or EXIT/EXITn (the spec scales out)"
+                    "expected STOP/STOPn, TP1, TP2/TARGETn or EXIT/EXITn (the spec scales out)"
                 } else {
-                    "expected STOP/STOPn, TP or EXIT/EXITn (the spec has one target)"
+                    "expected STOP/STOPn, TP/TARGETn or EXIT/EXITn (the spec has one target)"
                 };
                 return Err(bad("children.tag", format!("{field_tag}: {why}")));
             }
@@ -155,6 +171,24 @@ impl Bracket {
             Some(c) => c.tag,
             None => replacement_stop_tag(children),
         };
+        let scale_out = spec.scale_out.is_some();
+        let working_targets: Vec<&AdoptedChild> = children
+            .iter()
+            .filter(|c| c.tag.target_generation(scale_out).is_some() && c.working)
+            .collect();
+        if let [first, second, ..] = working_targets.as_slice() {
+            return Err(bad(
+                "children.working",
+                format!(
+                    "{} and {} both working: one final target per position (cancel one first)",
+                    first.tag, second.tag
+                ),
+            ));
+        }
+        let target_tag = match working_targets.first() {
+            Some(c) => c.tag,
+            None => replacement_target_tag(children, scale_out),
+        };
         let square_off_ns = spec.square_off_ns(now_ns);
         let stop_target = working_stops
             .first()
@@ -169,6 +203,7 @@ impl Bracket {
             first_fill_ns: Some(now_ns),
             legs: Vec::with_capacity(children.len() + 3),
             stop_tag,
+            target_tag,
             stop_target,
             closing_reason: None,
             tp1_done: false,
@@ -225,11 +260,7 @@ impl Bracket {
                     ExitReason::Unprotected,
                 ),
                 tp => {
-                    let reason = match tp {
-                        OrderTag::TpN(1) => ExitReason::Tp1,
-                        OrderTag::TpN(_) => ExitReason::Tp2,
-                        _ => ExitReason::Tp,
-                    };
+                    let reason = b.target_reason(tp);
                     let price = c.price.unwrap_or_else(|| b.spec.target_for(tp));
                     (
                         Role::TakeProfit,
@@ -279,8 +310,37 @@ impl Bracket {
         } else {
             b.protect(&mut fx)
         };
+        b.alert_replaced_target(children, &mut fx);
         b.alert_replaced_stop(children, &mut fx);
         Ok((b, fx.commands))
+    }
+
+    /// Says so when adoption placed a reported final target again (first,
+    /// before the order; after the stop's alert).
+    fn alert_replaced_target(&self, children: &[AdoptedChild], fx: &mut Fx) {
+        let OrderTag::TargetN(_) = self.target_tag else {
+            return;
+        };
+        let Some(target) = fx.commands.iter().find_map(|c| match c {
+            Command::PlaceOrder(o) if o.tag == self.target_tag => Some(o.client_order_id.clone()),
+            _ => None,
+        }) else {
+            return;
+        };
+        let scale_out = self.spec.scale_out.is_some();
+        let dead: Vec<String> = children
+            .iter()
+            .filter(|c| c.tag.target_generation(scale_out).is_some())
+            .map(|c| c.tag.to_string())
+            .collect();
+        let msg = format!(
+            "adopted bracket {}: its target {} not working at the broker (lost while no process watched); placed again as {target}",
+            self.spec.plan_id,
+            dead.join(", ")
+        );
+        let mut alert = Fx::default();
+        alert.alert(Severity::Warning, AlertCode::TargetReplaced, msg);
+        fx.commands.splice(0..0, alert.commands);
     }
 
     /// Says so when adoption placed the stop again (first, before the order).
@@ -372,4 +432,27 @@ fn replacement_stop_tag(children: &[AdoptedChild]) -> OrderTag {
     OrderTag::stop_of_generation(next)
         .or_else(|| highest.and_then(OrderTag::stop_of_generation))
         .unwrap_or(OrderTag::Stop)
+}
+
+/// The id a lost final target is placed again under: the generation after
+/// the highest one reported (TARGET1 after TP or TP2). None reported: the
+/// planned one (TP, or TP2 when scaling out). When all 99 are used, the
+/// highest reported (dead) one: the position then rides on its stop rather
+/// than reuse an id.
+fn replacement_target_tag(children: &[AdoptedChild], scale_out: bool) -> OrderTag {
+    let highest = children
+        .iter()
+        .filter_map(|c| c.tag.target_generation(scale_out))
+        .max();
+    let planned = if scale_out {
+        OrderTag::TpN(2)
+    } else {
+        OrderTag::Tp
+    };
+    let Some(highest) = highest else {
+        return planned;
+    };
+    OrderTag::target_of_generation(highest.saturating_add(1), scale_out)
+        .or_else(|| OrderTag::target_of_generation(highest, scale_out))
+        .unwrap_or(planned)
 }

@@ -134,6 +134,9 @@ pub enum AlertCode {
     /// An adopted bracket's stop was not working at the broker (lost while
     /// no process watched); it is placed again under a new id (WARNING).
     StopReplaced,
+    /// An adopted bracket's final target was not working at the broker; it
+    /// is placed again under a new id, TARGETn (WARNING).
+    TargetReplaced,
 }
 
 impl AlertCode {
@@ -154,6 +157,7 @@ impl AlertCode {
             AlertCode::StopFillTimeout => "STOP_FILL_TIMEOUT",
             AlertCode::StopUnfilled => "STOP_UNFILLED",
             AlertCode::StopReplaced => "STOP_REPLACED",
+            AlertCode::TargetReplaced => "TARGET_REPLACED",
         }
     }
 }

@@ -64,6 +64,10 @@ pub struct Bracket {
     /// The tag of the stop that protects the position: STOP, or STOPn when an
     /// adopted bracket's stop was lost and is placed again under a new id.
     pub(super) stop_tag: OrderTag,
+    /// The tag of the final target (TP, or TP2 when scaling out), or TARGETn
+    /// when an adopted bracket's target was lost and is placed again under a
+    /// new id.
+    pub(super) target_tag: OrderTag,
     /// Desired stop trigger: the plan's stop, then breakeven / trailed; only tightens.
     pub(super) stop_target: Price,
     pub(super) closing_reason: Option<ExitReason>,
@@ -104,6 +108,7 @@ impl Bracket {
             });
         }
         let stop_target = spec.stop;
+        let spec_scales_out = spec.scale_out.is_some();
         let mut b = Bracket {
             spec,
             state: State::Pending,
@@ -113,6 +118,7 @@ impl Bracket {
             first_fill_ns: None,
             legs: Vec::with_capacity(6),
             stop_tag: OrderTag::Stop,
+            target_tag: OrderTag::target_of_generation(0, spec_scales_out).unwrap_or(OrderTag::Tp),
             stop_target,
             closing_reason: None,
             tp1_done: false,
@@ -958,6 +964,23 @@ impl Bracket {
     /// replacement STOPn of an adopted bracket whose stop was lost.
     pub fn stop_tag(&self) -> OrderTag {
         self.stop_tag
+    }
+
+    /// The final target that is (or is to be) working: TP (TP2 when scaling
+    /// out), or a replacement TARGETn of an adopted bracket whose target was
+    /// lost.
+    pub fn target_tag(&self) -> OrderTag {
+        self.target_tag
+    }
+
+    /// Why a fill of take-profit `tag` closes: TP1 is the scale-out step,
+    /// the final target of a scaled-out bracket (TP2 or its replacement) TP2.
+    pub(super) fn target_reason(&self, tag: OrderTag) -> ExitReason {
+        match (tag, self.spec.scale_out.is_some()) {
+            (OrderTag::TpN(1), _) => ExitReason::Tp1,
+            (OrderTag::TpN(_), _) | (OrderTag::TargetN(_), true) => ExitReason::Tp2,
+            _ => ExitReason::Tp,
+        }
     }
 
     /// Orders the broker may still execute.

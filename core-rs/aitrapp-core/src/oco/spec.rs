@@ -390,10 +390,12 @@ impl BracketSpec {
         }
     }
 
-    /// Limit price of a take-profit leg.
+    /// Limit price of a take-profit leg (a replacement target, TARGETn, at
+    /// the final target's: TP, or TP2 when scaling out).
     pub fn target_for(&self, tag: OrderTag) -> Price {
         let so = match (tag, self.scale_out) {
             (OrderTag::TpN(n), Some(so)) => (n, so),
+            (OrderTag::TargetN(_), Some(so)) => (2, so),
             _ => return self.take_profit,
         };
         let (n, so) = so;
