@@ -222,9 +222,7 @@ async def adopt(
     """The driver takes the bracket over: entry filled ``qty`` at 2500.00, the
     ``working`` children as the broker has them (by their broker ids), and the
     ``dead`` ones (over at the broker unfilled) as the database names them."""
-    children = [
-        AdoptedOrder(tag, qty, working=False, client_order_id=cid(n, tag)) for tag in dead
-    ]
+    children = [AdoptedOrder(tag, qty, working=False, client_order_id=cid(n, tag)) for tag in dead]
     for tag in working:
         children.append(
             AdoptedOrder(

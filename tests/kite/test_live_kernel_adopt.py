@@ -579,9 +579,9 @@ async def test_a_target_lost_before_the_restart_is_placed_again_from_the_databas
         await broker.settled()
         await rig.settle()
         assert (adopted, skipped) == ((pid,), ())
-        assert [
-            (r.client_order_id, r.quantity, r.price_paise) for r in broker.requests
-        ] == [(order_client_id("TARGET1", pid), 10, 81_000)]
+        assert [(r.client_order_id, r.quantity, r.price_paise) for r in broker.requests] == [
+            (order_client_id("TARGET1", pid), 10, 81_000)
+        ]
         assert broker.order(order_client_id("TARGET1", pid)).is_live
         assert "TARGET_REPLACED" in rig.codes() and "TAKE_PROFIT_LOST" not in rig.codes()
     finally:

@@ -229,7 +229,12 @@ async def open_bracket_at_kite(
 
 
 async def record_open_bracket(
-    pool: Pool, session: UUID, ids: dict[str, str], *, stop_status: str = "TRIGGER PENDING"
+    pool: Pool,
+    session: UUID,
+    ids: dict[str, str],
+    *,
+    stop_status: str = "TRIGGER PENDING",
+    tp_status: str = "OPEN",
 ) -> None:
     """The database as the first process left it: entry filled, children working."""
     entry, stop, tp = bracket()
@@ -244,7 +249,7 @@ async def record_open_bracket(
         broker_id=ids.get("STOP"),
     )
     await write_order(
-        pool, session, tp, status="OPEN" if "TP" in ids else "NEW", broker_id=ids.get("TP")
+        pool, session, tp, status=tp_status if "TP" in ids else "NEW", broker_id=ids.get("TP")
     )
     await write_position(pool, session)
 
@@ -475,6 +480,41 @@ async def test_a_replacement_stop_is_the_plans_stop(
     assert len(fake.placed()) == placed_before
     assert fake.order(stop1_id)["status"] == "TRIGGER PENDING"
     assert fake.order(ids["TP"])["status"] == "OPEN"
+
+
+async def test_a_replacement_target_is_the_plans_target(
+    db_pool: Pool, fake: FakeKite, make_kite: KiteFactory
+) -> None:
+    """A process adopted the bracket after its TP was cancelled at Kite and placed the
+    target again as TARGET1; it died too. The next start sees TARGET1 as the plan's
+    target: in agreement, nothing placed (no second target under TP), nothing
+    cancelled."""
+    before = await new_session(db_pool, T0 - timedelta(hours=2))
+    adopter = await new_session(db_pool, T0 - timedelta(hours=1))
+    first = await make_kite()
+    ids = await open_bracket_at_kite(fake, first)
+    await first.cancel_order(ids["TP"])  # lost while no process watched
+    _, _, tp = bracket()
+    c = order_client_id("TARGET1", PLAN)
+    target1 = dataclasses.replace(tp, client_order_id=c, tag=broker_tag(c))
+    target1_id = await first.place_order(target1)
+    await first.stop()
+    await record_open_bracket(db_pool, before, ids, tp_status="CANCELLED")
+    await write_order(db_pool, adopter, target1, status="OPEN", broker_id=target1_id)
+    placed_before = len(fake.placed())
+    now = await new_session(db_pool)
+    broker = await make_kite()
+    rec = await reconcile_at_start(
+        pool=db_pool, broker=broker, session_id=now, accept=True, settle_s=SETTLE
+    )
+    assert rec.in_agreement, rec.lines()
+    assert rec.actions == ()
+    assert len(fake.placed()) == placed_before
+    assert fake.order(target1_id)["status"] == "OPEN"
+    assert fake.order(ids["STOP"])["status"] == "TRIGGER PENDING"
+    # TARGET1 is the bracket's target, not a market exit in flight that would
+    # leave the bracket unchecked (its stop unsized) until it fills.
+    assert not [line for line in rec.lines() if "in flight" in line], rec.lines()
 
 
 async def test_children_never_written_are_placed_from_the_transitions(
