@@ -1,7 +1,7 @@
 """What the control plane may ask of a running trading system.
 
 The FastAPI app (and the CLI) talk to the trading runtime only through this
-protocol, so the API never reaches into the pipeline's internals.
+protocol, so the API never reaches into the kernel's or the runtime's internals.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from uuid import UUID
 
 from aitrapp._core import Instrument, Kernel, LiveKernel
 from aitrapp.brokers.base import Broker
+from aitrapp.brokers.journal import JournaledBroker
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.brokers.paper_config import PaperConfig
 from aitrapp.bus import EventBus, make_bus
@@ -59,17 +60,16 @@ from aitrapp.db.repo import AuditRow, InstrumentRow, SessionEnd, SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import AitrappError, ConfigError
 from aitrapp.feeds.base import Feed, FeedKind, TickBatch
+from aitrapp.kernel.book_view import BookView
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.live import LiveKernelDriver
 from aitrapp.kernel.options import BracketOptions, bracket_template
 from aitrapp.kernel.persist import utc
 from aitrapp.metrics import Metrics
 from aitrapp.notify import Notifications, start_notifications
-from aitrapp.pipeline.book_view import BookView
-from aitrapp.pipeline.crash_recovery import AbortedSession, abort_dead_sessions, this_host
-from aitrapp.pipeline.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
-from aitrapp.pipeline.journal import JournaledBroker
-from aitrapp.pipeline.startup_reconcile import StartupReconcile, reconcile_at_start
+from aitrapp.recovery.crash_recovery import AbortedSession, abort_dead_sessions, this_host
+from aitrapp.recovery.engine_restore import EngineRestore, adopt_open_brackets, restore_engine
+from aitrapp.recovery.startup_reconcile import StartupReconcile, reconcile_at_start
 from aitrapp.session_day import feed_info, make_feed, pick_day, refuse_rerun
 from aitrapp.settings import AppSettings
 from aitrapp.universe import Universe, load_universe
@@ -349,9 +349,9 @@ class Runtime:
         self.notify.reconcile(self.reconcile, paused=self._state == "PAUSED")
 
     async def _start_live_kernel(self, engine_cfg: EngineConfig) -> None:
-        """LIVE on the kernel: Kite is its external venue. Reconciliation at start is
-        the pipeline's; the day and the open brackets are restored into the kernel,
-        whose machines keep them protected."""
+        """LIVE on the kernel: Kite is its external venue. Broker and database are
+        reconciled at start; the day and the open brackets are restored into the
+        kernel, whose machines keep them protected."""
         o, pool = self.options, self.pool
         self._build_broker()
         if self._live_broker is not None:
@@ -646,7 +646,7 @@ class Runtime:
         db_ok = self._writer is None or self._writer.healthy
         state = self._state if db_ok or self._state != "ACTIVE" else "PAUSED"
         k.kernel.set_trading_state(state)
-        # Entries refused meanwhile say the database is why (as the pipeline's do).
+        # Entries refused meanwhile say the database is why (DB_UNAVAILABLE).
         k.entry_refusal = None if state == self._state else "DB_UNAVAILABLE"
 
     async def _kernel_flatten(self, *, actor: str, timeout_s: float) -> FlattenResult:

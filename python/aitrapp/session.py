@@ -2,7 +2,7 @@
 
 Start the runtime (embedded PostgreSQL unless DATABASE_URL, in-process bus
 unless REDIS_URL), optionally serve the control API, replay the day through
-the pipeline with a progress bar, run the flatten drill near the end, let the
+the trading kernel with a progress bar, run the flatten drill near the end, let the
 OCO machines square off at the segment's cut-off, stop, then judge the
 session (burn-in check, stored with it) and write the daily report.
 """

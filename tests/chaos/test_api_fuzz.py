@@ -30,7 +30,7 @@ from aitrapp.api.app import create_app
 from aitrapp.db.embedded import free_port
 from aitrapp.runtime import start_runtime
 from aitrapp.settings import AppSettings
-from pipeline.helpers import options, settings_for
+from sessions.helpers import options, settings_for
 
 from .conftest import CHAOS
 

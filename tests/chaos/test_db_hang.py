@@ -29,7 +29,7 @@ from aitrapp.db.writer import SPILL_SUFFIX, DbWriter
 from aitrapp.feeds.base import TickBatch
 from aitrapp.metrics import Metrics
 from aitrapp.runtime import Runtime, start_runtime
-from pipeline.helpers import (
+from sessions.helpers import (
     BUSY_ENGINE,
     KernelLog,
     SteppedFeed,
@@ -39,7 +39,7 @@ from pipeline.helpers import (
     stepped,
     updates_taken,
 )
-from pipeline.helpers import count as pcount
+from sessions.helpers import count as pcount
 from test_db_repo import session_row
 from test_writer import count, plan_rows
 

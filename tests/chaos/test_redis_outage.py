@@ -21,7 +21,7 @@ from aitrapp.db.embedded import free_port
 from aitrapp.feeds.base import TickBatch
 from aitrapp.runtime import Runtime, start_runtime
 from conftest import RedisLauncher
-from pipeline.helpers import BUSY_ENGINE, SteppedFeed, metric, options, settings_for, stepped
+from sessions.helpers import BUSY_ENGINE, SteppedFeed, metric, options, settings_for, stepped
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from aitrapp._core import Kernel
 from aitrapp.bus import InProcessBus
 from aitrapp.calendar import ist_date, ist_ns
 from aitrapp.config import EngineConfig
+from aitrapp.kernel.book_view import BookView
 from aitrapp.kernel.driver import KernelDriver
 from aitrapp.kernel.events import rows
 from aitrapp.kernel.replay import CLOSE, replay_day
 from aitrapp.metrics import Metrics
-from aitrapp.pipeline.book_view import BookView
 from aitrapp.report.protection import facts_of, summarize
 from aitrapp.research.protection_check import GappyParams, gappy_days, gappy_instruments
 

@@ -1,6 +1,6 @@
 """The LIVE kernel shell without the runtime: ``LiveKernel`` with its
 :class:`~aitrapp.kernel.live.LiveKernelDriver`, executing through the
-write-ahead :class:`~aitrapp.pipeline.journal.JournaledBroker` into a broker
+write-ahead :class:`~aitrapp.brokers.journal.JournaledBroker` into a broker
 (the fake Kite's ``KiteBroker`` on loopback, or the in-memory ``FakeBroker``),
 persisting into a real database.
 
@@ -25,6 +25,7 @@ from uuid import UUID, uuid4
 from aitrapp import broker_tag, order_client_id
 from aitrapp._core import AdoptedOrder, BracketSpec, Instrument, LiveKernel, Price
 from aitrapp.brokers.base import Broker, OrderRequest, OrderType
+from aitrapp.brokers.journal import JournaledBroker
 from aitrapp.bus import InProcessBus
 from aitrapp.calendar import ist_ns
 from aitrapp.config import EngineConfig
@@ -35,8 +36,7 @@ from aitrapp.db.writer import DbWriter
 from aitrapp.kernel.events import EventBatch, rows
 from aitrapp.kernel.live import LiveKernelDriver
 from aitrapp.metrics import Metrics
-from aitrapp.pipeline.engine_restore import AdoptedPlan
-from aitrapp.pipeline.journal import JournaledBroker
+from aitrapp.recovery.engine_restore import AdoptedPlan
 
 DAY = date(2026, 1, 1)
 T0 = ist_ns(DAY, datetime_time(10, 30))

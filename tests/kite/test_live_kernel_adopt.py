@@ -57,7 +57,7 @@ from aitrapp.db.repo import (
     SessionRow,
     SignalRow,
 )
-from aitrapp.pipeline.engine_restore import adopt_open_brackets
+from aitrapp.recovery.engine_restore import adopt_open_brackets
 from aitrapp.universe import load_universe
 from fakes import FakeBroker
 

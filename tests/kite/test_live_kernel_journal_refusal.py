@@ -1,6 +1,6 @@
 """LIVE: an entry the write-ahead journal cannot record is never placed.
 
-(The kernel form of tests/pipeline/test_db_outage.py's
+(The kernel form of tests/sessions/test_db_outage.py's
 ``test_an_entry_in_the_moment_before_the_writer_notices_is_refused_and_said_why``.)
 The database dies between two writer batches: the writer still says healthy, so
 the kernel's entry gets as far as the journal, whose insert fails. No entry may

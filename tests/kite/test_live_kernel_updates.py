@@ -13,21 +13,21 @@ change of the cumulative average, on the paisa (every exchange price is).
 Promises of the order watcher's tests, checked on the kernel
 (``old_file::old_test -> new test``):
 
-- tests/pipeline/test_watcher.py::test_a_partial_then_complete_fill_is_recorded_step_by_step
+- tests/sessions/test_watcher.py::test_a_partial_then_complete_fill_is_recorded_step_by_step
   -> test_a_partial_then_complete_fill_is_recorded_step_by_step
-- tests/pipeline/test_watcher.py::test_stale_and_reordered_updates_are_kept_but_not_dispatched
+- tests/sessions/test_watcher.py::test_stale_and_reordered_updates_are_kept_but_not_dispatched
   -> test_stale_and_reordered_reports_change_nothing (not acted on) and
   test_stale_and_reordered_reports_are_kept_as_evidence (every report an
   order_events row, in exchange time)
-- tests/pipeline/test_watcher.py::test_fill_price_is_derived_from_the_cumulative_average
+- tests/sessions/test_watcher.py::test_fill_price_is_derived_from_the_cumulative_average
   -> test_fill_price_is_derived_from_the_cumulative_average
-- tests/pipeline/test_watcher.py::test_a_missed_update_is_not_priced_at_the_last_partial_fill
+- tests/sessions/test_watcher.py::test_a_missed_update_is_not_priced_at_the_last_partial_fill
   -> test_a_missed_report_is_not_priced_at_the_last_partial_fill
-- tests/pipeline/test_watcher.py::test_a_repeat_after_a_restart_lands_once
+- tests/sessions/test_watcher.py::test_a_repeat_after_a_restart_lands_once
   -> test_a_repeat_after_a_restart_lands_once
-- tests/pipeline/test_watcher.py::test_a_rejection_is_dispatched_without_a_fill
+- tests/sessions/test_watcher.py::test_a_rejection_is_dispatched_without_a_fill
   -> test_a_rejection_reaches_the_kernel_without_a_fill
-- tests/pipeline/test_watcher.py::test_an_order_we_did_not_place_is_recorded_by_broker_id
+- tests/sessions/test_watcher.py::test_an_order_we_did_not_place_is_recorded_by_broker_id
   -> test_an_order_we_did_not_place_changes_nothing (ignored, ours untouched)
   and test_an_order_we_did_not_place_is_recorded_by_broker_id (its fill by
   the broker's id)

@@ -223,7 +223,7 @@ class StateOut(_Open):
     order_latency: LatencyOut | None = None
     alerts: list[dict[str, Any]] = Field(default_factory=list, description="Latest OCO alerts")
     protection: ProtectionOut | None = Field(
-        None, description="Protection figures so far (kernel sessions; null on the pipeline)"
+        None, description="Protection figures so far (null before the session started)"
     )
     flatten: dict[str, Any] | None = Field(None, description="The last flatten's outcome")
 

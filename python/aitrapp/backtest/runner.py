@@ -161,7 +161,7 @@ def run_day_on_kernel(
         trades=tuple(trades),
         ticks=int(c["ticks"]),
         replay_sha=sha or day_sha(ticks, instruments, bracket),
-        # As a kernel session's summary counts them (aitrapp.pipeline.book_view).
+        # As a kernel session's summary counts them (aitrapp.kernel.book_view).
         signals=int(c["decisions"]) + int(c["blocks"]),
         decisions=int(c["decisions"]),
         risk_blocks=int(c["blocks"]),

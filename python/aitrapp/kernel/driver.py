@@ -26,11 +26,11 @@ from aitrapp.charges import ChargeSchedule
 from aitrapp.db.writer import DbWriter
 from aitrapp.feeds.base import TickBatch
 from aitrapp.kernel.events import EventBatch, count, rows
+from aitrapp.kernel.latency import LatencyRecorder
 from aitrapp.kernel.persist import KernelPersister, order_role, rupees, utc
 from aitrapp.kernel.replay import trades_of
 from aitrapp.logs import order_log
 from aitrapp.metrics import Metrics
-from aitrapp.pipeline.latency import LatencyRecorder
 from aitrapp.report.protection import ProtectionTally
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ shell only carries things across:
 - ticks go in through :class:`~aitrapp.kernel.driver.KernelDriver` (the same
   persistence, bus, metrics and read side as paper); after every kernel call
   the commands it queued are executed;
-- a PLACE goes through the :class:`~aitrapp.pipeline.journal.JournaledBroker`:
+- a PLACE goes through the :class:`~aitrapp.brokers.journal.JournaledBroker`:
   the order row (status NEW, unique client order id) is written before the
   HTTP call, a retried or duplicated client id never becomes a second order,
   and Kite's rate limiter sends stops and exits ahead of entries. The
@@ -53,6 +53,12 @@ from aitrapp.brokers.base import (
     OrderType,
     OrderUpdate,
 )
+from aitrapp.brokers.journal import (
+    ClientIdTakenError,
+    EntryRefusedError,
+    JournaledBroker,
+    OrderFinishedError,
+)
 from aitrapp.db.pool import Pool
 from aitrapp.db.repo import OrderAck, RiskEventRow
 from aitrapp.exceptions import AitrappError
@@ -62,13 +68,7 @@ from aitrapp.kernel.evidence import ReportEvidence
 from aitrapp.kernel.live_orphans import OrphanOrders, Retry
 from aitrapp.kernel.persist import _Plan, utc
 from aitrapp.logs import order_log
-from aitrapp.pipeline.engine_restore import AdoptedPlan
-from aitrapp.pipeline.journal import (
-    ClientIdTakenError,
-    EntryRefusedError,
-    JournaledBroker,
-    OrderFinishedError,
-)
+from aitrapp.recovery.engine_restore import AdoptedPlan
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aitrapp import broker_tag, order_client_id, parse_order_client_id
 from aitrapp.brokers.base import BrokerError, OrderRequest, OrderType, OrderUpdate, Side
-from aitrapp.pipeline.journal import JournaledBroker
+from aitrapp.brokers.journal import JournaledBroker
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
-"""Rows of the kernel's event batches: the same tables, keys and guards as
-the Python pipeline writes (signals, decisions, risk events, orders, order
-events, fills, positions, bracket transitions, trades), so reports, the
-burn-in and reconciliation read a kernel session like any other.
+"""Rows of the kernel's event batches: the session tables, keys and guards
+(signals, decisions, risk events, orders, order events, fills, positions,
+bracket transitions, trades) that reports, the burn-in and reconciliation read.
 
 Each event batch becomes one :class:`~aitrapp.db.bulk.BulkWrite`: plain
 tuples taken straight from the event columns (no object per row), COPYed and

@@ -35,7 +35,7 @@ WATCH_QUEUE_MAX = 10_000
 
 
 class ReconcileFindings(Protocol):
-    """What :class:`aitrapp.pipeline.startup_reconcile.StartupReconcile` offers."""
+    """What :class:`aitrapp.recovery.startup_reconcile.StartupReconcile` offers."""
 
     def summary(self) -> dict[str, Any]: ...
 

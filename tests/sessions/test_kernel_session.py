@@ -1,7 +1,6 @@
 """A whole PAPER session on the trading kernel, checked from the database:
-the same promises the pipeline's lifecycle tests make of the Python path
-(orders, fills, positions, trades, chains, counters, burn-in), plus
-determinism of the persisted rows across two runs."""
+the lifecycle promises (orders, fills, positions, trades, chains, counters,
+burn-in), plus determinism of the persisted rows across two runs."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from aitrapp.db.repo import (
     SignalRow,
     TradeRow,
 )
-from aitrapp.pipeline.engine_restore import ist_day_number, restore_engine
+from aitrapp.recovery.engine_restore import ist_day_number, restore_engine
 from aitrapp.runtime import Runtime, start_runtime
 from aitrapp.universe import load_universe
 

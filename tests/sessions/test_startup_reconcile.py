@@ -19,6 +19,7 @@ import pytest
 
 from aitrapp import Instrument, broker_tag, order_client_id
 from aitrapp.brokers.base import OrderRequest, OrderType
+from aitrapp.brokers.journal import JournaledBroker
 from aitrapp.brokers.kite import KiteBroker
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.db import repo
@@ -34,8 +35,7 @@ from aitrapp.db.repo import (
     SignalRow,
 )
 from aitrapp.db.writer import DbWriter
-from aitrapp.pipeline.journal import JournaledBroker
-from aitrapp.pipeline.startup_reconcile import NOT_AT_BROKER, ReconcileError, reconcile_at_start
+from aitrapp.recovery.startup_reconcile import NOT_AT_BROKER, ReconcileError, reconcile_at_start
 from kite.fake_kite import FakeKite
 
 pytestmark = pytest.mark.integration

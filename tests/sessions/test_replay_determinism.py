@@ -4,8 +4,7 @@ Client ids hash the plan (symbol, side, prices, qty, strategy, config, signal
 time), the paper broker runs on the feed's clock and numbers its orders from
 a fixed start, and every timestamp written comes from session time: so two
 replays of one day must agree on every order, fill, transition and trade,
-whatever the wall clock did meanwhile. So on both paths of a PAPER session:
-the Python pipeline and the trading kernel.
+whatever the wall clock did meanwhile (on the trading kernel).
 """
 
 from __future__ import annotations

@@ -32,13 +32,13 @@ import pytest_asyncio
 
 from aitrapp import broker_tag, order_client_id
 from aitrapp.brokers.base import OrderRequest, OrderType, OrderUpdate
+from aitrapp.brokers.journal import ClientIdTakenError, JournaledBroker, PlacementInFlightError
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.db import repo
 from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import SessionRow
 from aitrapp.db.writer import DbWriter
 from aitrapp.exceptions import ConfigError
-from aitrapp.pipeline.journal import ClientIdTakenError, JournaledBroker, PlacementInFlightError
 from aitrapp.runtime import start_runtime
 from aitrapp.ticks import Tick
 

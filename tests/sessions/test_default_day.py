@@ -5,7 +5,7 @@ universe, seed 7): decisions spread over the session, not a trade budget spent
 in the first minutes by the benchmark strategy. The day is one on which the
 daily-loss stop does not end trading early (on a losing day it rightly does:
 2026-03-04, seed 7, halts at 11:06 IST, 2.6% down net of charges).
-`make paper` runs on the trading kernel; the Python pipeline must agree.
+`make paper` runs on the trading kernel.
 """
 
 from __future__ import annotations

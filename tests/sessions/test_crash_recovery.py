@@ -21,8 +21,8 @@ from aitrapp.brokers.paper import PaperBroker
 from aitrapp.db import repo
 from aitrapp.db.pool import Pool
 from aitrapp.db.repo import FillRow, InstrumentRow, SessionRow
-from aitrapp.pipeline.crash_recovery import RECONCILED, abort_dead_sessions, this_host
-from aitrapp.pipeline.startup_reconcile import reconcile_at_start
+from aitrapp.recovery.crash_recovery import RECONCILED, abort_dead_sessions, this_host
+from aitrapp.recovery.startup_reconcile import reconcile_at_start
 from aitrapp.report.burnin import evaluate_session, fill_mismatches, load_criteria
 from test_db_repo import decision_row, signal_row
 

@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: fresh migrated databases on the shared server.
+"""Fixtures of the session tests: fresh migrated databases on the shared server.
 
 ``make_db()`` clones the migrated template (milliseconds) and drops the clones
 after the test, so a test can run several sessions side by side (the replay

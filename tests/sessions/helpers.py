@@ -1,4 +1,4 @@
-"""Shared helpers of the pipeline tests: databases, settings, sessions, queries."""
+"""Shared helpers of the session tests: databases, settings, sessions, queries."""
 
 from __future__ import annotations
 

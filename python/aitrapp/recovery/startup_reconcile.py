@@ -45,6 +45,7 @@ from aitrapp.brokers.base import (
     Product,
     Validity,
 )
+from aitrapp.brokers.journal import JournaledBroker
 from aitrapp.db import repo
 from aitrapp.db.pool import Conn, Pool
 from aitrapp.db.repo import (
@@ -72,8 +73,7 @@ from aitrapp.kite.reconcile import (
     reconcile,
     tag_prefix,
 )
-from aitrapp.pipeline.crash_recovery import prepare_reconciled_close, settle_reconciled_close
-from aitrapp.pipeline.journal import JournaledBroker
+from aitrapp.recovery.crash_recovery import prepare_reconciled_close, settle_reconciled_close
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aitrapp.pipeline.latency import LatencyRecorder
+from aitrapp.kernel.latency import LatencyRecorder
 
 FINE_NS, FINE_LIMIT_NS, COARSE_NS = 100, 10_000_000, 10_000
 QUANTILES = (0.5, 0.9, 0.99, 0.999)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aitrapp._core import PortfolioSnapshot
-from aitrapp.pipeline.latency import LatencyRecorder
+from aitrapp.kernel.latency import LatencyRecorder
 
 if TYPE_CHECKING:
     from aitrapp.kernel.driver import KernelDriver

@@ -28,13 +28,13 @@ import pytest_asyncio
 
 from aitrapp import broker_tag, order_client_id
 from aitrapp.brokers.base import BrokerError, OrderRequest, OrderStatus, OrderType
+from aitrapp.brokers.journal import EntryRefusedError, JournaledBroker, OrderFinishedError
 from aitrapp.brokers.paper import PaperBroker
 from aitrapp.db import repo
 from aitrapp.db.embedded import free_port
 from aitrapp.db.pool import Pool, create_pool
 from aitrapp.db.repo import OrderRow, SessionRow
 from aitrapp.db.writer import DbWriter
-from aitrapp.pipeline.journal import EntryRefusedError, JournaledBroker, OrderFinishedError
 from aitrapp.ticks import Tick
 from fakes import FakeBroker
 

@@ -1,1 +1,0 @@
-"""The trading pipeline: tick -> decision -> orders -> fills -> trade, durable and observable."""

@@ -1,1 +1,0 @@
-"""Integration tests of the trading pipeline (issue 6): real runtime, paper broker, PostgreSQL."""

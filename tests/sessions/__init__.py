@@ -1,0 +1,1 @@
+"""Integration tests of whole sessions: the real runtime, the trading kernel, PostgreSQL."""
