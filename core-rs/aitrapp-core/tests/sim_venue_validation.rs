@@ -358,3 +358,98 @@ fn bad_config_and_instruments_are_refused_by_name() {
     let err = SimVenue::new(cfg(), &twice).unwrap_err();
     assert!(err.to_string().contains("token 1 is listed twice"), "{err}");
 }
+
+/// A paced client queued an order for later and then sends a protective
+/// order ahead of it: the queued order leaves later (acknowledged then, not
+/// at its old time), it no longer counts in the second it gave up, and at
+/// one instant it is acknowledged after the order that took its place.
+#[test]
+fn a_queued_order_rescheduled_leaves_later_and_frees_its_second() {
+    let mut h = H::new(SimVenueConfig {
+        max_orders_per_second: Some(2),
+        ..cfg()
+    });
+    h.tick(T0, 100.00, 99.95, 100.05);
+    let mut out = Vec::new();
+    let at = |h: &mut H, send: i64, tag: &str, out: &mut Vec<VenueUpdate>| {
+        let o = h.order(BUY, 1, LMT).price(9_000).tag(tag).build();
+        h.v.submit_at(T0, send, o, out)
+    };
+    at(&mut h, T0, "a", &mut out);
+    at(&mut h, T0, "b", &mut out);
+    let queued = at(&mut h, T0 + SEC, "c", &mut out);
+    let ack = cfg().ack_latency_ns;
+    // The stop takes the queued order's second, the queued order the next.
+    h.v.reschedule(queued, T0 + 2 * SEC);
+    let stop = at(&mut h, T0 + SEC, "stop", &mut out);
+    assert!(out.is_empty(), "nothing refused: {out:?}");
+    let second = at(&mut h, T0 + SEC, "d", &mut out);
+    assert!(
+        out.is_empty(),
+        "the queued order no longer counts at 1 s: {out:?}"
+    );
+    assert_eq!(h.advance(T0 + ack).len(), 2, "the two sent at once");
+    let ups = h.advance(T0 + SEC + ack);
+    let ids: Vec<u64> = ups.iter().map(|u| u.order_id).collect();
+    assert_eq!(ids, vec![stop, second], "the old acknowledgement is void");
+    let ups = h.advance(T0 + 2 * SEC + ack);
+    assert_eq!(
+        ups.iter().map(|u| u.order_id).collect::<Vec<_>>(),
+        vec![queued]
+    );
+    assert_eq!(statuses(&ups), vec!["OPEN"]);
+    // The queued order counts at 2 s now: with one more the second is full.
+    at(&mut h, T0 + 2 * SEC, "e", &mut out);
+    assert!(out.is_empty());
+    let refused = at(&mut h, T0 + 2 * SEC, "f", &mut out);
+    assert_rejected(&out, refused, "at most 2 orders per second");
+    assert_eq!(statuses(&h.advance(T0 + 2 * SEC + ack)), vec!["OPEN"]);
+    // At one instant, a rescheduled order goes after those set before it.
+    let mut out = Vec::new();
+    let first = at(&mut h, T0 + 5 * SEC, "g", &mut out);
+    let moved = at(&mut h, T0 + 5 * SEC, "h", &mut out);
+    h.v.reschedule(first, T0 + 5 * SEC);
+    let ups = h.advance(T0 + 5 * SEC + ack);
+    assert_eq!(
+        ups.iter().map(|u| u.order_id).collect::<Vec<_>>(),
+        vec![moved, first]
+    );
+}
+
+/// A queued order cancelled before it was sent still counts where its
+/// client counts it: a reschedule moves its count (and acknowledges nothing).
+#[test]
+fn a_cancelled_queued_order_keeps_counting_where_its_client_moved_it() {
+    let mut h = H::new(SimVenueConfig {
+        max_orders_per_second: Some(2),
+        ..cfg()
+    });
+    h.tick(T0, 100.00, 99.95, 100.05);
+    let mut out = Vec::new();
+    let at = |h: &mut H, send: i64, out: &mut Vec<VenueUpdate>| {
+        let o = h.order(BUY, 1, LMT).price(9_000).build();
+        h.v.submit_at(T0, send, o, out)
+    };
+    at(&mut h, T0, &mut out);
+    at(&mut h, T0, &mut out);
+    let queued = at(&mut h, T0 + SEC, &mut out);
+    h.v.cancel(T0, queued).unwrap();
+    let ack = cfg().ack_latency_ns;
+    let ups = h.advance(T0 + ack);
+    let cancelled: Vec<_> = ups.iter().filter(|u| u.order_id == queued).collect();
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0].status, VenueStatus::Cancelled);
+    h.v.reschedule(queued, T0 + 2 * SEC);
+    at(&mut h, T0 + SEC, &mut out);
+    at(&mut h, T0 + SEC, &mut out);
+    assert!(out.is_empty(), "1 s is free: {out:?}");
+    at(&mut h, T0 + 2 * SEC, &mut out);
+    assert!(out.is_empty());
+    let refused = at(&mut h, T0 + 2 * SEC, &mut out);
+    assert_rejected(&out, refused, "at most 2 orders per second");
+    let later = h.advance(T0 + 3 * SEC);
+    assert!(
+        later.iter().all(|u| u.order_id != queued),
+        "never acknowledged"
+    );
+}

@@ -78,6 +78,8 @@ pub struct Kernel<V: Venue> {
     awaiting: external::Awaiting,
     /// New orders paced under the venue's order rate (None: the venue has none).
     pacer: Option<pacer::Pacer>,
+    /// Scratch: entries a protective order displaced (venue id, new send time).
+    paced_moves: Vec<(u64, i64)>,
 }
 
 impl<V: Venue> Kernel<V> {
@@ -103,6 +105,7 @@ impl<V: Venue> Kernel<V> {
             updates: Vec::new(),
             awaiting: external::Awaiting::default(),
             pacer,
+            paced_moves: Vec::new(),
         })
     }
 

@@ -418,9 +418,33 @@ impl<V: Venue> Kernel<V> {
             protection,
         };
         // Route first: a refusal comes back at once as a REJECTED update.
-        // Paced under the venue's rate: a burst queues, it is not refused.
-        let send = self.pacer.as_mut().map_or(t, |p| p.slot(t));
-        let order_id = self.venue.submit_at(t, send, order, &mut self.updates);
+        // Paced under the venue's rate: a burst queues, it is not refused,
+        // and a protective order goes ahead of the entries still queued.
+        let order_id = match self.pacer.as_mut() {
+            None => self.venue.submit_at(t, t, order, &mut self.updates),
+            Some(pacer) => {
+                let entry = o.role == Role::Entry;
+                let mut moved = std::mem::take(&mut self.paced_moves);
+                let send = pacer.slot(t, !entry, &mut moved);
+                // The displaced entries give up their slots before the
+                // protective order takes one (the venue counts the rate)...
+                for &(id, later) in &moved {
+                    self.venue.reschedule(id, later);
+                }
+                let order_id = self.venue.submit_at(t, send, order, &mut self.updates);
+                if entry {
+                    pacer.bind_last(order_id);
+                }
+                // ...and one leaving at the same instant goes after it.
+                for (id, later) in moved.drain(..) {
+                    if later == send {
+                        self.venue.reschedule(id, later);
+                    }
+                }
+                self.paced_moves = moved;
+                order_id
+            }
+        };
         self.book.route(
             ix,
             OrderRef {

@@ -55,6 +55,12 @@ pub(super) struct SimOrder {
     pub eligible_ns: i64,
     pub modifications: u32,
     pub cancel_requested: bool,
+    /// When the order leaves its client, as the rate limit counts it (None:
+    /// refused for the rate, so not counted).
+    pub counted_ns: Option<i64>,
+    /// Sequence of the acknowledgement timer in force: one set before the
+    /// order was rescheduled fires as a no-op.
+    pub ack_seq: u64,
     /// Generation of the no-tick timer: an older one fires as a no-op.
     pub quiet_gen: u32,
     pub message: Option<String>,

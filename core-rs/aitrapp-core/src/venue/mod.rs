@@ -65,6 +65,13 @@ pub trait Venue {
         let _ = send_ns;
         self.submit(now_ns, order, out)
     }
+    /// An order placed with `submit_at` and not yet sent leaves at `send_ns`
+    /// instead, after the orders set to leave at that instant before it (the
+    /// kernel sent a protective order ahead of it). Only venues with an
+    /// `order_rate` are asked; an order already sent or terminal is left alone.
+    fn reschedule(&mut self, order_id: u64, send_ns: i64) {
+        let _ = (order_id, send_ns);
+    }
 }
 
 impl Venue for SimVenue {
@@ -103,5 +110,8 @@ impl Venue for SimVenue {
         out: &mut Vec<VenueUpdate>,
     ) -> u64 {
         SimVenue::submit_at(self, now_ns, send_ns, order, out)
+    }
+    fn reschedule(&mut self, order_id: u64, send_ns: i64) {
+        SimVenue::reschedule(self, order_id, send_ns);
     }
 }

@@ -249,7 +249,9 @@ impl SimVenue {
         let id = self.order_id(idx);
         let inst = self.inst_index(order.token);
         let ltp = inst.and_then(|i| self.markets[i as usize].last.map(|q| q.last));
-        let check = self.rate_limited(rate_clock).and_then(|()| {
+        let rate = self.rate_limited(rate_clock);
+        let counted_ns = rate.is_ok().then_some(rate_clock);
+        let check = rate.and_then(|()| {
             let view = NewOrder {
                 tag: &order.tag,
                 token: order.token,
@@ -317,6 +319,8 @@ impl SimVenue {
             eligible_ns: 0,
             modifications: 0,
             cancel_requested: false,
+            counted_ns,
+            ack_seq: 0,
             quiet_gen: 0,
             message: None,
             snap,
@@ -333,9 +337,40 @@ impl SimVenue {
                 self.retire(oi);
                 self.emit(oi, now, None, false, false, out);
             }
-            Ok(()) => self.push_timer(send + self.cfg.ack_latency_ns, oi, TimerKind::Ack),
+            Ok(()) => {
+                self.push_timer(send + self.cfg.ack_latency_ns, oi, TimerKind::Ack);
+                self.orders[idx].ack_seq = self.timer_seq;
+            }
         }
         id
+    }
+
+    /// An order placed with [`SimVenue::submit_at`] and not yet sent now
+    /// leaves its client at `send_ns` instead (its client paced a protective
+    /// order ahead of it): the rate limit counts it then, and its
+    /// acknowledgement comes `ack_latency_ns` after, after every order set
+    /// to leave at the same instant before this call. The count moves even
+    /// for an order already refused or cancelled, as its client counts it;
+    /// only a pending order is acknowledged. Unknown ids are ignored.
+    pub fn reschedule(&mut self, order_id: u64, send_ns: i64) {
+        let Some(idx) = self.index_of(order_id) else {
+            return;
+        };
+        if let Some(old) = self.orders[idx].counted_ns {
+            // Gone from the window already if its second is over.
+            if let Some(k) = self.recent.iter().position(|&x| x == old) {
+                self.recent.remove(k);
+                let at = self.recent.partition_point(|&x| x <= send_ns);
+                self.recent.insert(at, send_ns);
+            }
+            self.orders[idx].counted_ns = Some(send_ns);
+        }
+        if self.orders[idx].status != VenueStatus::Pending {
+            return;
+        }
+        let oi = u32::try_from(idx).unwrap_or(u32::MAX);
+        self.push_timer(send_ns + self.cfg.ack_latency_ns, oi, TimerKind::Ack);
+        self.orders[idx].ack_seq = self.timer_seq;
     }
 
     /// A modification requested at `now_ns`, taking effect `ack_latency_ns`
@@ -557,12 +592,16 @@ impl SimVenue {
         while self.recent.front().is_some_and(|&t| t <= now - SECOND_NS) {
             self.recent.pop_front();
         }
-        if self.recent.len() >= limit as usize {
+        // Kept in time order: a paced client may send a protective order
+        // ahead of orders it queued earlier for later sending.
+        let at = self.recent.partition_point(|&t| t <= now);
+        let inside = at - self.recent.partition_point(|&t| t <= now - SECOND_NS);
+        if inside >= limit as usize {
             return Err(format!(
                 "Too many requests: at most {limit} orders per second are allowed."
             ));
         }
-        self.recent.push_back(now);
+        self.recent.insert(at, now);
         Ok(())
     }
 
@@ -584,7 +623,12 @@ impl SimVenue {
             self.timers.pop();
             self.clock_ns = self.clock_ns.max(t.due);
             match t.kind {
-                TimerKind::Ack => self.on_ack(t.order, t.due, out),
+                TimerKind::Ack => {
+                    // An order rescheduled since this timer was set waits for its new one.
+                    if self.orders[t.order as usize].ack_seq == t.seq {
+                        self.on_ack(t.order, t.due, out);
+                    }
+                }
                 TimerKind::Quiet(gen) => self.on_quiet(t.order, t.due, gen, out),
                 TimerKind::Modify(c) => self.on_modify(t.order, t.due, c, out),
                 TimerKind::Cancel => {
