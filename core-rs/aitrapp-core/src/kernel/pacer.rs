@@ -53,10 +53,12 @@ impl Pacer {
         while self.paced.front().is_some_and(|p| p.send <= t - SECOND_NS) {
             self.paced.pop_front();
         }
-        let at = if protective {
+        let queued = |p: &Paced| p.entry && p.send > t;
+        // Queued entries are the tail; most of the time there are none.
+        let at = if protective && self.paced.back().is_some_and(queued) {
             self.paced
                 .iter()
-                .position(|p| p.entry && p.send > t)
+                .position(queued)
                 .unwrap_or(self.paced.len())
         } else {
             self.paced.len()
