@@ -424,7 +424,7 @@ impl PyKernel {
 
     /// An earlier process's open position, into the engine's book (heat, the
     /// instrument busy). The paper venue does not hold it: the start pauses
-    /// until the operator accepts, as on the pipeline.
+    /// until the operator accepts (start-up reconciliation).
     #[pyo3(signature = (plan_id, instrument_token, side, strategy, entry, stop, tp, planned_qty, filled_qty, avg_fill=None, signal_ts=0))]
     #[allow(clippy::too_many_arguments)]
     fn restore_bracket(
